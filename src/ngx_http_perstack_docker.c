@@ -1,0 +1,636 @@
+
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ *
+ * The Docker Engine API client: libcurl's multi socket interface driven by
+ * nginx's event loop.  One multi handle per worker; its sockets become
+ * nginx connections registered level-triggered, so that a read libcurl
+ * leaves unfinished is reported again instead of being lost with an edge.
+ */
+
+
+#include "ngx_http_perstack_module.h"
+
+
+typedef struct {
+    /* as in ngx_connection_t, for debug logs of the timer's ident */
+    void                            *data;
+    void                            *unused[2];
+    ngx_int_t                        ident;
+
+    CURLM                           *multi;
+    ngx_event_t                      timer;
+} ngx_http_perstack_curl_t;
+
+
+static int ngx_http_perstack_curl_socket(CURL *easy, curl_socket_t s,
+    int what, void *userp, void *socketp);
+static int ngx_http_perstack_curl_timer(CURLM *multi, long timeout_ms,
+    void *userp);
+static void ngx_http_perstack_curl_timer_handler(ngx_event_t *ev);
+static void ngx_http_perstack_curl_event_handler(ngx_event_t *ev);
+static void ngx_http_perstack_curl_close(ngx_connection_t *c);
+static void ngx_http_perstack_curl_check_done(void);
+static size_t ngx_http_perstack_curl_header(char *buffer, size_t size,
+    size_t nitems, void *userdata);
+static size_t ngx_http_perstack_curl_write(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static size_t ngx_http_perstack_curl_read(char *buffer, size_t size,
+    size_t nitems, void *userdata);
+static size_t ngx_http_perstack_curl_discard(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+
+
+static ngx_http_perstack_curl_t  ngx_http_perstack_curl;
+
+
+ngx_int_t
+ngx_http_perstack_docker_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_perstack_curl_t  *pc;
+
+    pc = &ngx_http_perstack_curl;
+
+    if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "perstack: curl_global_init() failed");
+        return NGX_ERROR;
+    }
+
+    pc->multi = curl_multi_init();
+    if (pc->multi == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "perstack: curl_multi_init() failed");
+        return NGX_ERROR;
+    }
+
+    pc->ident = -1;
+
+    pc->timer.handler = ngx_http_perstack_curl_timer_handler;
+    pc->timer.data = pc;
+    pc->timer.log = cycle->log;
+
+    /* the curl timer alone must not hold up a graceful shutdown */
+    pc->timer.cancelable = 1;
+
+    curl_multi_setopt(pc->multi, CURLMOPT_SOCKETFUNCTION,
+                      ngx_http_perstack_curl_socket);
+    curl_multi_setopt(pc->multi, CURLMOPT_SOCKETDATA, pc);
+    curl_multi_setopt(pc->multi, CURLMOPT_TIMERFUNCTION,
+                      ngx_http_perstack_curl_timer);
+    curl_multi_setopt(pc->multi, CURLMOPT_TIMERDATA, pc);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_perstack_docker_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_perstack_curl_t  *pc;
+
+    pc = &ngx_http_perstack_curl;
+
+    if (pc->multi == NULL) {
+        return;
+    }
+
+    ngx_http_perstack_exec_abort_all(cycle);
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    /* libcurl may call the socket callback for cached connections here */
+    curl_multi_cleanup(pc->multi);
+    pc->multi = NULL;
+
+    curl_global_cleanup();
+}
+
+
+static int
+ngx_http_perstack_curl_socket(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp)
+{
+    ngx_http_perstack_curl_t  *pc = userp;
+
+    ngx_event_t       *rev, *wev;
+    ngx_connection_t  *c;
+
+    c = socketp;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "perstack curl socket %d what:%d conn:%p", s, what, c);
+
+    if (what == CURL_POLL_REMOVE) {
+        if (c) {
+            ngx_http_perstack_curl_close(c);
+            curl_multi_assign(pc->multi, s, NULL);
+        }
+
+        return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(s, ngx_cycle->log);
+        if (c == NULL) {
+            return -1;
+        }
+
+        c->data = pc;
+        c->log = ngx_cycle->log;
+
+        c->read->handler = ngx_http_perstack_curl_event_handler;
+        c->read->log = c->log;
+        c->write->handler = ngx_http_perstack_curl_event_handler;
+        c->write->log = c->log;
+
+        curl_multi_assign(pc->multi, s, c);
+    }
+
+    rev = c->read;
+    wev = c->write;
+
+    if ((what & CURL_POLL_IN) && !rev->active) {
+        if (ngx_add_event(rev, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+            return -1;
+        }
+
+    } else if (!(what & CURL_POLL_IN) && rev->active) {
+        if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    if ((what & CURL_POLL_OUT) && !wev->active) {
+        if (ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+            return -1;
+        }
+
+    } else if (!(what & CURL_POLL_OUT) && wev->active) {
+        if (ngx_del_event(wev, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_perstack_curl_close(ngx_connection_t *c)
+{
+    /*
+     * The socket is libcurl's: it closes it, or keeps it for reuse.  Only
+     * the events and the connection structure are ours to release, and
+     * the events must leave epoll now, since the descriptor may live on.
+     */
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}
+
+
+static int
+ngx_http_perstack_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    ngx_http_perstack_curl_t  *pc = userp;
+
+    if (timeout_ms < 0) {
+        if (pc->timer.timer_set) {
+            ngx_del_timer(&pc->timer);
+        }
+
+        return 0;
+    }
+
+    ngx_add_timer(&pc->timer, (ngx_msec_t) timeout_ms);
+
+    return 0;
+}
+
+
+static void
+ngx_http_perstack_curl_timer_handler(ngx_event_t *ev)
+{
+    int                        running;
+    ngx_http_perstack_curl_t  *pc = ev->data;
+
+    curl_multi_socket_action(pc->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+
+    ngx_http_perstack_curl_check_done();
+}
+
+
+static void
+ngx_http_perstack_curl_event_handler(ngx_event_t *ev)
+{
+    int                        running, action;
+    ngx_socket_t               fd;
+    ngx_connection_t          *c;
+    ngx_http_perstack_curl_t  *pc;
+
+    c = ev->data;
+    pc = c->data;
+    fd = c->fd;
+
+    action = ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN;
+
+    /* c may be released by the socket callback inside this call */
+    curl_multi_socket_action(pc->multi, fd, action, &running);
+
+    ngx_http_perstack_curl_check_done();
+}
+
+
+static void
+ngx_http_perstack_curl_check_done(void)
+{
+    int                      pending;
+    CURL                    *easy;
+    CURLMsg                 *msg;
+    CURLcode                 result;
+    ngx_connection_t        *c;
+    ngx_http_perstack_op_t  *op;
+
+    /*
+     * Handlers run here, outside any libcurl callback, so they may start
+     * and cancel transfers.
+     */
+
+    for ( ;; ) {
+        msg = curl_multi_info_read(ngx_http_perstack_curl.multi, &pending);
+        if (msg == NULL) {
+            break;
+        }
+
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        easy = msg->easy_handle;
+        result = msg->data.result;
+
+        op = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &op);
+
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &op->status);
+        curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &op->os_errno);
+        op->result = result;
+
+        curl_multi_remove_handle(ngx_http_perstack_curl.multi, easy);
+        curl_easy_cleanup(easy);
+        op->easy = NULL;
+
+        if (op->headers) {
+            curl_slist_free_all(op->headers);
+            op->headers = NULL;
+        }
+
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, op->exec->log, 0,
+                       "perstack docker %s done: curl %d status %l \"%s\"",
+                       op->name, result, op->status, op->error);
+
+        /* a handler may finalize the request: see ngx_http_upstream */
+        c = op->exec->request ? op->exec->request->connection : NULL;
+
+        op->exec->ops--;
+        op->handler(op);
+
+        if (c) {
+            ngx_http_run_posted_requests(c);
+        }
+    }
+}
+
+
+ngx_http_perstack_op_t *
+ngx_http_perstack_op_create(ngx_http_perstack_exec_t *exec, const char *name,
+    ngx_http_perstack_op_handler_pt handler)
+{
+    ngx_http_perstack_op_t  *op;
+
+    op = ngx_pcalloc(exec->pool, sizeof(ngx_http_perstack_op_t));
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->exec = exec;
+    op->name = name;
+    op->handler = handler;
+
+    return op;
+}
+
+
+ngx_int_t
+ngx_http_perstack_op_run(ngx_http_perstack_op_t *op, const char *method,
+    ngx_str_t *path, ngx_msec_t timeout)
+{
+    u_char                      *url, *p;
+    CURL                        *easy;
+    size_t                       len;
+    struct curl_slist           *list;
+    ngx_http_perstack_exec_t    *exec;
+    ngx_http_perstack_docker_t  *docker;
+
+    exec = op->exec;
+    docker = exec->docker;
+
+    len = docker->base_url.len + sizeof("/v1.") - 1 + NGX_INT_T_LEN
+          + path->len + 1;
+
+    url = ngx_pnalloc(exec->pool, len);
+    if (url == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (docker->api_minor) {
+        p = ngx_sprintf(url, "%V/v1.%ui%V", &docker->base_url,
+                        docker->api_minor, path);
+
+    } else {
+        p = ngx_sprintf(url, "%V%V", &docker->base_url, path);
+    }
+
+    *p = '\0';
+
+    if (!op->stream) {
+        op->response = ngx_pnalloc(exec->pool, NGX_HTTP_PERSTACK_RESPONSE_MAX);
+        if (op->response == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    easy = curl_easy_init();
+    if (easy == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->easy = easy;
+
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, op);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, op->error);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+#if (LIBCURL_VERSION_NUM >= 0x075500)
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS,
+                     (long) (CURLPROTO_HTTP|CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
+                     ngx_http_perstack_curl_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, op);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
+                     ngx_http_perstack_curl_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
+
+    if (timeout) {
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout);
+    }
+
+    if (docker->socket_path.len) {
+        curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH,
+                         docker->socket_path.data);
+    }
+
+    if (ngx_strcmp(method, "GET") != 0) {
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    if (op->body.len) {
+        op->headers = curl_slist_append(NULL,
+                                         "Content-Type: application/json");
+        if (op->headers == NULL) {
+            goto failed;
+        }
+
+        /* no "Expect: 100-continue" round trip for a large body */
+        list = curl_slist_append(op->headers, "Expect:");
+        if (list == NULL) {
+            goto failed;
+        }
+
+        op->headers = list;
+
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, op->headers);
+        curl_easy_setopt(easy, CURLOPT_UPLOAD, 0L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, op->body.data);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) op->body.len);
+
+    } else if (ngx_strcmp(method, "POST") == 0) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+
+    /* the body of a POST is sent by POSTFIELDS; never read from stdin */
+    curl_easy_setopt(easy, CURLOPT_READFUNCTION, ngx_http_perstack_curl_read);
+
+    if (curl_multi_add_handle(ngx_http_perstack_curl.multi, easy)
+        != CURLM_OK)
+    {
+        goto failed;
+    }
+
+    exec->ops++;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, exec->log, 0,
+                   "perstack docker %s: %s %s", op->name, method, url);
+
+    return NGX_OK;
+
+failed:
+
+    if (op->headers) {
+        curl_slist_free_all(op->headers);
+        op->headers = NULL;
+    }
+
+    curl_easy_cleanup(easy);
+    op->easy = NULL;
+
+    return NGX_ERROR;
+}
+
+
+void
+ngx_http_perstack_op_cancel(ngx_http_perstack_op_t *op)
+{
+    if (op->easy == NULL) {
+        return;
+    }
+
+    curl_multi_remove_handle(ngx_http_perstack_curl.multi, op->easy);
+    curl_easy_cleanup(op->easy);
+    op->easy = NULL;
+
+    if (op->headers) {
+        curl_slist_free_all(op->headers);
+        op->headers = NULL;
+    }
+
+    op->exec->ops--;
+}
+
+
+static size_t
+ngx_http_perstack_curl_header(char *buffer, size_t size, size_t nitems,
+    void *userdata)
+{
+    ngx_http_perstack_op_t  *op = userdata;
+
+    u_char      *p, *last;
+    size_t       len;
+    ngx_uint_t   n;
+
+    len = size * nitems;
+
+    if (len > sizeof("Api-Version: 1.") - 1
+        && ngx_strncasecmp((u_char *) buffer, (u_char *) "Api-Version: 1.",
+                           sizeof("Api-Version: 1.") - 1) == 0)
+    {
+        p = (u_char *) buffer + sizeof("Api-Version: 1.") - 1;
+        last = (u_char *) buffer + len;
+        n = 0;
+
+        while (p < last && *p >= '0' && *p <= '9' && n < 1000) {
+            n = n * 10 + (*p++ - '0');
+        }
+
+        op->api_minor = n;
+    }
+
+    if (len == 2 && buffer[0] == '\r' && buffer[1] == '\n') {
+        op->headers_done = 1;
+
+        curl_easy_getinfo(op->easy, CURLINFO_RESPONSE_CODE, &op->status);
+
+        if (op->stream && op->status == 200) {
+            /* the stream is attached: the container may start now */
+            ngx_http_perstack_stream_attached(op->exec);
+        }
+    }
+
+    return len;
+}
+
+
+static size_t
+ngx_http_perstack_curl_write(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    ngx_http_perstack_op_t  *op = userdata;
+
+    size_t  len, n;
+
+    len = size * nmemb;
+
+    if (op->stream && op->status == 200) {
+        if (ngx_http_perstack_stream_write(op->exec, (u_char *) ptr, len)
+            == NGX_AGAIN)
+        {
+            return CURL_WRITEFUNC_PAUSE;
+        }
+
+        return len;
+    }
+
+    if (op->response == NULL) {
+        return len;
+    }
+
+    /* an error body is kept for the log; the rest of a long one is not */
+    n = ngx_min(len, NGX_HTTP_PERSTACK_RESPONSE_MAX - 1 - op->response_len);
+    ngx_memcpy(op->response + op->response_len, ptr, n);
+    op->response_len += n;
+    op->response[op->response_len] = '\0';
+
+    return len;
+}
+
+
+static size_t
+ngx_http_perstack_curl_read(char *buffer, size_t size, size_t nitems,
+    void *userdata)
+{
+    return 0;
+}
+
+
+static size_t
+ngx_http_perstack_curl_discard(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    return size * nmemb;
+}
+
+
+/*
+ * Used only when a worker exits with executions still running: the
+ * containers must not outlive it, and nothing else is served any more, so
+ * a short blocking call is the lesser evil here.
+ */
+
+void
+ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
+    ngx_str_t *container, ngx_log_t *log)
+{
+    u_char    url[512], *p;
+    long      status;
+    CURL     *easy;
+    CURLcode  rc;
+
+    if (docker->base_url.len + container->len + 64 > sizeof(url)) {
+        return;
+    }
+
+    p = ngx_sprintf(url, "%V/containers/%V?force=1&v=1", &docker->base_url,
+                    container);
+    *p = '\0';
+
+    easy = curl_easy_init();
+    if (easy == NULL) {
+        return;
+    }
+
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
+                     ngx_http_perstack_curl_discard);
+
+    if (docker->socket_path.len) {
+        curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH,
+                         docker->socket_path.data);
+    }
+
+    rc = curl_easy_perform(easy);
+
+    status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(easy);
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "perstack: worker exiting, removed container \"%V\": "
+                  "curl %d, status %l", container, rc, status);
+}

@@ -1,0 +1,2064 @@
+
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ *
+ * One execution: create, attach, start, stream, wait, remove; and the
+ * events it sends to the client.
+ *
+ * The container is attached before it starts, so no output is lost.  The
+ * response starts once the container runs, so that every failure up to
+ * then is an HTTP status with a JSON body.  Output moves one event at a
+ * time: while the client has not taken the last one, no more input is
+ * parsed, and once the input buffer is full the transfer from Docker is
+ * paused, which in turn blocks the container's writes.
+ */
+
+
+#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_sse.h"
+
+#include <yajl/yajl_tree.h>
+
+#if (NGX_LINUX)
+#include <sys/random.h>
+#endif
+
+
+static void ngx_http_perstack_request_cleanup(void *data);
+static ngx_uint_t ngx_http_perstack_choose_format(ngx_http_request_t *r,
+    ngx_uint_t format);
+static void ngx_http_perstack_random_id(u_char *id);
+static u_char *ngx_http_perstack_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
+
+static ngx_int_t ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec);
+static void ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op);
+static ngx_int_t ngx_http_perstack_create(ngx_http_perstack_exec_t *exec);
+static ngx_int_t ngx_http_perstack_create_body(
+    ngx_http_perstack_exec_t *exec, ngx_str_t *body);
+static void ngx_http_perstack_create_done(ngx_http_perstack_op_t *op);
+static void ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op);
+static void ngx_http_perstack_start_handler(ngx_event_t *ev);
+static void ngx_http_perstack_start(ngx_event_t *ev);
+static void ngx_http_perstack_start_done(ngx_http_perstack_op_t *op);
+static void ngx_http_perstack_timeout_handler(ngx_event_t *ev);
+static void ngx_http_perstack_timeout(ngx_event_t *ev);
+static void ngx_http_perstack_stop_done(ngx_http_perstack_op_t *op);
+static void ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec);
+static void ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op);
+static void ngx_http_perstack_remove(ngx_http_perstack_exec_t *exec);
+static void ngx_http_perstack_remove_done(ngx_http_perstack_op_t *op);
+static void ngx_http_perstack_fail(ngx_http_perstack_exec_t *exec,
+    ngx_uint_t status, const char *code, ngx_str_t *message);
+static void ngx_http_perstack_fail_op(ngx_http_perstack_op_t *op,
+    const char *what);
+static void ngx_http_perstack_end(ngx_http_perstack_exec_t *exec);
+static void ngx_http_perstack_free_if_idle(ngx_http_perstack_exec_t *exec);
+static void ngx_http_perstack_free(ngx_http_perstack_exec_t *exec);
+
+static void ngx_http_perstack_process_handler(ngx_event_t *ev);
+static void ngx_http_perstack_process(ngx_event_t *ev);
+static ngx_int_t ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_line_t *line);
+static ngx_int_t ngx_http_perstack_send_headers(
+    ngx_http_perstack_exec_t *exec);
+static ngx_int_t ngx_http_perstack_emit_text(ngx_http_perstack_exec_t *exec,
+    const char *type, ngx_http_perstack_line_t *line);
+static ngx_int_t ngx_http_perstack_emit_module(
+    ngx_http_perstack_exec_t *exec, const char *type, u_char *last);
+static ngx_int_t ngx_http_perstack_emit(ngx_http_perstack_exec_t *exec,
+    u_char *type, size_t type_len, const u_char *data, size_t len);
+static ngx_int_t ngx_http_perstack_send(ngx_http_perstack_exec_t *exec,
+    size_t len);
+static ngx_int_t ngx_http_perstack_busy(ngx_http_perstack_exec_t *exec);
+static void ngx_http_perstack_write_handler(ngx_http_request_t *r);
+static void ngx_http_perstack_keepalive_handler(ngx_event_t *ev);
+static void ngx_http_perstack_keepalive(ngx_event_t *ev);
+static u_char *ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec,
+    u_char **buf, size_t *size, size_t len);
+static ngx_int_t ngx_http_perstack_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
+static void ngx_http_perstack_daemon_message(ngx_http_perstack_op_t *op,
+    ngx_str_t *message);
+
+
+static ngx_queue_t  ngx_http_perstack_executions;
+static ngx_uint_t   ngx_http_perstack_executions_ready;
+
+
+static const char  *ngx_http_perstack_outcomes[] = {
+    "none",
+    "completed",
+    "failed",
+    "timeout",
+    "error",
+    "client_gone"
+};
+
+
+ngx_int_t
+ngx_http_perstack_exec_start(ngx_http_request_t *r,
+    ngx_http_perstack_loc_conf_t *plcf, ngx_str_t *image, ngx_str_t *expert,
+    ngx_str_t *query)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  message;
+    ngx_pool_t                *pool;
+    ngx_log_t                 *log;
+    ngx_http_cleanup_t        *cln;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_perstack_exec_t  *exec;
+
+    if (!ngx_http_perstack_executions_ready) {
+        ngx_queue_init(&ngx_http_perstack_executions);
+        ngx_http_perstack_executions_ready = 1;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    pool = ngx_create_pool(4096, clcf->error_log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    exec = ngx_pcalloc(pool, sizeof(ngx_http_perstack_exec_t));
+    log = ngx_palloc(pool, sizeof(ngx_log_t));
+
+    if (exec == NULL || log == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    exec->pool = pool;
+    exec->ident = -1;
+    exec->request = r;
+    exec->conf = plcf;
+    exec->docker = plcf->docker;
+    exec->exit_code = -1;
+    exec->started = ngx_current_msec;
+
+    ngx_http_perstack_random_id(exec->id);
+
+    /* the location's error log, told which execution is speaking */
+    *log = *clcf->error_log;
+    log->handler = ngx_http_perstack_log_error;
+    log->data = exec;
+    log->action = NULL;
+    exec->log = log;
+    pool->log = log;
+
+    exec->format = ngx_http_perstack_choose_format(r, plcf->format);
+
+    exec->image.data = ngx_pstrdup(pool, image);
+    exec->image.len = image->len;
+    exec->expert.data = ngx_pstrdup(pool, expert);
+    exec->expert.len = expert->len;
+    exec->query.data = ngx_pstrdup(pool, query);
+    exec->query.len = query->len;
+
+    exec->in_size = plcf->buffer_size;
+    exec->in = ngx_palloc(pool, exec->in_size);
+
+    exec->out_buf = ngx_calloc_buf(pool);
+
+    if (exec->image.data == NULL || exec->expert.data == NULL
+        || exec->query.data == NULL || exec->in == NULL
+        || exec->out_buf == NULL)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    ngx_http_perstack_demux_init(&exec->demux, plcf->max_line);
+
+    exec->process_ev.handler = ngx_http_perstack_process_handler;
+    exec->process_ev.data = exec;
+    exec->process_ev.log = log;
+
+    exec->start_ev.handler = ngx_http_perstack_start_handler;
+    exec->start_ev.data = exec;
+    exec->start_ev.log = log;
+
+    exec->timeout_ev.handler = ngx_http_perstack_timeout_handler;
+    exec->timeout_ev.data = exec;
+    exec->timeout_ev.log = log;
+
+    exec->ping_ev.handler = ngx_http_perstack_keepalive_handler;
+    exec->ping_ev.data = exec;
+    exec->ping_ev.log = log;
+    exec->ping_ev.cancelable = 1;
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_perstack_request_cleanup;
+    cln->data = exec;
+
+    ngx_queue_insert_tail(&ngx_http_perstack_executions, &exec->queue);
+
+    /* a client that goes away is noticed while the container is prepared */
+    r->read_event_handler = ngx_http_test_reading;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "perstack execution of \"%V\" in \"%V\"",
+                   &exec->expert, &exec->image);
+
+    ngx_http_set_ctx(r, exec, ngx_http_perstack_module);
+
+    if (exec->docker->api_minor == 0) {
+        rc = ngx_http_perstack_ping(exec);
+
+    } else {
+        rc = ngx_http_perstack_create(exec);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_str_set(&message, "internal error");
+        ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                               "internal_error", &message);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Our events finalize requests outside nginx's HTTP handlers, so, as
+ * ngx_http_upstream does, they run what finalizing posted.
+ */
+
+static void
+ngx_http_perstack_process_handler(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+    c = exec->request ? exec->request->connection : NULL;
+
+    ngx_http_perstack_process(ev);
+
+    if (c) {
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+static void
+ngx_http_perstack_start_handler(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+    c = exec->request ? exec->request->connection : NULL;
+
+    ngx_http_perstack_start(ev);
+
+    if (c) {
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+static void
+ngx_http_perstack_timeout_handler(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+    c = exec->request ? exec->request->connection : NULL;
+
+    ngx_http_perstack_timeout(ev);
+
+    if (c) {
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+static void
+ngx_http_perstack_keepalive_handler(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+    c = exec->request ? exec->request->connection : NULL;
+
+    ngx_http_perstack_keepalive(ev);
+
+    if (c) {
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+static void
+ngx_http_perstack_request_cleanup(void *data)
+{
+    ngx_http_perstack_exec_t  *exec = data;
+
+    exec->request = NULL;
+
+    if (exec->state == NGX_HTTP_PERSTACK_DONE) {
+        ngx_http_perstack_free_if_idle(exec);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, exec->log, 0,
+                  "perstack: client gone, removing the container");
+
+    if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
+        exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_CLIENT_GONE;
+    }
+
+    exec->aborted = 1;
+
+    if (exec->process_ev.posted) {
+        ngx_delete_posted_event(&exec->process_ev);
+    }
+
+    switch (exec->state) {
+
+    case NGX_HTTP_PERSTACK_PING:
+    case NGX_HTTP_PERSTACK_CREATE:
+        /* their handlers see "aborted" and remove what was made */
+        break;
+
+    default:
+        ngx_http_perstack_remove(exec);
+        break;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_perstack_choose_format(ngx_http_request_t *r, ngx_uint_t format)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    if (format != NGX_HTTP_PERSTACK_FORMAT_AUTO) {
+        return format;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Accept") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
+                               sizeof("Accept") - 1) != 0)
+        {
+            continue;
+        }
+
+        if (ngx_strlcasestrn(h[i].value.data,
+                             h[i].value.data + h[i].value.len,
+                             (u_char *) "ndjson", sizeof("ndjson") - 2)
+            != NULL)
+        {
+            return NGX_HTTP_PERSTACK_FORMAT_NDJSON;
+        }
+    }
+
+    return NGX_HTTP_PERSTACK_FORMAT_SSE;
+}
+
+
+static void
+ngx_http_perstack_random_id(u_char *id)
+{
+    u_char      bytes[NGX_HTTP_PERSTACK_ID_LEN / 2];
+    ngx_uint_t  i;
+
+#if (NGX_LINUX)
+    if (getrandom(bytes, sizeof(bytes), GRND_NONBLOCK)
+        == (ssize_t) sizeof(bytes))
+    {
+        ngx_hex_dump(id, bytes, sizeof(bytes));
+        return;
+    }
+#endif
+
+    for (i = 0; i < sizeof(bytes); i++) {
+        bytes[i] = (u_char) ngx_random();
+    }
+
+    ngx_hex_dump(id, bytes, sizeof(bytes));
+}
+
+
+static u_char *
+ngx_http_perstack_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    u_char                    *p;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = log->data;
+
+    p = ngx_snprintf(buf, len, ", execution: %*s",
+                     (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id);
+
+    if (exec->container.len >= 12) {
+        p = ngx_snprintf(p, len - (p - buf), ", container: %*s",
+                         (size_t) 12, exec->container.data);
+    }
+
+    if (exec->request) {
+        p = ngx_snprintf(p, len - (p - buf), ", client: %V",
+                         &exec->request->connection->addr_text);
+    }
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec)
+{
+    ngx_str_t                path;
+    ngx_http_perstack_op_t  *op;
+
+    exec->state = NGX_HTTP_PERSTACK_PING;
+
+    op = ngx_http_perstack_op_create(exec, "ping",
+                                     ngx_http_perstack_ping_done);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&path, "/_ping");
+
+    return ngx_http_perstack_op_run(op, "GET", &path, 10000);
+}
+
+
+static void
+ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op)
+{
+    ngx_str_t                  message;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = op->exec;
+
+    if (exec->aborted) {
+        ngx_http_perstack_end(exec);
+        return;
+    }
+
+    if (op->result != CURLE_OK || op->status != 200) {
+        ngx_http_perstack_fail_op(op, "ping");
+        return;
+    }
+
+    if (op->api_minor < NGX_HTTP_PERSTACK_API_MINOR_MIN) {
+        ngx_str_set(&message, "the Docker engine's API is older than 1.41");
+        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
+                               &message);
+        return;
+    }
+
+    exec->docker->api_minor = ngx_min(op->api_minor,
+                                      NGX_HTTP_PERSTACK_API_MINOR);
+
+    ngx_log_error(NGX_LOG_INFO, exec->log, 0,
+                  "perstack: Docker engine at \"%V\" speaks API 1.%ui, "
+                  "using 1.%ui", &exec->docker->name, op->api_minor,
+                  exec->docker->api_minor);
+
+    if (ngx_http_perstack_create(exec) != NGX_OK) {
+        ngx_str_set(&message, "internal error");
+        ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                               "internal_error", &message);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_perstack_create(ngx_http_perstack_exec_t *exec)
+{
+    u_char                  *p;
+    ngx_str_t                path;
+    ngx_http_perstack_op_t  *op;
+
+    exec->state = NGX_HTTP_PERSTACK_CREATE;
+
+    op = ngx_http_perstack_op_create(exec, "create",
+                                     ngx_http_perstack_create_done);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_perstack_create_body(exec, &op->body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    path.len = sizeof("/containers/create?name=perstack-") - 1
+               + NGX_HTTP_PERSTACK_ID_LEN;
+    path.data = ngx_pnalloc(exec->pool, path.len);
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(path.data, "/containers/create?name=perstack-%*s",
+                    (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id);
+    path.len = p - path.data;
+
+    return ngx_http_perstack_op_run(op, "POST", &path, 60000);
+}
+
+
+/*
+ * The container's configuration.  Everything the request says reaches the
+ * container as an element of an argument vector, never through a shell.
+ */
+
+static ngx_int_t
+ngx_http_perstack_create_body(ngx_http_perstack_exec_t *exec,
+    ngx_str_t *body)
+{
+    size_t                         len;
+    u_char                        *p, *colon;
+    ngx_str_t                      image, expert, query, user, uid, gid;
+    ngx_http_perstack_loc_conf_t  *plcf;
+
+    static const char  template[] =
+        "{\"Image\":\"\","
+        "\"Cmd\":[\"perstack\",\"run\",\"--runtime\",\"local\",\"--\","
+        "\"\",\"\"],"
+        "\"WorkingDir\":\"/workspace\",\"User\":\"\",\"Env\":[],"
+        "\"Labels\":{\"io.perstack.managed\":\"1\","
+        "\"io.perstack.execution\":\"\",\"io.perstack.pid\":\"\","
+        "\"io.perstack.expert\":\"\"},"
+        "\"Tty\":false,\"OpenStdin\":false,\"AttachStdin\":false,"
+        "\"AttachStdout\":true,\"AttachStderr\":true,\"StopTimeout\":,"
+        "\"HostConfig\":{\"NetworkMode\":\"none\",\"ReadonlyRootfs\":true,"
+        "\"Tmpfs\":{\"/tmp\":\"rw,nosuid,nodev,noexec,size=\","
+        "\"/workspace\":\"rw,nosuid,nodev,size=,uid=,gid=,mode=0700\"},"
+        "\"Memory\":,\"MemorySwap\":,\"NanoCpus\":,\"PidsLimit\":,"
+        "\"CapDrop\":[\"ALL\"],\"SecurityOpt\":[\"no-new-privileges\"],"
+        "\"Init\":true,\"LogConfig\":{\"Type\":\"none\",\"Config\":{}}}}";
+
+    plcf = exec->conf;
+
+    if (ngx_http_perstack_escape(exec->pool, &exec->image, &image) != NGX_OK
+        || ngx_http_perstack_escape(exec->pool, &exec->expert, &expert)
+           != NGX_OK
+        || ngx_http_perstack_escape(exec->pool, &exec->query, &query)
+           != NGX_OK
+        || ngx_http_perstack_escape(exec->pool, &plcf->user, &user)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* tmpfs takes numeric ids only: "uid:gid" or "uid" */
+    uid = plcf->user;
+    gid = plcf->user;
+
+    colon = ngx_strlchr(plcf->user.data, plcf->user.data + plcf->user.len,
+                        ':');
+    if (colon) {
+        uid.len = colon - plcf->user.data;
+        gid.data = colon + 1;
+        gid.len = plcf->user.data + plcf->user.len - gid.data;
+    }
+
+    len = sizeof(template) + image.len + 2 * expert.len + query.len
+          + user.len + NGX_HTTP_PERSTACK_ID_LEN + 3 * NGX_INT_T_LEN
+          + plcf->tmp_size.len + plcf->workspace_size.len + uid.len + gid.len
+          + 2 * NGX_OFF_T_LEN + NGX_INT_T_LEN;
+
+    body->data = ngx_pnalloc(exec->pool, len);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(body->data,
+        "{\"Image\":\"%V\","
+        "\"Cmd\":[\"perstack\",\"run\",\"--runtime\",\"local\",\"--\","
+        "\"%V\",\"%V\"],"
+        "\"WorkingDir\":\"/workspace\",\"User\":\"%V\",\"Env\":[],"
+        "\"Labels\":{\"io.perstack.managed\":\"1\","
+        "\"io.perstack.execution\":\"%*s\",\"io.perstack.pid\":\"%P\","
+        "\"io.perstack.expert\":\"%V\"},"
+        "\"Tty\":false,\"OpenStdin\":false,\"AttachStdin\":false,"
+        "\"AttachStdout\":true,\"AttachStderr\":true,\"StopTimeout\":%ui,"
+        "\"HostConfig\":{\"NetworkMode\":\"none\",\"ReadonlyRootfs\":true,"
+        "\"Tmpfs\":{\"/tmp\":\"rw,nosuid,nodev,noexec,size=%V\","
+        "\"/workspace\":\"rw,nosuid,nodev,size=%V,uid=%V,gid=%V,mode=0700\"},"
+        "\"Memory\":%O,\"MemorySwap\":%O,\"NanoCpus\":%ui,\"PidsLimit\":%i,"
+        "\"CapDrop\":[\"ALL\"],\"SecurityOpt\":[\"no-new-privileges\"],"
+        "\"Init\":true,\"LogConfig\":{\"Type\":\"none\",\"Config\":{}}}}",
+        &image, &expert, &query, &user,
+        (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id, ngx_pid, &expert,
+        (ngx_uint_t) ((plcf->stop_timeout + 999) / 1000),
+        &plcf->tmp_size, &plcf->workspace_size, &uid, &gid,
+        plcf->memory, plcf->memory, plcf->nano_cpus, plcf->pids_limit);
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
+{
+    size_t                     len;
+    yajl_val                   tree, id;
+    ngx_str_t                  path, message;
+    ngx_http_perstack_op_t    *attach;
+    ngx_http_perstack_exec_t  *exec;
+
+    static const char  *id_path[] = { "Id", NULL };
+
+    exec = op->exec;
+
+    if (op->result == CURLE_OK && op->status == 201) {
+        tree = yajl_tree_parse((char *) op->response, NULL, 0);
+        id = tree ? yajl_tree_get(tree, id_path, yajl_t_string) : NULL;
+
+        /* yajl_tree_get() checked the type: u.string is set */
+        len = id ? ngx_strlen(id->u.string) : 0;
+
+        if (len < 12 || len > 128) {
+            if (tree) {
+                yajl_tree_free(tree);
+            }
+
+            ngx_str_set(&message, "the Docker engine answered container "
+                                  "create without an id");
+            ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY,
+                                   "docker_error", &message);
+            return;
+        }
+
+        exec->container.len = len;
+        exec->container.data = ngx_pnalloc(exec->pool, len);
+
+        if (exec->container.data) {
+            ngx_memcpy(exec->container.data, id->u.string, len);
+        }
+
+        yajl_tree_free(tree);
+
+        if (exec->container.data == NULL) {
+            exec->container.len = 0;
+            ngx_str_set(&message, "internal error");
+            ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                   "internal_error", &message);
+            return;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, exec->log, 0,
+                       "perstack container created: %V", &exec->container);
+    }
+
+    if (exec->aborted) {
+        ngx_http_perstack_remove(exec);
+        return;
+    }
+
+    if (op->result != CURLE_OK || op->status != 201) {
+
+        if (op->result == CURLE_OK && op->status == 404) {
+            ngx_log_error(NGX_LOG_ERR, exec->log, 0,
+                          "perstack: image \"%V\" not found", &exec->image);
+
+            ngx_str_set(&message, "the image of this location is not on "
+                                  "the Docker engine");
+            exec->error_image = 1;
+            ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY,
+                                   "image_not_found", &message);
+            return;
+        }
+
+        ngx_http_perstack_fail_op(op, "container create");
+        return;
+    }
+
+    exec->state = NGX_HTTP_PERSTACK_ATTACH;
+
+    attach = ngx_http_perstack_op_create(exec, "attach",
+                                         ngx_http_perstack_attach_done);
+    if (attach == NULL) {
+        goto failed;
+    }
+
+    attach->stream = 1;
+
+    path.len = sizeof("/containers//attach?stream=1&stdout=1&stderr=1") - 1
+               + exec->container.len;
+    path.data = ngx_pnalloc(exec->pool, path.len);
+    if (path.data == NULL) {
+        goto failed;
+    }
+
+    ngx_sprintf(path.data, "/containers/%V/attach?stream=1&stdout=1&stderr=1",
+                &exec->container);
+
+    if (ngx_http_perstack_op_run(attach, "POST", &path, 0) != NGX_OK) {
+        goto failed;
+    }
+
+    exec->attach = attach;
+
+    return;
+
+failed:
+
+    ngx_str_set(&message, "internal error");
+    ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                           "internal_error", &message);
+}
+
+
+void
+ngx_http_perstack_stream_attached(ngx_http_perstack_exec_t *exec)
+{
+    /* called inside a libcurl callback: start from outside it */
+
+    if (exec->state == NGX_HTTP_PERSTACK_ATTACH && !exec->start_ev.posted) {
+        ngx_post_event(&exec->start_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_perstack_start(ngx_event_t *ev)
+{
+    ngx_str_t                  path, message;
+    ngx_http_perstack_op_t    *op;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+
+    if (exec->state != NGX_HTTP_PERSTACK_ATTACH || exec->aborted) {
+        return;
+    }
+
+    exec->state = NGX_HTTP_PERSTACK_START;
+
+    op = ngx_http_perstack_op_create(exec, "start",
+                                     ngx_http_perstack_start_done);
+    if (op == NULL) {
+        goto failed;
+    }
+
+    path.len = sizeof("/containers//start") - 1 + exec->container.len;
+    path.data = ngx_pnalloc(exec->pool, path.len);
+    if (path.data == NULL) {
+        goto failed;
+    }
+
+    ngx_sprintf(path.data, "/containers/%V/start", &exec->container);
+
+    if (ngx_http_perstack_op_run(op, "POST", &path, 60000) != NGX_OK) {
+        goto failed;
+    }
+
+    return;
+
+failed:
+
+    ngx_str_set(&message, "internal error");
+    ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                           "internal_error", &message);
+}
+
+
+static void
+ngx_http_perstack_start_done(ngx_http_perstack_op_t *op)
+{
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = op->exec;
+
+    if (exec->state == NGX_HTTP_PERSTACK_DONE) {
+        ngx_http_perstack_free_if_idle(exec);
+        return;
+    }
+
+    if (exec->aborted) {
+        return;
+    }
+
+    if (op->result != CURLE_OK || (op->status != 204 && op->status != 304)) {
+        ngx_http_perstack_fail_op(op, "container start");
+        return;
+    }
+
+    exec->state = NGX_HTTP_PERSTACK_RUNNING;
+
+    ngx_add_timer(&exec->timeout_ev, exec->conf->timeout);
+
+    if (exec->conf->ping_interval) {
+        ngx_add_timer(&exec->ping_ev, exec->conf->ping_interval);
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, exec->log, 0,
+                   "perstack container started");
+
+    if (exec->request == NULL
+        || ngx_http_perstack_send_headers(exec) != NGX_OK)
+    {
+        return;
+    }
+
+    if (!exec->process_ev.posted) {
+        ngx_post_event(&exec->process_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op)
+{
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = op->exec;
+    exec->attach = NULL;
+
+    if (exec->state == NGX_HTTP_PERSTACK_DONE) {
+        ngx_http_perstack_free_if_idle(exec);
+        return;
+    }
+
+    if (exec->aborted) {
+        return;
+    }
+
+    if (op->status != 200) {
+        ngx_http_perstack_fail_op(op, "container attach");
+        return;
+    }
+
+    if (op->result != CURLE_OK) {
+        /* the wait that follows tells whether the engine is still there */
+        ngx_log_error(NGX_LOG_WARN, exec->log, 0,
+                      "perstack: the output stream broke: %s", op->error);
+    }
+
+    exec->stream_done = 1;
+
+    if (exec->state == NGX_HTTP_PERSTACK_RUNNING
+        && !exec->process_ev.posted)
+    {
+        ngx_post_event(&exec->process_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_perstack_timeout(ngx_event_t *ev)
+{
+    ngx_str_t                  path;
+    ngx_http_perstack_op_t    *op;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+
+    if (exec->state != NGX_HTTP_PERSTACK_RUNNING || exec->stopping) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, exec->log, 0,
+                  "perstack: execution timed out after %M ms, stopping it",
+                  exec->conf->timeout);
+
+    if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
+        exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_TIMEOUT;
+    }
+
+    exec->stopping = 1;
+
+    /*
+     * SIGTERM, then SIGKILL once the grace period (the container's
+     * StopTimeout) passes; the stream ends as the container exits.
+     */
+
+    op = ngx_http_perstack_op_create(exec, "stop",
+                                     ngx_http_perstack_stop_done);
+    if (op == NULL) {
+        goto failed;
+    }
+
+    path.len = sizeof("/containers//stop") - 1 + exec->container.len;
+    path.data = ngx_pnalloc(exec->pool, path.len);
+    if (path.data == NULL) {
+        goto failed;
+    }
+
+    ngx_sprintf(path.data, "/containers/%V/stop", &exec->container);
+
+    if (ngx_http_perstack_op_run(op, "POST", &path,
+                                 exec->conf->stop_timeout + 30000)
+        == NGX_OK)
+    {
+        return;
+    }
+
+failed:
+
+    ngx_http_perstack_remove(exec);
+}
+
+
+static void
+ngx_http_perstack_stop_done(ngx_http_perstack_op_t *op)
+{
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = op->exec;
+
+    if (exec->state == NGX_HTTP_PERSTACK_DONE) {
+        ngx_http_perstack_free_if_idle(exec);
+        return;
+    }
+
+    if (op->result != CURLE_OK
+        || (op->status != 204 && op->status != 304 && op->status != 404))
+    {
+        ngx_log_error(NGX_LOG_ERR, exec->log, 0,
+                      "perstack: container stop failed: curl %d, status %l",
+                      op->result, op->status);
+
+        ngx_http_perstack_remove(exec);
+    }
+}
+
+
+static void
+ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec)
+{
+    ngx_str_t                path, message;
+    ngx_http_perstack_op_t  *op;
+
+    exec->state = NGX_HTTP_PERSTACK_WAIT;
+
+    if (exec->ping_ev.timer_set) {
+        ngx_del_timer(&exec->ping_ev);
+    }
+
+    op = ngx_http_perstack_op_create(exec, "wait",
+                                     ngx_http_perstack_wait_done);
+    if (op == NULL) {
+        goto failed;
+    }
+
+    path.len = sizeof("/containers//wait?condition=not-running") - 1
+               + exec->container.len;
+    path.data = ngx_pnalloc(exec->pool, path.len);
+    if (path.data == NULL) {
+        goto failed;
+    }
+
+    ngx_sprintf(path.data, "/containers/%V/wait?condition=not-running",
+                &exec->container);
+
+    /* the execution's own timeout still bounds a process left running */
+    if (ngx_http_perstack_op_run(op, "POST", &path, 0) == NGX_OK) {
+        return;
+    }
+
+failed:
+
+    ngx_str_set(&message, "internal error");
+    ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                           "internal_error", &message);
+}
+
+
+static void
+ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op)
+{
+    yajl_val                   tree, code;
+    ngx_http_perstack_exec_t  *exec;
+
+    static const char  *code_path[] = { "StatusCode", NULL };
+
+    exec = op->exec;
+
+    if (exec->state == NGX_HTTP_PERSTACK_DONE) {
+        ngx_http_perstack_free_if_idle(exec);
+        return;
+    }
+
+    if (exec->aborted) {
+        return;
+    }
+
+    if (op->result != CURLE_OK || op->status != 200) {
+        ngx_http_perstack_fail_op(op, "container wait");
+        return;
+    }
+
+    tree = yajl_tree_parse((char *) op->response, NULL, 0);
+    code = tree ? yajl_tree_get(tree, code_path, yajl_t_number) : NULL;
+
+    if (code && YAJL_IS_INTEGER(code)) {
+        exec->exit_code = (ngx_int_t) YAJL_GET_INTEGER(code);
+    }
+
+    if (tree) {
+        yajl_tree_free(tree);
+    }
+
+    if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
+        exec->outcome = (exec->exit_code == 0)
+                        ? NGX_HTTP_PERSTACK_OUTCOME_COMPLETED
+                        : NGX_HTTP_PERSTACK_OUTCOME_FAILED;
+    }
+
+    ngx_http_perstack_remove(exec);
+}
+
+
+static void
+ngx_http_perstack_remove(ngx_http_perstack_exec_t *exec)
+{
+    ngx_str_t                path;
+    ngx_http_perstack_op_t  *op;
+
+    if (exec->state == NGX_HTTP_PERSTACK_REMOVE
+        || exec->state == NGX_HTTP_PERSTACK_DONE)
+    {
+        return;
+    }
+
+    exec->state = NGX_HTTP_PERSTACK_REMOVE;
+
+    if (exec->timeout_ev.timer_set) {
+        ngx_del_timer(&exec->timeout_ev);
+    }
+
+    if (exec->ping_ev.timer_set) {
+        ngx_del_timer(&exec->ping_ev);
+    }
+
+    /* a paused stream would never end: nothing more is read from it */
+    if (exec->attach) {
+        ngx_http_perstack_op_cancel(exec->attach);
+        exec->attach = NULL;
+    }
+
+    if (exec->container.len == 0) {
+        ngx_http_perstack_end(exec);
+        return;
+    }
+
+    op = ngx_http_perstack_op_create(exec, "remove",
+                                     ngx_http_perstack_remove_done);
+    if (op == NULL) {
+        goto failed;
+    }
+
+    path.len = sizeof("/containers/?force=1&v=1") - 1 + exec->container.len;
+    path.data = ngx_pnalloc(exec->pool, path.len);
+    if (path.data == NULL) {
+        goto failed;
+    }
+
+    ngx_sprintf(path.data, "/containers/%V?force=1&v=1", &exec->container);
+
+    if (ngx_http_perstack_op_run(op, "DELETE", &path, 60000) == NGX_OK) {
+        return;
+    }
+
+failed:
+
+    ngx_log_error(NGX_LOG_ALERT, exec->log, 0,
+                  "perstack: could not ask for the removal of container "
+                  "\"%V\"", &exec->container);
+
+    ngx_http_perstack_end(exec);
+}
+
+
+static void
+ngx_http_perstack_remove_done(ngx_http_perstack_op_t *op)
+{
+    ngx_str_t                  message;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = op->exec;
+
+    if (op->result == CURLE_OK && (op->status == 204 || op->status == 404)) {
+        exec->removed = 1;
+
+    } else {
+        ngx_http_perstack_daemon_message(op, &message);
+
+        ngx_log_error(NGX_LOG_ALERT, exec->log, 0,
+                      "perstack: removing container \"%V\" failed: "
+                      "curl %d \"%s\", status %l: %V", &exec->container,
+                      op->result, op->error, op->status, &message);
+    }
+
+    ngx_http_perstack_end(exec);
+}
+
+
+static void
+ngx_http_perstack_fail(ngx_http_perstack_exec_t *exec, ngx_uint_t status,
+    const char *code, ngx_str_t *message)
+{
+    ngx_log_error(NGX_LOG_ERR, exec->log, 0, "perstack: %V", message);
+
+    if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
+        exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_ERROR;
+    }
+
+    if (exec->message.len == 0) {
+        exec->message.data = ngx_pstrdup(exec->pool, message);
+        exec->message.len = exec->message.data ? message->len : 0;
+        exec->error_status = status;
+        exec->error_code = code;
+    }
+
+    ngx_http_perstack_remove(exec);
+}
+
+
+/* A failed Engine API call, described for the client and the log. */
+
+static void
+ngx_http_perstack_fail_op(ngx_http_perstack_op_t *op, const char *what)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                  daemon, message;
+    const char                *code;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = op->exec;
+
+    if (op->result != CURLE_OK && op->status == 0) {
+        /* next time, ask the engine again which API it speaks */
+        exec->docker->api_minor = 0;
+
+        code = "docker_unavailable";
+        ngx_str_set(&daemon, "");
+
+    } else {
+        code = "docker_error";
+        ngx_http_perstack_daemon_message(op, &daemon);
+    }
+
+    len = ngx_strlen(what) + exec->docker->name.len + daemon.len
+          + ngx_strlen(op->error) + 256;
+
+    message.data = ngx_pnalloc(exec->pool, len);
+    if (message.data == NULL) {
+        ngx_str_set(&message, "internal error");
+        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, code, &message);
+        return;
+    }
+
+    if (op->result != CURLE_OK && op->status == 0) {
+        p = ngx_snprintf(message.data, len,
+                         "%s: cannot reach the Docker engine at \"%V\": %s",
+                         what, &exec->docker->name,
+                         op->error[0] ? op->error
+                                      : curl_easy_strerror(op->result));
+
+        if (op->os_errno == NGX_EACCES) {
+            p = ngx_snprintf(p, len - (p - message.data),
+                             " (permission denied: the worker's user or "
+                             "group must be allowed to use the socket)");
+        }
+
+    } else {
+        p = ngx_snprintf(message.data, len,
+                         "%s: the Docker engine at \"%V\" answered %l: %V",
+                         what, &exec->docker->name, op->status, &daemon);
+    }
+
+    message.len = p - message.data;
+
+    ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, code, &message);
+}
+
+
+static void
+ngx_http_perstack_daemon_message(ngx_http_perstack_op_t *op,
+    ngx_str_t *message)
+{
+    size_t     len;
+    yajl_val   tree, msg;
+    ngx_str_t  s;
+
+    static const char  *message_path[] = { "message", NULL };
+
+    ngx_str_set(message, "");
+
+    if (op->response == NULL || op->response_len == 0) {
+        return;
+    }
+
+    tree = yajl_tree_parse((char *) op->response, NULL, 0);
+    msg = tree ? yajl_tree_get(tree, message_path, yajl_t_string) : NULL;
+
+    if (msg) {
+        s.data = (u_char *) msg->u.string;
+        len = ngx_strlen(s.data);
+
+    } else {
+        s.data = op->response;
+        len = op->response_len;
+    }
+
+    /* the engine's words, one line of them */
+    while (len && (s.data[len - 1] == '\n' || s.data[len - 1] == '\r')) {
+        len--;
+    }
+
+    s.len = ngx_min(len, 512);
+
+    message->data = ngx_pnalloc(op->exec->pool, s.len);
+    if (message->data) {
+        ngx_memcpy(message->data, s.data, s.len);
+        message->len = s.len;
+    }
+
+    if (tree) {
+        yajl_tree_free(tree);
+    }
+}
+
+
+/*
+ * The container is gone (or never was): tell the client how it ended.
+ */
+
+static void
+ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
+{
+    u_char              *p, *last;
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_str_t            message;
+    ngx_http_request_t  *r;
+
+    exec->state = NGX_HTTP_PERSTACK_DONE;
+
+    if (exec->timeout_ev.timer_set) {
+        ngx_del_timer(&exec->timeout_ev);
+    }
+
+    if (exec->ping_ev.timer_set) {
+        ngx_del_timer(&exec->ping_ev);
+    }
+
+    r = exec->request;
+
+    ngx_log_error(NGX_LOG_INFO, exec->log, 0,
+                  "perstack: execution ended: %s, exit code %i, %M ms, "
+                  "%uL events", ngx_http_perstack_outcomes[exec->outcome],
+                  exec->exit_code, ngx_current_msec - exec->started,
+                  exec->sequence);
+
+    if (r == NULL) {
+        ngx_http_perstack_free_if_idle(exec);
+        return;
+    }
+
+    if (!exec->headers_sent) {
+        if (exec->error_code == NULL) {
+            exec->error_status = NGX_HTTP_BAD_GATEWAY;
+            exec->error_code = "docker_error";
+            ngx_str_set(&exec->message, "the execution ended before it "
+                                        "started");
+        }
+
+        message = exec->message;
+
+        ngx_http_finalize_request(r,
+                ngx_http_perstack_send_error(r, exec->error_status,
+                                             exec->error_code, &message,
+                                             exec->error_image ? "image"
+                                                               : NULL,
+                                             &exec->image));
+        return;
+    }
+
+    if (ngx_http_perstack_busy(exec)) {
+        /* the write handler comes back here once the client took it all */
+        exec->end_pending = 1;
+        return;
+    }
+
+    exec->end_pending = 0;
+
+    len = sizeof("{\"type\":\"perstack.end\",\"execution\":\"\","
+                 "\"outcome\":\"client_gone\",\"exit_code\":,"
+                 "\"duration_ms\":,\"events\":,\"container_removed\":false,"
+                 "\"message\":\"\"}") - 1
+          + NGX_HTTP_PERSTACK_ID_LEN + 3 * NGX_INT64_LEN
+          + ngx_http_perstack_json_escape_size(exec->message.data,
+                                               exec->message.len);
+
+    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
+                                  len);
+    if (p == NULL) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    last = ngx_sprintf(p, "{\"type\":\"perstack.end\",\"execution\":\"%*s\","
+                          "\"outcome\":\"%s\",\"exit_code\":",
+                       (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id,
+                       ngx_http_perstack_outcomes[exec->outcome]);
+
+    if (exec->exit_code >= 0) {
+        last = ngx_sprintf(last, "%i", exec->exit_code);
+
+    } else {
+        last = ngx_cpymem(last, "null", 4);
+    }
+
+    last = ngx_sprintf(last, ",\"duration_ms\":%M,\"events\":%uL,"
+                             "\"container_removed\":%s",
+                       ngx_current_msec - exec->started, exec->sequence + 1,
+                       exec->removed ? "true" : "false");
+
+    if (exec->message.len) {
+        last = ngx_cpymem(last, ",\"message\":\"", 12);
+        last = ngx_http_perstack_json_escape(last, exec->message.data,
+                                             exec->message.len);
+        *last++ = '"';
+    }
+
+    *last++ = '}';
+
+    rc = ngx_http_perstack_emit_module(exec, "perstack.end", last);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    rc = ngx_http_send_special(r, NGX_HTTP_LAST);
+
+    ngx_http_finalize_request(r, rc == NGX_ERROR ? NGX_ERROR : NGX_OK);
+}
+
+
+static void
+ngx_http_perstack_free_if_idle(ngx_http_perstack_exec_t *exec)
+{
+    if (exec->state == NGX_HTTP_PERSTACK_DONE && exec->ops == 0
+        && exec->request == NULL)
+    {
+        ngx_http_perstack_free(exec);
+    }
+}
+
+
+static void
+ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
+{
+    ngx_event_t  *events[4];
+    ngx_uint_t    i;
+
+    events[0] = &exec->process_ev;
+    events[1] = &exec->start_ev;
+    events[2] = &exec->timeout_ev;
+    events[3] = &exec->ping_ev;
+
+    for (i = 0; i < 4; i++) {
+        if (events[i]->timer_set) {
+            ngx_del_timer(events[i]);
+        }
+
+        if (events[i]->posted) {
+            ngx_delete_posted_event(events[i]);
+        }
+    }
+
+    ngx_queue_remove(&exec->queue);
+
+    ngx_http_perstack_demux_free(&exec->demux);
+
+    if (exec->out) {
+        ngx_free(exec->out);
+    }
+
+    if (exec->scratch) {
+        ngx_free(exec->scratch);
+    }
+
+    ngx_destroy_pool(exec->pool);
+}
+
+
+/*
+ * The worker exits: no container may outlive it.
+ */
+
+void
+ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle)
+{
+    ngx_queue_t               *q;
+    ngx_http_perstack_exec_t  *exec;
+
+    if (!ngx_http_perstack_executions_ready) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_perstack_executions);
+         q != ngx_queue_sentinel(&ngx_http_perstack_executions);
+         q = ngx_queue_next(q))
+    {
+        exec = ngx_queue_data(q, ngx_http_perstack_exec_t, queue);
+
+        if (exec->container.len && !exec->removed) {
+            ngx_http_perstack_docker_remove_now(exec->docker,
+                                                &exec->container,
+                                                cycle->log);
+        }
+    }
+}
+
+
+/*
+ * Output.
+ */
+
+ngx_int_t
+ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec, u_char *data,
+    size_t len)
+{
+    if (exec->state >= NGX_HTTP_PERSTACK_REMOVE || exec->request == NULL) {
+        /* nobody listens any more */
+        return NGX_OK;
+    }
+
+    if (exec->in_size - exec->in_len < len) {
+        exec->curl_paused = 1;
+
+        if (exec->state == NGX_HTTP_PERSTACK_RUNNING
+            && !exec->process_ev.posted)
+        {
+            ngx_post_event(&exec->process_ev, &ngx_posted_events);
+        }
+
+        return NGX_AGAIN;
+    }
+
+    ngx_memcpy(exec->in + exec->in_len, data, len);
+    exec->in_len += len;
+
+    if (exec->state == NGX_HTTP_PERSTACK_RUNNING
+        && !exec->process_ev.posted)
+    {
+        ngx_post_event(&exec->process_ev, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_perstack_process(ngx_event_t *ev)
+{
+    u_char                        *p;
+    const u_char                  *pos, *last;
+    ngx_str_t                      message;
+    ngx_http_perstack_exec_t      *exec;
+    ngx_http_perstack_line_t       line;
+    ngx_http_perstack_demux_rc_e   rc;
+
+    exec = ev->data;
+
+    if (exec->state == NGX_HTTP_PERSTACK_DONE) {
+        if (exec->end_pending && exec->request
+            && !ngx_http_perstack_busy(exec))
+        {
+            ngx_http_perstack_end(exec);
+        }
+
+        return;
+    }
+
+    if (exec->state != NGX_HTTP_PERSTACK_RUNNING || exec->request == NULL) {
+        return;
+    }
+
+    pos = exec->in;
+    last = exec->in + exec->in_len;
+
+    for ( ;; ) {
+
+        if (ngx_http_perstack_busy(exec)) {
+            break;
+        }
+
+        rc = ngx_http_perstack_demux_next(&exec->demux, &pos, last, &line);
+
+        if (rc == NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
+            break;
+        }
+
+        if (rc == NGX_HTTP_PERSTACK_DEMUX_LINE) {
+            if (ngx_http_perstack_line(exec, &line) == NGX_ERROR) {
+                return;
+            }
+
+            continue;
+        }
+
+        if (rc == NGX_HTTP_PERSTACK_DEMUX_OVERSIZE) {
+            p = ngx_http_perstack_reserve(exec, &exec->scratch,
+                                          &exec->scratch_size, 128);
+            if (p == NULL) {
+                ngx_http_finalize_request(exec->request, NGX_ERROR);
+                return;
+            }
+
+            ngx_log_error(NGX_LOG_WARN, exec->log, 0,
+                          "perstack: discarded a line of %uz bytes from %s "
+                          "(perstack_max_line %uz)", line.len,
+                          line.stream == NGX_HTTP_PERSTACK_STDERR
+                          ? "stderr" : "stdout", exec->conf->max_line);
+
+            p = ngx_sprintf(p, "{\"type\":\"perstack.truncated\","
+                               "\"stream\":\"%s\",\"bytes\":%uz,"
+                               "\"limit\":%uz}",
+                            line.stream == NGX_HTTP_PERSTACK_STDERR
+                            ? "stderr" : "stdout",
+                            line.len, exec->conf->max_line);
+
+            if (ngx_http_perstack_emit_module(exec, "perstack.truncated", p)
+                == NGX_ERROR)
+            {
+                return;
+            }
+
+            continue;
+        }
+
+        /* a corrupt frame or no memory: the stream cannot go on */
+
+        exec->in_len = 0;
+
+        if (rc == NGX_HTTP_PERSTACK_DEMUX_ERROR) {
+            ngx_str_set(&message, "the container's output stream from "
+                                  "Docker is corrupt");
+
+        } else {
+            ngx_str_set(&message, "out of memory");
+        }
+
+        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
+                               &message);
+        return;
+    }
+
+    /* keep what is left, at the start of the buffer */
+
+    if (pos != exec->in) {
+        exec->in_len = last - pos;
+        ngx_memmove(exec->in, pos, exec->in_len);
+    }
+
+    if (exec->curl_paused && exec->in_len < exec->in_size / 2
+        && exec->attach && exec->attach->easy)
+    {
+        exec->curl_paused = 0;
+
+        /* may deliver data, through the write callback, before it returns */
+        curl_easy_pause(exec->attach->easy, CURLPAUSE_CONT);
+        return;
+    }
+
+    if (!exec->stream_done || exec->in_len || ngx_http_perstack_busy(exec)) {
+        return;
+    }
+
+    /* the stream ended: lines without a final newline still count */
+
+    for ( ;; ) {
+        rc = ngx_http_perstack_demux_flush(&exec->demux, &line);
+
+        if (rc == NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
+            break;
+        }
+
+        if (rc == NGX_HTTP_PERSTACK_DEMUX_LINE) {
+            if (ngx_http_perstack_line(exec, &line) == NGX_ERROR) {
+                return;
+            }
+        }
+
+        if (ngx_http_perstack_busy(exec)) {
+            return;
+        }
+    }
+
+    if (ngx_http_perstack_demux_truncated(&exec->demux)) {
+        ngx_log_error(NGX_LOG_WARN, exec->log, 0,
+                      "perstack: the output stream ended inside a frame");
+    }
+
+    ngx_http_perstack_wait(exec);
+}
+
+
+static ngx_int_t
+ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_line_t *line)
+{
+    u_char                       type[NGX_HTTP_PERSTACK_TYPE_MAX];
+    size_t                       type_len;
+    ngx_http_perstack_json_rc_e  rc;
+
+    if (line->stream == NGX_HTTP_PERSTACK_STDERR) {
+        return ngx_http_perstack_emit_text(exec, "perstack.stderr", line);
+    }
+
+    if (line->stream == NGX_HTTP_PERSTACK_SYSERR) {
+        return ngx_http_perstack_emit_text(exec, "perstack.daemon", line);
+    }
+
+    rc = ngx_http_perstack_json_classify(line->data, line->len, type,
+                                         &type_len);
+
+    if (rc == NGX_HTTP_PERSTACK_JSON_OBJECT) {
+        /* the runtime's event, byte for byte */
+        return ngx_http_perstack_emit(exec, type, type_len, line->data,
+                                      line->len);
+    }
+
+    if (rc == NGX_HTTP_PERSTACK_JSON_NOMEM) {
+        ngx_http_finalize_request(exec->request, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_perstack_emit_text(exec, "perstack.stdout", line);
+}
+
+
+static ngx_int_t
+ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_str_t            image, expert;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r;
+
+    r = exec->request;
+
+    r->headers_out.status = NGX_HTTP_OK;
+
+    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        ngx_str_set(&r->headers_out.content_type, "application/x-ndjson");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        goto failed;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-cache");
+
+    /* a proxy in front of this nginx must not hold events back either */
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        goto failed;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Accel-Buffering");
+    ngx_str_set(&h->value, "no");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        goto failed;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Perstack-Execution");
+    h->value.data = exec->id;
+    h->value.len = NGX_HTTP_PERSTACK_ID_LEN;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_ERROR;
+    }
+
+    exec->headers_sent = 1;
+
+    if (ngx_http_perstack_escape(exec->pool, &exec->image, &image) != NGX_OK
+        || ngx_http_perstack_escape(exec->pool, &exec->expert, &expert)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    len = sizeof("{\"type\":\"perstack.execution\",\"execution\":\"\","
+                 "\"container\":\"\",\"image\":\"\",\"expert\":\"\"}") - 1
+          + NGX_HTTP_PERSTACK_ID_LEN + exec->container.len + image.len
+          + expert.len;
+
+    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
+                                  len);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    p = ngx_sprintf(p, "{\"type\":\"perstack.execution\",\"execution\":\"%*s\","
+                       "\"container\":\"%V\",\"image\":\"%V\","
+                       "\"expert\":\"%V\"}",
+                    (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id,
+                    &exec->container, &image, &expert);
+
+    if (ngx_http_perstack_emit_module(exec, "perstack.execution", p)
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_finalize_request(r, NGX_ERROR);
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_emit_text(ngx_http_perstack_exec_t *exec, const char *type,
+    ngx_http_perstack_line_t *line)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof("{\"type\":\"\",\"text\":\"\"}") - 1 + ngx_strlen(type)
+          + ngx_http_perstack_json_escape_size(line->data, line->len);
+
+    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
+                                  len);
+    if (p == NULL) {
+        ngx_http_finalize_request(exec->request, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(p, "{\"type\":\"%s\",\"text\":\"", type);
+    p = ngx_http_perstack_json_escape(p, line->data, line->len);
+    *p++ = '"';
+    *p++ = '}';
+
+    return ngx_http_perstack_emit_module(exec, type, p);
+}
+
+
+/* a module event whose JSON the scratch buffer holds, up to last */
+
+static ngx_int_t
+ngx_http_perstack_emit_module(ngx_http_perstack_exec_t *exec,
+    const char *type, u_char *last)
+{
+    return ngx_http_perstack_emit(exec, (u_char *) type, ngx_strlen(type),
+                                  exec->scratch, last - exec->scratch);
+}
+
+
+static ngx_int_t
+ngx_http_perstack_emit(ngx_http_perstack_exec_t *exec, u_char *type,
+    size_t type_len, const u_char *data, size_t len)
+{
+    u_char    *p, *last;
+    size_t     size;
+    uint64_t   id;
+
+    id = exec->sequence + 1;
+
+    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        size = len + 1;
+
+    } else {
+        size = ngx_http_perstack_sse_size(id, type_len, data, len);
+    }
+
+    p = ngx_http_perstack_reserve(exec, &exec->out, &exec->out_size, size);
+    if (p == NULL) {
+        ngx_http_finalize_request(exec->request, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        last = ngx_cpymem(p, data, len);
+        *last++ = '\n';
+
+    } else {
+        last = ngx_http_perstack_sse_write(p, id, type, type_len, data, len);
+    }
+
+    exec->sequence = id;
+
+    return ngx_http_perstack_send(exec, last - p);
+}
+
+
+static ngx_int_t
+ngx_http_perstack_send(ngx_http_perstack_exec_t *exec, size_t len)
+{
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    r = exec->request;
+    b = exec->out_buf;
+
+    b->pos = exec->out;
+    b->last = exec->out + len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->flush = 1;
+
+    exec->out_chain.buf = b;
+    exec->out_chain.next = NULL;
+
+    exec->last_output = ngx_current_msec;
+
+    rc = ngx_http_output_filter(r, &exec->out_chain);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_perstack_busy(exec)) {
+        r->write_event_handler = ngx_http_perstack_write_handler;
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (!r->connection->write->delayed) {
+            ngx_add_timer(r->connection->write, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(r->connection->write, clcf->send_lowat)
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The last event is still on its way: its buffer cannot be reused yet.
+ */
+
+static ngx_int_t
+ngx_http_perstack_busy(ngx_http_perstack_exec_t *exec)
+{
+    ngx_buf_t  *b;
+
+    b = exec->out_buf;
+
+    return (exec->request->connection->buffered
+            || (b->pos && b->pos < b->last));
+}
+
+
+static void
+ngx_http_perstack_write_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_perstack_exec_t  *exec;
+
+    wev = r->connection->write;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
+                      "perstack: client timed out");
+        r->connection->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    exec = ngx_http_get_module_ctx(r, ngx_http_perstack_module);
+    if (exec == NULL) {
+        return;
+    }
+
+    rc = ngx_http_output_filter(r, NULL);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (ngx_http_perstack_busy(exec)) {
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (!exec->process_ev.posted) {
+        ngx_post_event(&exec->process_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_perstack_keepalive(ngx_event_t *ev)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_msec_t                 idle, interval;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+    interval = exec->conf->ping_interval;
+
+    if (exec->state != NGX_HTTP_PERSTACK_RUNNING || exec->request == NULL) {
+        return;
+    }
+
+    idle = ngx_current_msec - exec->last_output;
+
+    if (idle < interval || ngx_http_perstack_busy(exec)) {
+        ngx_add_timer(ev, interval - ngx_min(idle, interval - 1));
+        return;
+    }
+
+    /* a comment for SSE; an empty line, which NDJSON readers skip */
+
+    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        len = 1;
+
+    } else {
+        len = sizeof(NGX_HTTP_PERSTACK_SSE_PING) - 1;
+    }
+
+    p = ngx_http_perstack_reserve(exec, &exec->out, &exec->out_size, len);
+    if (p == NULL) {
+        return;
+    }
+
+    ngx_memcpy(p, len == 1 ? "\n" : NGX_HTTP_PERSTACK_SSE_PING, len);
+
+    if (ngx_http_perstack_send(exec, len) != NGX_OK) {
+        return;
+    }
+
+    ngx_add_timer(ev, interval);
+}
+
+
+/*
+ * A buffer of at least len bytes, reused from one event to the next; it
+ * grows to the largest event seen, which perstack_max_line bounds.
+ */
+
+static u_char *
+ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec, u_char **buf,
+    size_t *size, size_t len)
+{
+    u_char  *p;
+    size_t   n;
+
+    if (*size >= len) {
+        return *buf;
+    }
+
+    n = ngx_max(len, 1024);
+
+    if (n < *size * 2) {
+        n = *size * 2;
+    }
+
+    p = ngx_alloc(n, exec->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (*buf) {
+        ngx_free(*buf);
+    }
+
+    *buf = p;
+    *size = n;
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
+{
+    u_char  *p;
+
+    dst->len = ngx_http_perstack_json_escape_size(src->data, src->len);
+
+    dst->data = ngx_pnalloc(pool, dst->len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_perstack_json_escape(dst->data, src->data, src->len);
+    dst->len = p - dst->data;
+
+    return NGX_OK;
+}

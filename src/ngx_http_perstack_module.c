@@ -1,0 +1,981 @@
+
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ *
+ * Directives, configuration, and the request handler that turns a request
+ * into an execution.
+ */
+
+
+#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_json.h"
+
+
+#define NGX_HTTP_PERSTACK_DEFAULT_DOCKER  "unix:/var/run/docker.sock"
+
+/* expert keys as the runtime names them: "name", "@scope/name", "a.b-c" */
+#define NGX_HTTP_PERSTACK_DEFAULT_ALLOW   "@?[A-Za-z0-9][A-Za-z0-9._/@-]{0,127}"
+
+
+static ngx_int_t ngx_http_perstack_handler(ngx_http_request_t *r);
+static void ngx_http_perstack_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_perstack_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_perstack_field_copy(ngx_http_request_t *r,
+    ngx_http_perstack_field_t *field, ngx_str_t *value);
+static ngx_int_t ngx_http_perstack_arg(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
+static ngx_int_t ngx_http_perstack_expert_allowed(
+    ngx_http_perstack_loc_conf_t *plcf, ngx_str_t *expert);
+
+static void *ngx_http_perstack_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_perstack_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_perstack_execute(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_perstack_docker(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_http_perstack_docker_t *ngx_http_perstack_docker_add(
+    ngx_conf_t *cf, ngx_str_t *name);
+static char *ngx_http_perstack_expert_allow(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static pcre2_code *ngx_http_perstack_regex_compile(ngx_conf_t *cf,
+    ngx_str_t *pattern);
+static void ngx_http_perstack_regex_cleanup(void *data);
+static char *ngx_http_perstack_check_buffer_size(ngx_conf_t *cf, void *post,
+    void *data);
+static ngx_int_t ngx_http_perstack_init_process(ngx_cycle_t *cycle);
+static void ngx_http_perstack_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_enum_t  ngx_http_perstack_formats[] = {
+    { ngx_string("auto"), NGX_HTTP_PERSTACK_FORMAT_AUTO },
+    { ngx_string("sse"), NGX_HTTP_PERSTACK_FORMAT_SSE },
+    { ngx_string("ndjson"), NGX_HTTP_PERSTACK_FORMAT_NDJSON },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_post_handler_pt  ngx_http_perstack_buffer_size_post =
+    ngx_http_perstack_check_buffer_size;
+
+
+static ngx_command_t  ngx_http_perstack_commands[] = {
+
+    { ngx_string("perstack_execute"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_perstack_execute,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("perstack_docker"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_perstack_docker,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("perstack_image"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, image),
+      NULL },
+
+    { ngx_string("perstack_expert"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, expert),
+      NULL },
+
+    { ngx_string("perstack_query"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, query),
+      NULL },
+
+    { ngx_string("perstack_expert_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_perstack_expert_allow,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("perstack_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, timeout),
+      NULL },
+
+    { ngx_string("perstack_stop_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, stop_timeout),
+      NULL },
+
+    { ngx_string("perstack_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, ping_interval),
+      NULL },
+
+    { ngx_string("perstack_format"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, format),
+      &ngx_http_perstack_formats },
+
+    { ngx_string("perstack_buffer_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, buffer_size),
+      &ngx_http_perstack_buffer_size_post },
+
+    { ngx_string("perstack_max_line"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, max_line),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_perstack_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_perstack_create_main_conf,    /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_perstack_create_loc_conf,     /* create location configuration */
+    ngx_http_perstack_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_perstack_module = {
+    NGX_MODULE_V1,
+    &ngx_http_perstack_module_ctx,         /* module context */
+    ngx_http_perstack_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_perstack_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_perstack_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_perstack_handler(ngx_http_request_t *r)
+{
+    ngx_int_t         rc;
+    ngx_str_t         message;
+    ngx_table_elt_t  *allow;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST))) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        allow = ngx_list_push(&r->headers_out.headers);
+        if (allow == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        allow->hash = 1;
+        ngx_str_set(&allow->key, "Allow");
+        ngx_str_set(&allow->value, "GET, POST");
+
+        ngx_str_set(&message, "an execution is started by GET or POST");
+
+        return ngx_http_perstack_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                            "method_not_allowed", &message,
+                                            NULL, NULL);
+    }
+
+    /* the body is parsed from memory: a larger one is refused, not spooled */
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_perstack_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_perstack_body_handler(ngx_http_request_t *r)
+{
+    char                           err[128];
+    ngx_int_t                      rc;
+    ngx_str_t                      body, expert, query, image, message;
+    ngx_uint_t                     status;
+    const char                    *code;
+    ngx_http_perstack_field_t      fields[2];
+    ngx_http_perstack_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
+
+    ngx_memzero(fields, sizeof(fields));
+    fields[0].name = "expert";
+    fields[1].name = "query";
+
+    ngx_str_null(&expert);
+    ngx_str_null(&query);
+
+    status = NGX_HTTP_BAD_REQUEST;
+    code = "bad_request";
+    ngx_str_null(&message);
+
+    if (r->method == NGX_HTTP_POST) {
+        rc = ngx_http_perstack_read_body(r, &body);
+
+        if (rc == NGX_DECLINED) {
+            status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+            code = "body_too_large";
+            ngx_str_set(&message, "the request body is larger than "
+                                  "client_body_buffer_size");
+            goto failed;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (body.len == 0) {
+            ngx_str_set(&message, "the request body is empty: send a JSON "
+                                  "object with \"expert\" and \"query\"");
+            goto failed;
+        }
+
+        if (ngx_http_perstack_body_parse(body.data, body.len, fields, 2,
+                                         err, sizeof(err))
+            != 0)
+        {
+            message.data = (u_char *) err;
+            message.len = ngx_strlen(err);
+            goto failed;
+        }
+
+        /* the values must outlive the parser's malloc()ed copies */
+
+        if (ngx_http_perstack_field_copy(r, &fields[0], &expert) != NGX_OK
+            || ngx_http_perstack_field_copy(r, &fields[1], &query) != NGX_OK)
+        {
+            ngx_http_perstack_body_free(fields, 2);
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_perstack_body_free(fields, 2);
+
+    } else {
+        rc = ngx_http_perstack_arg(r, "expert", &expert);
+        if (rc == NGX_OK) {
+            rc = ngx_http_perstack_arg(r, "query", &query);
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_str_set(&message, "an argument contains a NUL byte");
+            goto failed;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    /* what the configuration pins wins over what the request says */
+
+    if (plcf->expert) {
+        if (ngx_http_complex_value(r, plcf->expert, &expert) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    if (plcf->query) {
+        if (ngx_http_complex_value(r, plcf->query, &query) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    if (ngx_http_complex_value(r, plcf->image, &image) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (expert.len == 0) {
+        ngx_str_set(&message, "no expert given: send \"expert\" in the JSON "
+                              "body or as an argument");
+        goto failed;
+    }
+
+    if (query.len == 0) {
+        ngx_str_set(&message, "no query given: send \"query\" in the JSON "
+                              "body or as an argument");
+        goto failed;
+    }
+
+    if (ngx_strlchr(expert.data, expert.data + expert.len, '\0')
+        || ngx_strlchr(query.data, query.data + query.len, '\0'))
+    {
+        ngx_str_set(&message, "the expert or the query contains a NUL byte");
+        goto failed;
+    }
+
+    if (query.len > plcf->max_query) {
+        ngx_str_set(&message, "the query is too long");
+        goto failed;
+    }
+
+    if (ngx_http_perstack_expert_allowed(plcf, &expert) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "perstack: expert \"%V\" is not allowed", &expert);
+
+        status = NGX_HTTP_FORBIDDEN;
+        code = "expert_not_allowed";
+        ngx_str_set(&message, "this expert may not run here");
+        ngx_http_finalize_request(r,
+                ngx_http_perstack_send_error(r, status, code, &message,
+                                             "expert", &expert));
+        return;
+    }
+
+    if (image.len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "perstack: perstack_image evaluated to an empty string");
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ngx_http_perstack_exec_start(r, plcf, &image, &expert, &query)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    return;
+
+failed:
+
+    ngx_http_perstack_body_free(fields, 2);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "perstack: request refused: %V", &message);
+
+    ngx_http_finalize_request(r,
+                      ngx_http_perstack_send_error(r, status, code, &message,
+                                                   NULL, NULL));
+}
+
+
+static ngx_int_t
+ngx_http_perstack_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    size_t        len;
+    u_char       *p;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file || r->request_body->temp_file) {
+            return NGX_DECLINED;
+        }
+
+        len += b->last - b->pos;
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL) {
+        body->data = cl->buf->pos;
+        body->len = len;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_field_copy(ngx_http_request_t *r,
+    ngx_http_perstack_field_t *field, ngx_str_t *value)
+{
+    if (field->data == NULL || field->len == 0) {
+        ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    value->data = ngx_pnalloc(r->pool, field->len);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, field->data, field->len);
+    value->len = field->len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An argument, decoded as a browser's form encoding writes it: "+" is a
+ * space.  NGX_DECLINED when it decodes to something with a NUL byte.
+ */
+
+static ngx_int_t
+ngx_http_perstack_arg(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    u_char     *src, *dst, *p;
+    ngx_str_t   raw;
+
+    ngx_str_null(value);
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, raw.len);
+    if (p == NULL && raw.len) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, raw.data, raw.len);
+
+    for (dst = p; dst < p + raw.len; dst++) {
+        if (*dst == '+') {
+            *dst = ' ';
+        }
+    }
+
+    src = p;
+    dst = p;
+    ngx_unescape_uri(&dst, &src, raw.len, 0);
+
+    value->data = p;
+    value->len = dst - p;
+
+    if (ngx_strlchr(value->data, value->data + value->len, '\0')) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_expert_allowed(ngx_http_perstack_loc_conf_t *plcf,
+    ngx_str_t *expert)
+{
+    int                rc;
+    pcre2_match_data  *md;
+
+    md = pcre2_match_data_create_from_pattern(plcf->expert_allow, NULL);
+    if (md == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = pcre2_match(plcf->expert_allow, expert->data, expert->len, 0,
+                     PCRE2_ANCHORED|PCRE2_ENDANCHORED, md, NULL);
+
+    pcre2_match_data_free(md);
+
+    return rc >= 0 ? NGX_OK : NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_perstack_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, ngx_str_t *message, const char *extra_name,
+    ngx_str_t *extra_value)
+{
+    size_t        len;
+    u_char       *p;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    len = sizeof("{\"error\":\"\",\"message\":\"\"}\n") - 1
+          + ngx_strlen(code)
+          + ngx_http_perstack_json_escape_size(message->data, message->len);
+
+    if (extra_name) {
+        len += sizeof(",\"\":\"\"") - 1 + ngx_strlen(extra_name)
+               + ngx_http_perstack_json_escape_size(extra_value->data,
+                                                    extra_value->len);
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "{\"error\":\"%s\",\"message\":\"", code);
+    p = ngx_http_perstack_json_escape(p, message->data, message->len);
+    *p++ = '"';
+
+    if (extra_name) {
+        p = ngx_sprintf(p, ",\"%s\":\"", extra_name);
+        p = ngx_http_perstack_json_escape(p, extra_value->data,
+                                          extra_value->len);
+        *p++ = '"';
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static void *
+ngx_http_perstack_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_perstack_main_conf_t  *pmcf;
+
+    pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_perstack_main_conf_t));
+    if (pmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&pmcf->dockers, cf->pool, 2,
+                       sizeof(ngx_http_perstack_docker_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return pmcf;
+}
+
+
+static void *
+ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_perstack_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_perstack_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->docker = NULL;
+     *     conf->image = NULL;
+     *     conf->expert = NULL;
+     *     conf->query = NULL;
+     *     conf->expert_allow = NULL;
+     *     conf->user = { 0, NULL };
+     *     conf->tmp_size = { 0, NULL };
+     *     conf->workspace_size = { 0, NULL };
+     */
+
+    conf->execute = NGX_CONF_UNSET;
+    conf->timeout = NGX_CONF_UNSET_MSEC;
+    conf->stop_timeout = NGX_CONF_UNSET_MSEC;
+    conf->ping_interval = NGX_CONF_UNSET_MSEC;
+    conf->format = NGX_CONF_UNSET_UINT;
+    conf->buffer_size = NGX_CONF_UNSET_SIZE;
+    conf->max_line = NGX_CONF_UNSET_SIZE;
+    conf->max_query = NGX_CONF_UNSET_SIZE;
+    conf->memory = NGX_CONF_UNSET;
+    conf->nano_cpus = NGX_CONF_UNSET_UINT;
+    conf->pids_limit = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_perstack_loc_conf_t *prev = parent;
+    ngx_http_perstack_loc_conf_t *conf = child;
+
+    ngx_str_t  name;
+
+    ngx_conf_merge_value(conf->execute, prev->execute, 0);
+
+    if (conf->docker == NULL) {
+        conf->docker = prev->docker;
+    }
+
+    if (conf->docker == NULL) {
+        ngx_str_set(&name, NGX_HTTP_PERSTACK_DEFAULT_DOCKER);
+
+        conf->docker = ngx_http_perstack_docker_add(cf, &name);
+        if (conf->docker == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        prev->docker = conf->docker;
+    }
+
+    if (conf->image == NULL) {
+        conf->image = prev->image;
+    }
+
+    if (conf->expert == NULL) {
+        conf->expert = prev->expert;
+    }
+
+    if (conf->query == NULL) {
+        conf->query = prev->query;
+    }
+
+    if (conf->expert_allow == NULL) {
+        conf->expert_allow = prev->expert_allow;
+    }
+
+    if (conf->expert_allow == NULL && conf->execute) {
+        ngx_str_set(&name, NGX_HTTP_PERSTACK_DEFAULT_ALLOW);
+
+        conf->expert_allow = ngx_http_perstack_regex_compile(cf, &name);
+        if (conf->expert_allow == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 600000);
+    ngx_conf_merge_msec_value(conf->stop_timeout, prev->stop_timeout, 5000);
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
+                              15000);
+    ngx_conf_merge_uint_value(conf->format, prev->format,
+                              NGX_HTTP_PERSTACK_FORMAT_AUTO);
+    ngx_conf_merge_size_value(conf->buffer_size, prev->buffer_size,
+                              64 * 1024);
+    ngx_conf_merge_size_value(conf->max_line, prev->max_line, 1024 * 1024);
+    ngx_conf_merge_size_value(conf->max_query, prev->max_query, 64 * 1024);
+
+    ngx_conf_merge_str_value(conf->user, prev->user, "65534:65534");
+    ngx_conf_merge_off_value(conf->memory, prev->memory, 512 * 1024 * 1024);
+    ngx_conf_merge_uint_value(conf->nano_cpus, prev->nano_cpus, 1000000000);
+    ngx_conf_merge_value(conf->pids_limit, prev->pids_limit, 128);
+    ngx_conf_merge_str_value(conf->tmp_size, prev->tmp_size, "64m");
+    ngx_conf_merge_str_value(conf->workspace_size, prev->workspace_size,
+                             "256m");
+
+    if (conf->execute && conf->image == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"perstack_execute\" needs \"perstack_image\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->max_line < 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"perstack_max_line\" must be at least 2 bytes");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_perstack_execute(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_perstack_loc_conf_t *plcf = conf;
+
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_perstack_main_conf_t  *pmcf;
+
+    if (plcf->execute != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    plcf->execute = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_perstack_handler;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
+    pmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_perstack_docker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_perstack_loc_conf_t *plcf = conf;
+
+    ngx_str_t  *value;
+
+    if (plcf->docker) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    plcf->docker = ngx_http_perstack_docker_add(cf, &value[1]);
+    if (plcf->docker == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_http_perstack_docker_t *
+ngx_http_perstack_docker_add(ngx_conf_t *cf, ngx_str_t *name)
+{
+    u_char                          *p;
+    ngx_uint_t                       i;
+    ngx_http_perstack_docker_t      *docker, **dockerp;
+    ngx_http_perstack_main_conf_t   *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
+
+    dockerp = pmcf->dockers.elts;
+
+    for (i = 0; i < pmcf->dockers.nelts; i++) {
+        if (dockerp[i]->name.len == name->len
+            && ngx_strncmp(dockerp[i]->name.data, name->data, name->len) == 0)
+        {
+            return dockerp[i];
+        }
+    }
+
+    docker = ngx_pcalloc(cf->pool, sizeof(ngx_http_perstack_docker_t));
+    if (docker == NULL) {
+        return NULL;
+    }
+
+    docker->name = *name;
+
+    if (name->len > 5 && ngx_strncmp(name->data, "unix:", 5) == 0) {
+        if (name->len - 5 >= 108 || name->data[5] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid unix socket path in \"%V\"", name);
+            return NULL;
+        }
+
+        docker->socket_path.len = name->len - 5;
+        docker->socket_path.data = ngx_pnalloc(cf->pool,
+                                               docker->socket_path.len + 1);
+        if (docker->socket_path.data == NULL) {
+            return NULL;
+        }
+
+        p = ngx_cpymem(docker->socket_path.data, name->data + 5,
+                       docker->socket_path.len);
+        *p = '\0';
+
+        /* the host is not looked up: the path decides where to connect */
+        ngx_str_set(&docker->base_url, "http://docker");
+
+    } else if ((name->len > 7 && ngx_strncmp(name->data, "http://", 7) == 0)
+               || (name->len > 6 && ngx_strncmp(name->data, "tcp://", 6) == 0))
+    {
+        docker->base_url.len = name->len + 1;
+        docker->base_url.data = ngx_pnalloc(cf->pool, name->len + 2);
+        if (docker->base_url.data == NULL) {
+            return NULL;
+        }
+
+        if (name->data[0] == 't') {
+            p = ngx_sprintf(docker->base_url.data, "http://%*s",
+                            name->len - 6, name->data + 6);
+
+        } else {
+            p = ngx_cpymem(docker->base_url.data, name->data, name->len);
+        }
+
+        while (p > docker->base_url.data && p[-1] == '/') {
+            p--;
+        }
+
+        docker->base_url.len = p - docker->base_url.data;
+        *p = '\0';
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Docker endpoint \"%V\": expected "
+                           "\"unix:/path\", \"http://host:port\" or "
+                           "\"tcp://host:port\"", name);
+        return NULL;
+    }
+
+    dockerp = ngx_array_push(&pmcf->dockers);
+    if (dockerp == NULL) {
+        return NULL;
+    }
+
+    *dockerp = docker;
+
+    return docker;
+}
+
+
+static char *
+ngx_http_perstack_expert_allow(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_perstack_loc_conf_t *plcf = conf;
+
+    ngx_str_t  *value;
+
+    if (plcf->expert_allow) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    plcf->expert_allow = ngx_http_perstack_regex_compile(cf, &value[1]);
+    if (plcf->expert_allow == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static pcre2_code *
+ngx_http_perstack_regex_compile(ngx_conf_t *cf, ngx_str_t *pattern)
+{
+    int                  errcode;
+    u_char               errstr[128];
+    PCRE2_SIZE           erroffset;
+    pcre2_code          *re;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    /* the whole name must match: a pattern is anchored at both ends */
+    re = pcre2_compile(pattern->data, pattern->len,
+                       PCRE2_ANCHORED|PCRE2_ENDANCHORED|PCRE2_NO_UTF_CHECK,
+                       &errcode, &erroffset, NULL);
+
+    if (re == NULL) {
+        pcre2_get_error_message(errcode, errstr, sizeof(errstr));
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pcre2_compile() failed: %s in \"%V\" at %uz",
+                           errstr, pattern, (size_t) erroffset);
+        return NULL;
+    }
+
+    cln->handler = ngx_http_perstack_regex_cleanup;
+    cln->data = re;
+
+    return re;
+}
+
+
+static void
+ngx_http_perstack_regex_cleanup(void *data)
+{
+    pcre2_code_free(data);
+}
+
+
+static char *
+ngx_http_perstack_check_buffer_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t *sp = data;
+
+    /* libcurl hands over up to CURL_MAX_WRITE_SIZE bytes at once */
+    if (*sp < CURL_MAX_WRITE_SIZE) {
+        return "must be at least 16k";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_perstack_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_perstack_module);
+
+    if (pmcf == NULL || !pmcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_perstack_docker_init_process(cycle);
+}
+
+
+static void
+ngx_http_perstack_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_perstack_docker_exit_process(cycle);
+}

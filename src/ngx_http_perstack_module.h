@@ -1,0 +1,251 @@
+
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ */
+
+
+#ifndef _NGX_HTTP_PERSTACK_MODULE_H_INCLUDED_
+#define _NGX_HTTP_PERSTACK_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <curl/curl.h>
+
+#define PCRE2_CODE_UNIT_WIDTH  8
+#include <pcre2.h>
+
+#include "ngx_http_perstack_stream.h"
+
+
+#define NGX_HTTP_PERSTACK_FORMAT_AUTO    0
+#define NGX_HTTP_PERSTACK_FORMAT_SSE     1
+#define NGX_HTTP_PERSTACK_FORMAT_NDJSON  2
+
+/* the newest Engine API version the module speaks */
+#define NGX_HTTP_PERSTACK_API_MINOR      47
+/* the oldest it accepts: Debian 12's docker.io (Engine 20.10) */
+#define NGX_HTTP_PERSTACK_API_MINOR_MIN  41
+
+#define NGX_HTTP_PERSTACK_ID_LEN         16
+#define NGX_HTTP_PERSTACK_RESPONSE_MAX   4096
+
+
+typedef struct ngx_http_perstack_exec_s  ngx_http_perstack_exec_t;
+typedef struct ngx_http_perstack_op_s    ngx_http_perstack_op_t;
+
+typedef void (*ngx_http_perstack_op_handler_pt)(ngx_http_perstack_op_t *op);
+
+
+/* An Engine API endpoint, shared by the locations that name it. */
+typedef struct {
+    ngx_str_t                        name;        /* as configured */
+    ngx_str_t                        socket_path; /* NUL-terminated */
+    ngx_str_t                        base_url;    /* no trailing '/' */
+
+    /*
+     * The API version agreed with the engine, 0 until /_ping answered.
+     * Each worker keeps its own copy after fork.
+     */
+    ngx_uint_t                       api_minor;
+} ngx_http_perstack_docker_t;
+
+
+typedef struct {
+    ngx_array_t                      dockers;  /* ngx_http_perstack_docker_t * */
+    ngx_flag_t                       used;
+} ngx_http_perstack_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                       execute;
+
+    ngx_http_perstack_docker_t      *docker;
+
+    ngx_http_complex_value_t        *image;
+    ngx_http_complex_value_t        *expert;
+    ngx_http_complex_value_t        *query;
+
+    pcre2_code                      *expert_allow;
+
+    ngx_msec_t                       timeout;
+    ngx_msec_t                       stop_timeout;
+    ngx_msec_t                       ping_interval;
+
+    ngx_uint_t                       format;
+
+    size_t                           buffer_size;
+    size_t                           max_line;
+    size_t                           max_query;
+
+    /* the sandbox; directives for these come with the policy work */
+    ngx_str_t                        user;
+    off_t                            memory;
+    ngx_uint_t                       nano_cpus;
+    ngx_int_t                        pids_limit;
+    ngx_str_t                        tmp_size;
+    ngx_str_t                        workspace_size;
+} ngx_http_perstack_loc_conf_t;
+
+
+/* One Engine API call: a libcurl easy handle and what it answered. */
+struct ngx_http_perstack_op_s {
+    CURL                            *easy;
+    ngx_http_perstack_exec_t        *exec;
+    ngx_http_perstack_op_handler_pt  handler;
+    const char                      *name;
+
+    struct curl_slist               *headers;
+    ngx_str_t                        body;
+
+    long                             status;
+    CURLcode                         result;
+    long                             os_errno;
+
+    /* /_ping: the minor number of the engine's Api-Version header */
+    ngx_uint_t                       api_minor;
+
+    /* the response body, cut at NGX_HTTP_PERSTACK_RESPONSE_MAX */
+    u_char                          *response;
+    size_t                           response_len;
+
+    char                             error[CURL_ERROR_SIZE];
+
+    /* attach: the body is the container's output, not a response */
+    unsigned                         stream:1;
+    unsigned                         headers_done:1;
+};
+
+
+typedef enum {
+    NGX_HTTP_PERSTACK_NEW = 0,
+    NGX_HTTP_PERSTACK_PING,
+    NGX_HTTP_PERSTACK_CREATE,
+    NGX_HTTP_PERSTACK_ATTACH,
+    NGX_HTTP_PERSTACK_START,
+    NGX_HTTP_PERSTACK_RUNNING,
+    NGX_HTTP_PERSTACK_WAIT,
+    NGX_HTTP_PERSTACK_REMOVE,
+    NGX_HTTP_PERSTACK_DONE
+} ngx_http_perstack_state_e;
+
+
+typedef enum {
+    NGX_HTTP_PERSTACK_OUTCOME_NONE = 0,
+    NGX_HTTP_PERSTACK_OUTCOME_COMPLETED,
+    NGX_HTTP_PERSTACK_OUTCOME_FAILED,
+    NGX_HTTP_PERSTACK_OUTCOME_TIMEOUT,
+    NGX_HTTP_PERSTACK_OUTCOME_ERROR,
+    NGX_HTTP_PERSTACK_OUTCOME_CLIENT_GONE
+} ngx_http_perstack_outcome_e;
+
+
+/*
+ * One execution.  It lives in a pool of its own because it outlives its
+ * request when the client goes away: the container must still be removed.
+ * The worker's list of executions owns it; ngx_http_perstack_exec_free()
+ * releases it once no Engine API call is in flight.
+ */
+struct ngx_http_perstack_exec_s {
+    /* as in ngx_connection_t, for debug logs of our events' ident */
+    void                            *data;
+    void                            *unused[2];
+    ngx_int_t                        ident;
+
+    ngx_pool_t                      *pool;
+    ngx_log_t                       *log;
+    ngx_queue_t                      queue;
+
+    ngx_http_request_t              *request;
+    ngx_http_perstack_loc_conf_t    *conf;
+    ngx_http_perstack_docker_t      *docker;
+
+    u_char                           id[NGX_HTTP_PERSTACK_ID_LEN];
+    ngx_str_t                        container;
+    ngx_str_t                        image;
+    ngx_str_t                        expert;
+    ngx_str_t                        query;
+
+    ngx_http_perstack_state_e        state;
+    ngx_http_perstack_outcome_e      outcome;
+    ngx_int_t                        exit_code;   /* -1: unknown */
+
+    /* what went wrong: an HTTP error, or the closing event's message */
+    ngx_str_t                        message;
+    ngx_uint_t                       error_status;
+    const char                      *error_code;
+
+    ngx_uint_t                       ops;         /* calls in flight */
+    ngx_http_perstack_op_t          *attach;
+
+    ngx_uint_t                       format;
+    uint64_t                         sequence;
+    ngx_msec_t                       started;
+    ngx_msec_t                       last_output;
+
+    /* bytes from Docker not yet turned into events */
+    u_char                          *in;
+    size_t                           in_len;
+    size_t                           in_size;
+
+    ngx_http_perstack_demux_t        demux;
+
+    /* one encoded event on its way to the client */
+    u_char                          *out;
+    size_t                           out_size;
+    ngx_buf_t                       *out_buf;
+    ngx_chain_t                      out_chain;
+
+    /* a module event's JSON before framing */
+    u_char                          *scratch;
+    size_t                           scratch_size;
+
+    ngx_event_t                      process_ev;
+    ngx_event_t                      start_ev;
+    ngx_event_t                      timeout_ev;
+    ngx_event_t                      ping_ev;
+
+    unsigned                         curl_paused:1;
+    unsigned                         stream_done:1;
+    unsigned                         headers_sent:1;
+    unsigned                         aborted:1;
+    unsigned                         removed:1;
+    unsigned                         stopping:1;
+    unsigned                         end_pending:1;
+    unsigned                         error_image:1;
+};
+
+
+extern ngx_module_t  ngx_http_perstack_module;
+
+
+/* ngx_http_perstack_docker.c */
+ngx_int_t ngx_http_perstack_docker_init_process(ngx_cycle_t *cycle);
+void ngx_http_perstack_docker_exit_process(ngx_cycle_t *cycle);
+ngx_http_perstack_op_t *ngx_http_perstack_op_create(
+    ngx_http_perstack_exec_t *exec, const char *name,
+    ngx_http_perstack_op_handler_pt handler);
+ngx_int_t ngx_http_perstack_op_run(ngx_http_perstack_op_t *op,
+    const char *method, ngx_str_t *path, ngx_msec_t timeout);
+void ngx_http_perstack_op_cancel(ngx_http_perstack_op_t *op);
+void ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
+    ngx_str_t *container, ngx_log_t *log);
+
+/* ngx_http_perstack_execution.c */
+ngx_int_t ngx_http_perstack_exec_start(ngx_http_request_t *r,
+    ngx_http_perstack_loc_conf_t *plcf, ngx_str_t *image, ngx_str_t *expert,
+    ngx_str_t *query);
+ngx_int_t ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec,
+    u_char *data, size_t len);
+void ngx_http_perstack_stream_attached(ngx_http_perstack_exec_t *exec);
+void ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle);
+
+/* ngx_http_perstack_module.c */
+ngx_int_t ngx_http_perstack_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, ngx_str_t *message,
+    const char *extra_name, ngx_str_t *extra_value);
+
+
+#endif /* _NGX_HTTP_PERSTACK_MODULE_H_INCLUDED_ */
