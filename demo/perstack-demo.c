@@ -1,0 +1,2590 @@
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ *
+ * perstack-demo: a stand-in for the Perstack runtime's command line,
+ * "perstack run [options] <expert> <query>", for the demo image and the
+ * module's tests.  It prints the runtime's stdout protocol (one JSON event
+ * per line) and picks a scenario by the expert's name: normal runs,
+ * interactive stops, errors, slow and huge output, garbage lines, crashes,
+ * a process that ignores SIGTERM.  See demo/README.md.
+ *
+ * Every line goes out with one write(2), so a reader never sees half an
+ * event because of buffering.  No model is called: the texts are made from
+ * the query.
+ *
+ * Build: gcc -std=c99 -static -O2 -Wall -Wextra -Werror \
+ *            -o perstack perstack-demo.c
+ */
+
+
+#define _POSIX_C_SOURCE  200809L
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+
+#define DEMO_VERSION          "0.0.76-demo.1"
+#define DEMO_DEFAULT_DELAY    100            /* ms between events */
+#define DEMO_DEFAULT_STEPS    100
+#define DEMO_DEFAULT_TIMEOUT  300000         /* ms */
+#define DEMO_MAX_RETRIES      5
+#define DEMO_ID_LEN           24
+#define DEMO_MAX_ID           128            /* job and checkpoint ids */
+#define DEMO_MAX_HUGE         (1L << 30)
+#define DEMO_JOBS_DIR         "perstack/jobs"
+
+#define DEMO_USAGE                                                            \
+    "usage: perstack run [options] <expert> <query>\n"                        \
+    "\n"                                                                      \
+    "options:\n"                                                              \
+    "  --job-id <id>              id of the new job\n"                        \
+    "  --continue                 continue the latest job\n"                  \
+    "  --continue-job <id>        continue the given job\n"                   \
+    "  --resume-from <id>         resume from this checkpoint"                \
+    " (with --continue-job)\n"                                                \
+    "  -i, --interactive-tool-call-result\n"                                  \
+    "                             the query answers the pending"              \
+    " interactive tool call\n"                                                \
+    "  --max-steps <n>            maximum number of steps\n"                  \
+    "  --timeout <ms>             timeout of a generation\n"                  \
+    "  --model <model>            model name\n"                               \
+    "  --provider <provider>      provider name\n"                            \
+    "  --runtime <runtime>        runtime (local, docker)\n"                  \
+    "  --config <path>            perstack.toml to read\n"                    \
+    "  --                         end of options\n"                           \
+    "\n"                                                                      \
+    "experts (demo scenarios): demo interactive error slow flood huge"        \
+    " garbage\n"                                                              \
+    "  stderr exit crash stubborn nonl stdin\n"
+
+
+typedef struct {
+    char      *data;
+    size_t     len;
+    size_t     cap;
+} demo_buf_t;
+
+
+typedef struct {
+    /* command line */
+    const char  *expert;
+    const char  *query;
+    const char  *model;
+    const char  *provider;
+    const char  *runtime;
+    const char  *config;
+    const char  *resume_from;
+    const char  *continue_job;
+    long         max_steps;
+    long         timeout;
+    int          interactive;
+    int          cont;
+
+    /* the run */
+    char         job_id[DEMO_MAX_ID + 1];
+    char         run_id[DEMO_ID_LEN + 1];
+    long         step;
+    long         delay_ms;
+    unsigned     nevents;
+    int          no_final_newline;
+    long long    job_started_at;
+    long long    step_started_at;
+    long         input_tokens;
+    long         output_tokens;
+    demo_buf_t   messages;             /* message objects, comma separated */
+    const char  *initial_status;
+
+    /* the pending interactive tool call of a stopped job, or ours */
+    demo_buf_t   pending_id;
+    demo_buf_t   pending_tool;
+    demo_buf_t   pending_skill;
+
+    /* checkpoints: 0 not tried yet, 1 writable, -1 not */
+    int          fs_state;
+} demo_t;
+
+
+typedef struct {
+    const char  *name;
+    int        (*handler)(void);
+} demo_scenario_t;
+
+
+typedef struct {
+    const char  *p;
+    const char  *end;
+} demo_json_t;
+
+
+static int demo_scenario_demo(void);
+static int demo_scenario_interactive(void);
+static int demo_scenario_error(void);
+static int demo_scenario_slow(void);
+static int demo_scenario_flood(void);
+static int demo_scenario_huge(void);
+static int demo_scenario_garbage(void);
+static int demo_scenario_stderr(void);
+static int demo_scenario_exit(void);
+static int demo_scenario_crash(void);
+static int demo_scenario_stubborn(void);
+static int demo_scenario_nonl(void);
+static int demo_unknown_expert(void);
+static int demo_continue(void);
+
+
+static demo_t  demo;
+
+
+static const demo_scenario_t  demo_scenarios[] = {
+    { "demo",        demo_scenario_demo },
+    { "interactive", demo_scenario_interactive },
+    { "error",       demo_scenario_error },
+    { "slow",        demo_scenario_slow },
+    { "flood",       demo_scenario_flood },
+    { "huge",        demo_scenario_huge },
+    { "garbage",     demo_scenario_garbage },
+    { "stderr",      demo_scenario_stderr },
+    { "exit",        demo_scenario_exit },
+    { "crash",       demo_scenario_crash },
+    { "stubborn",    demo_scenario_stubborn },
+    { "nonl",        demo_scenario_nonl },
+    { "stdin",       demo_scenario_demo },
+    { NULL,          NULL }
+};
+
+
+/* low level output */
+
+static int
+demo_write_all(int fd, const char *p, size_t n)
+{
+    ssize_t  k;
+
+    while (n > 0) {
+        k = write(fd, p, n);
+
+        if (k < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return -1;
+        }
+
+        p += k;
+        n -= (size_t) k;
+    }
+
+    return 0;
+}
+
+
+static void
+demo_err(const char *fmt, ...)
+{
+    int      n;
+    char     line[4096];
+    va_list  args;
+
+    n = snprintf(line, sizeof(line), "perstack: ");
+
+    va_start(args, fmt);
+    n += vsnprintf(line + n, sizeof(line) - n - 1, fmt, args);
+    va_end(args);
+
+    if (n > (int) sizeof(line) - 2) {
+        n = sizeof(line) - 2;
+    }
+
+    line[n++] = '\n';
+
+    (void) demo_write_all(STDERR_FILENO, line, (size_t) n);
+}
+
+
+static void
+demo_out(const char *p, size_t n)
+{
+    if (demo_write_all(STDOUT_FILENO, p, n) != 0) {
+        demo_err("cannot write to stdout: %s", strerror(errno));
+        exit(1);
+    }
+}
+
+
+static void
+demo_oom(void)
+{
+    demo_err("out of memory");
+    exit(1);
+}
+
+
+/* growing buffers */
+
+static void
+demo_buf_reserve(demo_buf_t *b, size_t n)
+{
+    char    *p;
+    size_t   cap;
+
+    if (b->len + n + 1 <= b->cap) {
+        return;
+    }
+
+    cap = b->cap ? b->cap : 256;
+
+    while (cap < b->len + n + 1) {
+        if (cap > SIZE_MAX / 2) {
+            demo_oom();
+        }
+
+        cap *= 2;
+    }
+
+    p = realloc(b->data, cap);
+    if (p == NULL) {
+        demo_oom();
+    }
+
+    b->data = p;
+    b->cap = cap;
+}
+
+
+static void
+demo_buf_add(demo_buf_t *b, const char *p, size_t n)
+{
+    demo_buf_reserve(b, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+
+static void
+demo_buf_str(demo_buf_t *b, const char *s)
+{
+    demo_buf_add(b, s, strlen(s));
+}
+
+
+static void
+demo_buf_fmt(demo_buf_t *b, const char *fmt, ...)
+{
+    int      n;
+    va_list  args;
+
+    va_start(args, fmt);
+    n = vsnprintf(NULL, 0, fmt, args);
+    va_end(args);
+
+    if (n < 0) {
+        demo_oom();
+    }
+
+    demo_buf_reserve(b, (size_t) n);
+
+    va_start(args, fmt);
+    (void) vsnprintf(b->data + b->len, (size_t) n + 1, fmt, args);
+    va_end(args);
+
+    b->len += (size_t) n;
+}
+
+
+static void
+demo_buf_reset(demo_buf_t *b)
+{
+    b->len = 0;
+
+    if (b->data) {
+        b->data[0] = '\0';
+    }
+}
+
+
+static const char *
+demo_buf_cstr(demo_buf_t *b)
+{
+    return b->data ? b->data : "";
+}
+
+
+/*
+ * The length of the valid UTF-8 sequence at p (no overlong forms, no
+ * surrogates, at most U+10FFFF), or 0.
+ */
+
+static size_t
+demo_utf8_len(const unsigned char *p, size_t avail)
+{
+    size_t    n, i;
+    uint32_t  c, min;
+
+    if (p[0] < 0x80) {
+        return 1;
+    }
+
+    if ((p[0] & 0xe0) == 0xc0) {
+        n = 2; c = p[0] & 0x1f; min = 0x80;
+
+    } else if ((p[0] & 0xf0) == 0xe0) {
+        n = 3; c = p[0] & 0x0f; min = 0x800;
+
+    } else if ((p[0] & 0xf8) == 0xf0) {
+        n = 4; c = p[0] & 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (avail < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        return 0;
+    }
+
+    return n;
+}
+
+
+/*
+ * A JSON string literal: quotes, backslashes and control characters are
+ * escaped, bytes that are not valid UTF-8 become U+FFFD.
+ */
+
+static void
+demo_buf_json_n(demo_buf_t *b, const char *s, size_t len)
+{
+    size_t                k;
+    const unsigned char  *p, *end, *run;
+
+    p = (const unsigned char *) s;
+    end = p + len;
+
+    demo_buf_reserve(b, len + 2);
+    demo_buf_add(b, "\"", 1);
+
+    while (p < end) {
+
+        /* copy the longest plain stretch at once */
+
+        run = p;
+
+        while (p < end && *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
+            p++;
+        }
+
+        if (p > run) {
+            demo_buf_add(b, (const char *) run, (size_t) (p - run));
+        }
+
+        if (p == end) {
+            break;
+        }
+
+        switch (*p) {
+
+        case '"':
+            demo_buf_add(b, "\\\"", 2);
+            break;
+
+        case '\\':
+            demo_buf_add(b, "\\\\", 2);
+            break;
+
+        case '\n':
+            demo_buf_add(b, "\\n", 2);
+            break;
+
+        case '\r':
+            demo_buf_add(b, "\\r", 2);
+            break;
+
+        case '\t':
+            demo_buf_add(b, "\\t", 2);
+            break;
+
+        case '\b':
+            demo_buf_add(b, "\\b", 2);
+            break;
+
+        case '\f':
+            demo_buf_add(b, "\\f", 2);
+            break;
+
+        default:
+            if (*p < 0x20 || *p == 0x7f) {
+                demo_buf_fmt(b, "\\u%04x", *p);
+                break;
+            }
+
+            k = demo_utf8_len(p, (size_t) (end - p));
+
+            if (k == 0) {
+                demo_buf_add(b, "\\ufffd", 6);
+                break;
+            }
+
+            demo_buf_add(b, (const char *) p, k);
+            p += k;
+            continue;
+        }
+
+        p++;
+    }
+
+    demo_buf_add(b, "\"", 1);
+}
+
+
+static void
+demo_buf_json(demo_buf_t *b, const char *s)
+{
+    demo_buf_json_n(b, s, strlen(s));
+}
+
+
+/* time, ids, numbers */
+
+static long long
+demo_now_ms(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_REALTIME, &ts);
+
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+static void
+demo_sleep_ms(long ms)
+{
+    struct timespec  ts, rem;
+
+    if (ms <= 0) {
+        return;
+    }
+
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+
+    while (nanosleep(&ts, &rem) != 0 && errno == EINTR) {
+        ts = rem;
+    }
+}
+
+
+static uint64_t
+demo_mix(uint64_t x)
+{
+    /* splitmix64's finalizer */
+
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+
+    return x;
+}
+
+
+/* a random looking id of DEMO_ID_LEN lowercase letters and digits */
+
+static void
+demo_make_id(char *out)
+{
+    int               i;
+    uint64_t          x;
+    struct timespec   ts;
+    static uint64_t   seed, counter;
+    static const char  alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+    if (seed == 0) {
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        seed = demo_mix((uint64_t) ts.tv_sec * 1000000007ULL
+                        ^ (uint64_t) ts.tv_nsec
+                        ^ ((uint64_t) getpid() << 40)) | 1;
+    }
+
+    counter++;
+    x = 0;
+
+    for (i = 0; i < DEMO_ID_LEN; i++) {
+        if (i % 12 == 0) {
+            x = demo_mix(seed + counter * 0x9e3779b97f4a7c15ULL + (uint64_t) i);
+        }
+
+        /* a letter first, as cuid2 does */
+        if (i == 0) {
+            out[i] = alphabet[10 + x % 26];
+            x /= 26;
+
+        } else {
+            out[i] = alphabet[x % 36];
+            x /= 36;
+        }
+    }
+
+    out[DEMO_ID_LEN] = '\0';
+}
+
+
+/* a job or checkpoint id: safe as a file name */
+
+static int
+demo_valid_id(const char *s)
+{
+    size_t  n;
+
+    n = strlen(s);
+
+    if (n == 0 || n > DEMO_MAX_ID) {
+        return 0;
+    }
+
+    for ( /* void */ ; *s; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
+              || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* a whole decimal integer, optional sign; 0 on success */
+
+static int
+demo_parse_long(const char *s, long *out)
+{
+    long   v;
+    char  *end;
+
+    if (*s == '\0') {
+        return -1;
+    }
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+
+    if (errno != 0 || *end != '\0' || end == s) {
+        return -1;
+    }
+
+    *out = v;
+
+    return 0;
+}
+
+
+static long
+demo_query_number(long dflt)
+{
+    long  v;
+
+    if (demo_parse_long(demo.query, &v) != 0) {
+        return dflt;
+    }
+
+    return v;
+}
+
+
+/* the fragments of events */
+
+static void
+demo_buf_usage(demo_buf_t *b, long in, long out)
+{
+    demo_buf_fmt(b, "{\"inputTokens\":%ld,\"outputTokens\":%ld,"
+                 "\"reasoningTokens\":0,\"totalTokens\":%ld,"
+                 "\"cachedInputTokens\":0}", in, out, in + out);
+}
+
+
+static void
+demo_add_usage(long in, long out)
+{
+    demo.input_tokens += in;
+    demo.output_tokens += out;
+}
+
+
+static void
+demo_buf_text_message(demo_buf_t *b, const char *type, const char *text)
+{
+    char  id[DEMO_ID_LEN + 1], part[DEMO_ID_LEN + 1];
+
+    demo_make_id(id);
+    demo_make_id(part);
+
+    demo_buf_fmt(b, "{\"id\":\"%s\",\"type\":\"%s\",\"contents\":"
+                 "[{\"id\":\"%s\",\"type\":\"textPart\",\"text\":",
+                 id, type, part);
+    demo_buf_json(b, text);
+    demo_buf_str(b, "}]}");
+}
+
+
+/* remember a message for the checkpoints */
+
+static void
+demo_keep_message(demo_buf_t *msg)
+{
+    if (demo.messages.len) {
+        demo_buf_add(&demo.messages, ",", 1);
+    }
+
+    demo_buf_add(&demo.messages, msg->data, msg->len);
+}
+
+
+static void
+demo_buf_tool_call(demo_buf_t *b, const char *id, const char *skill,
+    const char *tool, const char *question)
+{
+    demo_buf_str(b, "{\"id\":");
+    demo_buf_json(b, id);
+    demo_buf_str(b, ",\"skillName\":");
+    demo_buf_json(b, skill);
+    demo_buf_str(b, ",\"toolName\":");
+    demo_buf_json(b, tool);
+    demo_buf_str(b, ",\"args\":{\"question\":");
+    demo_buf_json(b, question);
+    demo_buf_str(b, "}}");
+}
+
+
+static void
+demo_buf_checkpoint(demo_buf_t *b, const char *id, const char *status,
+    const char *pending)
+{
+    demo_buf_fmt(b, "{\"id\":\"%s\",\"jobId\":\"%s\",\"runId\":\"%s\","
+                 "\"status\":\"%s\",\"stepNumber\":%ld,\"messages\":[",
+                 id, demo.job_id, demo.run_id, status, demo.step);
+    demo_buf_add(b, demo_buf_cstr(&demo.messages), demo.messages.len);
+    demo_buf_str(b, "],\"expert\":{\"key\":");
+    demo_buf_json(b, demo.expert);
+    demo_buf_str(b, ",\"name\":");
+    demo_buf_json(b, demo.expert);
+    demo_buf_str(b, ",\"version\":\"1.0.0\"},\"usage\":");
+    demo_buf_usage(b, demo.input_tokens, demo.output_tokens);
+
+    if (pending) {
+        demo_buf_str(b, ",\"pendingToolCalls\":[");
+        demo_buf_str(b, pending);
+        demo_buf_str(b, "]");
+    }
+
+    demo_buf_str(b, "}");
+}
+
+
+/*
+ * Start an event in b: the common fields.  Run events carry expertKey and
+ * stepNumber, runtime events do not.  The pause between events is taken
+ * here, before the timestamp.
+ */
+
+static void
+demo_event(demo_buf_t *b, const char *type, int run_event)
+{
+    char  id[DEMO_ID_LEN + 1];
+
+    if (demo.nevents++ > 0) {
+        demo_sleep_ms(demo.delay_ms);
+    }
+
+    demo_buf_reset(b);
+    demo_make_id(id);
+
+    demo_buf_fmt(b, "{\"type\":\"%s\",\"id\":\"%s\"", type, id);
+
+    if (run_event) {
+        demo_buf_str(b, ",\"expertKey\":");
+        demo_buf_json(b, demo.expert);
+    }
+
+    demo_buf_fmt(b, ",\"timestamp\":%lld,\"jobId\":\"%s\",\"runId\":\"%s\"",
+                 demo_now_ms(), demo.job_id, demo.run_id);
+
+    if (run_event) {
+        demo_buf_fmt(b, ",\"stepNumber\":%ld", demo.step);
+    }
+}
+
+
+/* close the event in b and print it as one line */
+
+static void
+demo_emit(demo_buf_t *b)
+{
+    demo_buf_add(b, "}\n", 2);
+    demo_out(b->data, b->len);
+}
+
+
+/* checkpoints and job.json in the working directory */
+
+static int
+demo_fs_ok(void)
+{
+    if (demo.fs_state == 0) {
+        if (access(".", W_OK) == 0) {
+            demo.fs_state = 1;
+
+        } else {
+            demo.fs_state = -1;
+            demo_err("warning: the working directory is not writable (%s), "
+                     "the job's checkpoints are not saved", strerror(errno));
+        }
+    }
+
+    return demo.fs_state > 0;
+}
+
+
+static int
+demo_mkdir(const char *path)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        demo_err("warning: cannot create \"%s\": %s", path, strerror(errno));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+demo_job_dirs(void)
+{
+    char  path[PATH_MAX];
+
+    if (!demo_fs_ok()) {
+        return -1;
+    }
+
+    if (demo_mkdir("perstack") != 0 || demo_mkdir(DEMO_JOBS_DIR) != 0) {
+        return -1;
+    }
+
+    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s", demo.job_id);
+
+    if (demo_mkdir(path) != 0) {
+        return -1;
+    }
+
+    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/checkpoints",
+                    demo.job_id);
+
+    return demo_mkdir(path);
+}
+
+
+/* write a file whole: a temporary file renamed over the old one */
+
+static void
+demo_write_file(const char *path, const char *data, size_t len)
+{
+    int   fd;
+    char  tmp[PATH_MAX];
+
+    (void) snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long) getpid());
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd == -1) {
+        demo_err("warning: cannot create \"%s\": %s", tmp, strerror(errno));
+        return;
+    }
+
+    if (demo_write_all(fd, data, len) != 0) {
+        demo_err("warning: cannot write \"%s\": %s", tmp, strerror(errno));
+        (void) close(fd);
+        (void) unlink(tmp);
+        return;
+    }
+
+    if (close(fd) != 0) {
+        demo_err("warning: cannot close \"%s\": %s", tmp, strerror(errno));
+        (void) unlink(tmp);
+        return;
+    }
+
+    if (rename(tmp, path) != 0) {
+        demo_err("warning: cannot rename \"%s\": %s", tmp, strerror(errno));
+        (void) unlink(tmp);
+    }
+}
+
+
+static void
+demo_save_job(const char *status, const char *checkpoint_id, int finished)
+{
+    char        path[PATH_MAX];
+    demo_buf_t  b;
+
+    if (demo_job_dirs() != 0) {
+        return;
+    }
+
+    memset(&b, 0, sizeof(b));
+
+    demo_buf_fmt(&b, "{\"id\":\"%s\",\"status\":\"%s\","
+                 "\"coordinatorExpertKey\":", demo.job_id, status);
+    demo_buf_json(&b, demo.expert);
+    demo_buf_fmt(&b, ",\"runtimeVersion\":\"%s\",\"totalSteps\":%ld,"
+                 "\"maxSteps\":%ld,\"usage\":",
+                 DEMO_VERSION, demo.step, demo.max_steps);
+    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
+    demo_buf_fmt(&b, ",\"startedAt\":%lld", demo.job_started_at);
+
+    if (finished) {
+        demo_buf_fmt(&b, ",\"finishedAt\":%lld", demo_now_ms());
+    }
+
+    if (checkpoint_id) {
+        demo_buf_fmt(&b, ",\"lastCheckpointId\":\"%s\"", checkpoint_id);
+    }
+
+    if (demo.pending_id.len) {
+        demo_buf_str(&b, ",\"pendingToolCallId\":");
+        demo_buf_json(&b, demo_buf_cstr(&demo.pending_id));
+        demo_buf_str(&b, ",\"pendingToolName\":");
+        demo_buf_json(&b, demo_buf_cstr(&demo.pending_tool));
+        demo_buf_str(&b, ",\"pendingSkillName\":");
+        demo_buf_json(&b, demo_buf_cstr(&demo.pending_skill));
+    }
+
+    demo_buf_str(&b, "}\n");
+
+    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/job.json",
+                    demo.job_id);
+
+    demo_write_file(path, b.data, b.len);
+
+    free(b.data);
+}
+
+
+static void
+demo_save_checkpoint(const char *id, demo_buf_t *cp)
+{
+    char  path[PATH_MAX];
+
+    if (demo_job_dirs() != 0) {
+        return;
+    }
+
+    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/checkpoints/%s.json",
+                    demo.job_id, id);
+
+    demo_buf_add(cp, "\n", 1);
+    demo_write_file(path, cp->data, cp->len);
+    cp->data[--cp->len] = '\0';
+}
+
+
+/* the parts of a run */
+
+static void
+demo_begin(demo_buf_t *input)
+{
+    char        cp_id[DEMO_ID_LEN + 1];
+    demo_buf_t  b, msg;
+
+    memset(&b, 0, sizeof(b));
+    memset(&msg, 0, sizeof(msg));
+
+    demo_event(&b, "initializeRuntime", 0);
+    demo_buf_fmt(&b, ",\"runtimeVersion\":\"%s\",\"runtime\":", DEMO_VERSION);
+    demo_buf_json(&b, demo.runtime);
+    demo_buf_str(&b, ",\"expertName\":");
+    demo_buf_json(&b, demo.expert);
+    demo_buf_str(&b, ",\"experts\":[");
+    demo_buf_json(&b, demo.expert);
+    demo_buf_str(&b, "],\"model\":");
+    demo_buf_json(&b, demo.model);
+    demo_buf_str(&b, ",\"provider\":");
+    demo_buf_json(&b, demo.provider);
+    demo_buf_fmt(&b, ",\"maxSteps\":%ld,\"maxRetries\":%d,\"timeout\":%ld,"
+                 "\"query\":", demo.max_steps, DEMO_MAX_RETRIES, demo.timeout);
+    demo_buf_json(&b, demo.query);
+    demo_emit(&b);
+
+    if (!demo.cont) {
+        demo_save_job("running", NULL, 0);
+    }
+
+    /* the input: the query as a user message unless the caller has one */
+
+    if (input == NULL) {
+        demo_buf_text_message(&msg, "userMessage", demo.query);
+        input = &msg;
+    }
+
+    demo.step_started_at = demo_now_ms();
+
+    demo_event(&b, "startRun", 1);
+    demo_make_id(cp_id);
+    demo_buf_str(&b, ",\"initialCheckpoint\":");
+    demo_buf_checkpoint(&b, cp_id, demo.initial_status, NULL);
+    demo_buf_str(&b, ",\"inputMessages\":[");
+    demo_buf_add(&b, input->data, input->len);
+    demo_buf_str(&b, "]");
+    demo_emit(&b);
+
+    demo_keep_message(input);
+
+    free(msg.data);
+    free(b.data);
+}
+
+
+static void
+demo_start_generation(void)
+{
+    demo_buf_t  b;
+
+    memset(&b, 0, sizeof(b));
+
+    demo_event(&b, "startGeneration", 1);
+    demo_buf_str(&b, ",\"messages\":[");
+    demo_buf_add(&b, demo_buf_cstr(&demo.messages), demo.messages.len);
+    demo_buf_str(&b, "]");
+    demo_emit(&b);
+
+    demo_add_usage(120 + (long) strlen(demo.query) / 4, 0);
+
+    free(b.data);
+}
+
+
+/* simple runtime events with one string member, e.g. streamRunResult */
+
+static void
+demo_simple(const char *type, const char *member, const char *value)
+{
+    demo_buf_t  b;
+
+    memset(&b, 0, sizeof(b));
+
+    demo_event(&b, type, 1);
+
+    if (member) {
+        demo_buf_fmt(&b, ",\"%s\":", member);
+        demo_buf_json(&b, value);
+    }
+
+    demo_emit(&b);
+
+    free(b.data);
+}
+
+
+/* stream text word by word: each delta is a word and a space */
+
+static void
+demo_stream_words(const char *text)
+{
+    const char  *p, *w;
+    demo_buf_t   word, all;
+
+    memset(&word, 0, sizeof(word));
+    memset(&all, 0, sizeof(all));
+
+    demo_simple("startStreamingRunResult", NULL, NULL);
+
+    for (p = text; *p; /* void */ ) {
+
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'
+               || *p == '\v' || *p == '\f')
+        {
+            p++;
+        }
+
+        if (*p == '\0') {
+            break;
+        }
+
+        w = p;
+
+        while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r'
+               && *p != '\v' && *p != '\f')
+        {
+            p++;
+        }
+
+        demo_buf_reset(&word);
+        demo_buf_add(&word, w, (size_t) (p - w));
+        demo_buf_add(&word, " ", 1);
+        demo_buf_add(&all, word.data, word.len);
+
+        demo_simple("streamRunResult", "delta", word.data);
+
+        demo_add_usage(0, 1);
+    }
+
+    demo_simple("completeStreamingRunResult", "text", demo_buf_cstr(&all));
+
+    free(word.data);
+    free(all.data);
+}
+
+
+/*
+ * The end of a run: one of completeRun, stopRunByInteractiveTool,
+ * stopRunByError, stopRunByExceededMaxSteps.  extra holds the members after
+ * checkpoint and step (with a leading comma) or is NULL.  The checkpoint is
+ * saved, and job.json.
+ */
+
+static void
+demo_finish(const char *type, const char *status, const char *pending,
+    const char *extra)
+{
+    char        cp_id[DEMO_ID_LEN + 1];
+    demo_buf_t  b, cp;
+
+    memset(&b, 0, sizeof(b));
+    memset(&cp, 0, sizeof(cp));
+
+    demo_make_id(cp_id);
+    demo_buf_checkpoint(&cp, cp_id, status, pending);
+
+    demo_event(&b, type, 1);
+    demo_buf_str(&b, ",\"checkpoint\":");
+    demo_buf_add(&b, cp.data, cp.len);
+    demo_buf_fmt(&b, ",\"step\":{\"stepNumber\":%ld,\"usage\":", demo.step);
+    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
+    demo_buf_fmt(&b, ",\"startedAt\":%lld,\"finishedAt\":%lld}",
+                 demo.step_started_at, demo_now_ms());
+
+    if (extra) {
+        demo_buf_str(&b, extra);
+    }
+
+    if (demo.no_final_newline) {
+        demo_buf_add(&b, "}", 1);
+        demo_out(b.data, b.len);
+
+    } else {
+        demo_emit(&b);
+    }
+
+    demo_save_checkpoint(cp_id, &cp);
+    demo_save_job(strcmp(status, "completed") == 0 ? "completed" : status,
+                  cp_id, 1);
+
+    free(b.data);
+    free(cp.data);
+}
+
+
+static void
+demo_complete(const char *text)
+{
+    demo_buf_t  msg, extra;
+
+    memset(&msg, 0, sizeof(msg));
+    memset(&extra, 0, sizeof(extra));
+
+    demo_buf_text_message(&msg, "expertMessage", text);
+    demo_keep_message(&msg);
+
+    demo_buf_str(&extra, ",\"text\":");
+    demo_buf_json(&extra, text);
+    demo_buf_str(&extra, ",\"usage\":");
+    demo_buf_usage(&extra, demo.input_tokens, demo.output_tokens);
+
+    demo_finish("completeRun", "completed", NULL, extra.data);
+
+    free(msg.data);
+    free(extra.data);
+}
+
+
+static void
+demo_stop_by_error(const char *name, const char *message, int status_code,
+    int retryable)
+{
+    demo_buf_t  extra;
+
+    memset(&extra, 0, sizeof(extra));
+
+    demo_buf_str(&extra, ",\"error\":{\"name\":");
+    demo_buf_json(&extra, name);
+    demo_buf_str(&extra, ",\"message\":");
+    demo_buf_json(&extra, message);
+
+    if (status_code) {
+        demo_buf_fmt(&extra, ",\"statusCode\":%d", status_code);
+    }
+
+    demo_buf_fmt(&extra, ",\"isRetryable\":%s}", retryable ? "true" : "false");
+
+    demo_finish("stopRunByError", "stoppedByError", NULL, extra.data);
+
+    free(extra.data);
+}
+
+
+/* the scenarios */
+
+static int
+demo_scenario_demo(void)
+{
+    demo_buf_t  text;
+
+    memset(&text, 0, sizeof(text));
+
+    demo_begin(NULL);
+    demo_start_generation();
+    demo_stream_words(demo.query);
+
+    demo_buf_str(&text, "The demo expert received your query: \"");
+    demo_buf_str(&text, demo.query);
+    demo_buf_str(&text, "\".");
+    demo_complete(text.data);
+
+    free(text.data);
+
+    return 0;
+}
+
+
+static int
+demo_scenario_interactive(void)
+{
+    char        tc_id[DEMO_ID_LEN + 1], id[DEMO_ID_LEN + 1],
+                part[DEMO_ID_LEN + 1];
+    demo_buf_t  b, question, call, msg;
+
+    memset(&b, 0, sizeof(b));
+    memset(&question, 0, sizeof(question));
+    memset(&call, 0, sizeof(call));
+    memset(&msg, 0, sizeof(msg));
+
+    demo_begin(NULL);
+
+    demo_buf_str(&question, "Before I go ahead with \"");
+    demo_buf_str(&question, demo.query);
+    demo_buf_str(&question, "\": do you confirm?");
+
+    demo_make_id(tc_id);
+    demo_buf_tool_call(&call, tc_id, "user-input", "askUser", question.data);
+
+    demo_make_id(id);
+    demo_make_id(part);
+    demo_buf_fmt(&msg, "{\"id\":\"%s\",\"type\":\"expertMessage\","
+                 "\"contents\":[{\"id\":\"%s\",\"type\":\"toolCallPart\","
+                 "\"toolCallId\":\"%s\",\"toolName\":\"askUser\","
+                 "\"args\":{\"question\":", id, part, tc_id);
+    demo_buf_json(&msg, question.data);
+    demo_buf_str(&msg, "}}]}");
+
+    demo_add_usage(180 + (long) strlen(demo.query) / 4, 24);
+
+    demo_event(&b, "callInteractiveTool", 1);
+    demo_buf_str(&b, ",\"newMessage\":");
+    demo_buf_add(&b, msg.data, msg.len);
+    demo_buf_str(&b, ",\"toolCall\":");
+    demo_buf_add(&b, call.data, call.len);
+    demo_buf_str(&b, ",\"usage\":");
+    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
+    demo_emit(&b);
+
+    demo_keep_message(&msg);
+
+    demo_buf_str(&demo.pending_id, tc_id);
+    demo_buf_str(&demo.pending_tool, "askUser");
+    demo_buf_str(&demo.pending_skill, "user-input");
+
+    demo_finish("stopRunByInteractiveTool", "stoppedByInteractiveTool",
+                call.data, NULL);
+
+    free(b.data);
+    free(question.data);
+    free(call.data);
+    free(msg.data);
+
+    return 0;
+}
+
+
+static int
+demo_scenario_error(void)
+{
+    demo_buf_t  b;
+
+    memset(&b, 0, sizeof(b));
+
+    demo_begin(NULL);
+    demo_start_generation();
+
+    demo_event(&b, "retry", 1);
+    demo_buf_str(&b, ",\"reason\":\"demo: the provider answered 503 Service "
+                 "Unavailable, retrying\",\"newMessages\":[],\"usage\":");
+    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
+    demo_emit(&b);
+
+    demo_start_generation();
+
+    demo_stop_by_error("APICallError", "demo: the provider answered "
+                       "500 Internal Server Error", 500, 0);
+
+    demo_err("error: APICallError: demo: the provider answered "
+             "500 Internal Server Error");
+
+    free(b.data);
+
+    return 1;
+}
+
+
+static int
+demo_scenario_slow(void)
+{
+    long        i, n;
+    demo_buf_t  text, all;
+
+    memset(&text, 0, sizeof(text));
+    memset(&all, 0, sizeof(all));
+
+    n = demo_query_number(30);
+    demo.delay_ms = 0;
+
+    demo_begin(NULL);
+    demo_simple("startStreamingReasoning", NULL, NULL);
+
+    for (i = 1; i <= n; i++) {
+        demo_sleep_ms(1000);
+
+        demo_buf_reset(&text);
+        demo_buf_fmt(&text, "thinking, second %ld of %ld... ", i, n);
+        demo_buf_add(&all, text.data, text.len);
+
+        demo_simple("streamReasoning", "delta", text.data);
+    }
+
+    demo_simple("completeStreamingReasoning", "text", demo_buf_cstr(&all));
+
+    demo_buf_reset(&text);
+    demo_buf_fmt(&text, "Done after thinking for %ld seconds.", n < 0 ? 0 : n);
+    demo_complete(text.data);
+
+    free(text.data);
+    free(all.data);
+
+    return 0;
+}
+
+
+static int
+demo_scenario_flood(void)
+{
+    long        i, n;
+    demo_buf_t  b, batch, text;
+
+    memset(&b, 0, sizeof(b));
+    memset(&batch, 0, sizeof(batch));
+    memset(&text, 0, sizeof(text));
+
+    n = demo_query_number(100000);
+    demo.delay_ms = 0;
+
+    demo_begin(NULL);
+    demo_simple("startStreamingRunResult", NULL, NULL);
+
+    /* whole lines, up to 64K at a time: one write(2) per line is slow */
+
+    for (i = 0; i < n; i++) {
+        demo_event(&b, "streamRunResult", 1);
+        demo_buf_str(&b, ",\"delta\":\"x\"}\n");
+        demo_buf_add(&batch, b.data, b.len);
+
+        if (batch.len >= 65536 - 512) {
+            demo_out(batch.data, batch.len);
+            demo_buf_reset(&batch);
+        }
+    }
+
+    if (batch.len) {
+        demo_out(batch.data, batch.len);
+    }
+
+    free(b.data);
+    free(batch.data);
+
+    demo_add_usage(0, n < 0 ? 0 : n);
+
+    demo_buf_fmt(&text, "Flooded %ld events.", n < 0 ? 0 : n);
+    demo_complete(text.data);
+
+    free(text.data);
+
+    return 0;
+}
+
+
+static int
+demo_scenario_huge(void)
+{
+    long        n;
+    size_t      pad;
+    demo_buf_t  b, text;
+
+    memset(&b, 0, sizeof(b));
+    memset(&text, 0, sizeof(text));
+
+    n = demo_query_number(4194304);
+
+    if (n > DEMO_MAX_HUGE) {
+        demo_err("huge: at most %ld bytes", DEMO_MAX_HUGE);
+        return 1;
+    }
+
+    demo_begin(NULL);
+
+    /*
+     * A streamRunResult whose line is n bytes without its newline: the
+     * delta is padded with "x" (no shorter than the event with an empty
+     * delta).
+     */
+
+    demo_event(&b, "streamRunResult", 1);
+    demo_buf_str(&b, ",\"delta\":\"");
+
+    pad = 0;
+    if (n > 0 && (size_t) n > b.len + 2) {
+        pad = (size_t) n - b.len - 2;
+    }
+
+    demo_buf_reserve(&b, pad + 3);
+    memset(b.data + b.len, 'x', pad);
+    b.len += pad;
+    demo_buf_add(&b, "\"", 1);
+    demo_emit(&b);
+
+    demo_add_usage(0, (long) (pad / 4));
+
+    demo_buf_fmt(&text, "Sent one event line of %zu bytes.", b.len - 1);
+    demo_complete(text.data);
+
+    free(b.data);
+    free(text.data);
+
+    return 0;
+}
+
+
+static int
+demo_scenario_garbage(void)
+{
+    static const char  garbage[] =
+        "this is plain text, not an event\n"
+        "[1,2,3]\n"
+        "\"just a JSON string\"\n"
+        "\x00\x01\xff\xfe\n"
+        "invalid UTF-8: \xc3\x28 \xe2\x82 \xed\xa0\x80 \xc0\xaf\n"
+        "a line with a carriage return\rin the middle\n"
+        "\n"
+        "{\"type\":\"streamRunResult\",\"delta\":\"trunc\n"
+        "42\n"
+        "null\n";
+
+    demo_begin(NULL);
+
+    if (demo.delay_ms > 0) {
+        demo_sleep_ms(demo.delay_ms);
+    }
+
+    demo_out(garbage, sizeof(garbage) - 1);
+
+    demo_complete("Done, after some garbage.");
+
+    return 0;
+}
+
+
+static int
+demo_scenario_stderr(void)
+{
+    demo_buf_t  text;
+
+    memset(&text, 0, sizeof(text));
+
+    demo_err("stderr chatter 1: loading perstack.toml");
+    demo_begin(NULL);
+    demo_err("stderr chatter 2: connecting skills");
+    demo_start_generation();
+    demo_err("stderr chatter 3: generating");
+    demo_stream_words(demo.query);
+    demo_err("stderr chatter 4: about to complete");
+
+    demo_buf_str(&text, "Done with some chatter on stderr: \"");
+    demo_buf_str(&text, demo.query);
+    demo_buf_str(&text, "\".");
+    demo_complete(text.data);
+
+    demo_err("stderr chatter 5: bye");
+
+    free(text.data);
+
+    return 0;
+}
+
+
+static int
+demo_scenario_exit(void)
+{
+    long  code;
+
+    code = demo_query_number(3);
+
+    demo_begin(NULL);
+    demo_start_generation();
+
+    demo_err("exiting with code %ld, without completing the run", code & 0xff);
+
+    return (int) (code & 0xff);
+}
+
+
+static int
+demo_scenario_crash(void)
+{
+    struct rlimit  rl;
+
+    demo_begin(NULL);
+    demo_start_generation();
+
+    demo_err("about to crash (abort)");
+
+    /* no core file in the workspace */
+
+    rl.rlim_cur = 0;
+    rl.rlim_max = 0;
+    (void) setrlimit(RLIMIT_CORE, &rl);
+
+    abort();
+
+    return 1;
+}
+
+
+static int
+demo_scenario_stubborn(void)
+{
+    long              i;
+    demo_buf_t        text;
+    struct sigaction  sa;
+
+    memset(&text, 0, sizeof(text));
+    memset(&sa, 0, sizeof(sa));
+
+    sa.sa_handler = SIG_IGN;
+    (void) sigemptyset(&sa.sa_mask);
+
+    if (sigaction(SIGTERM, &sa, NULL) != 0) {
+        demo_err("sigaction: %s", strerror(errno));
+        return 1;
+    }
+
+    demo_err("stubborn: ignoring SIGTERM, only SIGKILL stops me");
+
+    demo.delay_ms = 200;
+
+    demo_begin(NULL);
+    demo_simple("startStreamingReasoning", NULL, NULL);
+
+    for (i = 1; /* void */ ; i++) {
+        demo_buf_reset(&text);
+        demo_buf_fmt(&text, "still here (%ld) ", i);
+        demo_simple("streamReasoning", "delta", text.data);
+    }
+
+    /* unreachable */
+
+    return 0;
+}
+
+
+static int
+demo_scenario_nonl(void)
+{
+    demo_begin(NULL);
+    demo_start_generation();
+    demo_stream_words(demo.query);
+
+    demo.no_final_newline = 1;
+    demo_complete("This last line has no final newline.");
+
+    return 0;
+}
+
+
+static int
+demo_unknown_expert(void)
+{
+    demo_buf_t  message;
+
+    memset(&message, 0, sizeof(message));
+
+    demo_buf_str(&message, "Expert \"");
+    demo_buf_str(&message, demo.expert);
+    demo_buf_str(&message, "\" not found (demo experts: demo interactive "
+                 "error slow flood huge garbage stderr exit crash stubborn "
+                 "nonl stdin)");
+
+    demo.delay_ms = 0;
+    demo_stop_by_error("ExpertNotFoundError", message.data, 0, 0);
+
+    demo_err("error: %s", message.data);
+
+    free(message.data);
+
+    return 1;
+}
+
+
+/* a small JSON reader: the members of a flat object (job.json, answers) */
+
+static void
+demo_json_ws(demo_json_t *j)
+{
+    while (j->p < j->end
+           && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+    {
+        j->p++;
+    }
+}
+
+
+static int
+demo_json_hex4(demo_json_t *j, uint32_t *out)
+{
+    int       i;
+    char      c;
+    uint32_t  v;
+
+    if (j->end - j->p < 4) {
+        return -1;
+    }
+
+    v = 0;
+
+    for (i = 0; i < 4; i++) {
+        c = *j->p++;
+        v <<= 4;
+
+        if (c >= '0' && c <= '9') {
+            v |= (uint32_t) (c - '0');
+
+        } else if (c >= 'a' && c <= 'f') {
+            v |= (uint32_t) (c - 'a' + 10);
+
+        } else if (c >= 'A' && c <= 'F') {
+            v |= (uint32_t) (c - 'A' + 10);
+
+        } else {
+            return -1;
+        }
+    }
+
+    *out = v;
+
+    return 0;
+}
+
+
+static void
+demo_buf_utf8(demo_buf_t *b, uint32_t c)
+{
+    char  s[4];
+
+    if (c < 0x80) {
+        s[0] = (char) c;
+        demo_buf_add(b, s, 1);
+
+    } else if (c < 0x800) {
+        s[0] = (char) (0xc0 | (c >> 6));
+        s[1] = (char) (0x80 | (c & 0x3f));
+        demo_buf_add(b, s, 2);
+
+    } else if (c < 0x10000) {
+        s[0] = (char) (0xe0 | (c >> 12));
+        s[1] = (char) (0x80 | ((c >> 6) & 0x3f));
+        s[2] = (char) (0x80 | (c & 0x3f));
+        demo_buf_add(b, s, 3);
+
+    } else {
+        s[0] = (char) (0xf0 | (c >> 18));
+        s[1] = (char) (0x80 | ((c >> 12) & 0x3f));
+        s[2] = (char) (0x80 | ((c >> 6) & 0x3f));
+        s[3] = (char) (0x80 | (c & 0x3f));
+        demo_buf_add(b, s, 4);
+    }
+}
+
+
+/* a string at j->p, decoded into out (NULL to skip it) */
+
+static int
+demo_json_string(demo_json_t *j, demo_buf_t *out)
+{
+    char       c;
+    uint32_t   u, lo;
+    demo_buf_t  skip;
+
+    memset(&skip, 0, sizeof(skip));
+
+    if (out == NULL) {
+        out = &skip;
+    }
+
+    if (j->p == j->end || *j->p != '"') {
+        return -1;
+    }
+
+    j->p++;
+
+    while (j->p < j->end) {
+        c = *j->p++;
+
+        if (c == '"') {
+            free(skip.data);
+            return 0;
+        }
+
+        if ((unsigned char) c < 0x20) {
+            break;
+        }
+
+        if (c != '\\') {
+            demo_buf_add(out, &c, 1);
+            continue;
+        }
+
+        if (j->p == j->end) {
+            break;
+        }
+
+        c = *j->p++;
+
+        switch (c) {
+        case '"': case '\\': case '/':
+            demo_buf_add(out, &c, 1);
+            continue;
+        case 'b':
+            demo_buf_add(out, "\b", 1);
+            continue;
+        case 'f':
+            demo_buf_add(out, "\f", 1);
+            continue;
+        case 'n':
+            demo_buf_add(out, "\n", 1);
+            continue;
+        case 'r':
+            demo_buf_add(out, "\r", 1);
+            continue;
+        case 't':
+            demo_buf_add(out, "\t", 1);
+            continue;
+        case 'u':
+            break;
+        default:
+            goto invalid;
+        }
+
+        if (demo_json_hex4(j, &u) != 0) {
+            break;
+        }
+
+        if (u >= 0xd800 && u <= 0xdbff) {
+            if (j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u') {
+                j->p += 2;
+
+                if (demo_json_hex4(j, &lo) != 0) {
+                    break;
+                }
+
+                if (lo >= 0xdc00 && lo <= 0xdfff) {
+                    u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+
+                } else {
+                    u = 0xfffd;
+                    j->p -= 6;
+                }
+
+            } else {
+                u = 0xfffd;
+            }
+
+        } else if (u >= 0xdc00 && u <= 0xdfff) {
+            u = 0xfffd;
+        }
+
+        demo_buf_utf8(out, u);
+    }
+
+invalid:
+
+    free(skip.data);
+
+    return -1;
+}
+
+
+/* skip any value */
+
+static int
+demo_json_skip(demo_json_t *j, int depth)
+{
+    char  close;
+
+    if (depth > 64) {
+        return -1;
+    }
+
+    demo_json_ws(j);
+
+    if (j->p == j->end) {
+        return -1;
+    }
+
+    if (*j->p == '"') {
+        return demo_json_string(j, NULL);
+    }
+
+    if (*j->p == '{' || *j->p == '[') {
+        close = (*j->p == '{') ? '}' : ']';
+        j->p++;
+        demo_json_ws(j);
+
+        if (j->p < j->end && *j->p == close) {
+            j->p++;
+            return 0;
+        }
+
+        for ( ;; ) {
+            if (close == '}') {
+                demo_json_ws(j);
+
+                if (demo_json_string(j, NULL) != 0) {
+                    return -1;
+                }
+
+                demo_json_ws(j);
+
+                if (j->p == j->end || *j->p++ != ':') {
+                    return -1;
+                }
+            }
+
+            if (demo_json_skip(j, depth + 1) != 0) {
+                return -1;
+            }
+
+            demo_json_ws(j);
+
+            if (j->p == j->end) {
+                return -1;
+            }
+
+            if (*j->p == ',') {
+                j->p++;
+                continue;
+            }
+
+            if (*j->p++ == close) {
+                return 0;
+            }
+
+            return -1;
+        }
+    }
+
+    /* numbers, true, false, null */
+
+    if (!strchr("-0123456789tfn", *j->p)) {
+        return -1;
+    }
+
+    while (j->p < j->end && strchr("+-.0123456789eEtruefalsn", *j->p)) {
+        j->p++;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The members of a JSON object text: for each key in keys the decoded
+ * string, or the text of another value, goes to the matching buffer of
+ * values.  Returns -1 when the text is not a JSON object.
+ */
+
+static int
+demo_json_strings(const char *text, size_t len, const char **keys,
+    demo_buf_t *values)
+{
+    int          i;
+    const char  *start;
+    demo_buf_t   key;
+    demo_json_t  j;
+
+    memset(&key, 0, sizeof(key));
+
+    j.p = text;
+    j.end = text + len;
+
+    demo_json_ws(&j);
+
+    if (j.p == j.end || *j.p++ != '{') {
+        return -1;
+    }
+
+    demo_json_ws(&j);
+
+    if (j.p < j.end && *j.p == '}') {
+        j.p++;
+        goto done;
+    }
+
+    for ( ;; ) {
+        demo_json_ws(&j);
+        demo_buf_reset(&key);
+
+        if (demo_json_string(&j, &key) != 0) {
+            goto invalid;
+        }
+
+        demo_json_ws(&j);
+
+        if (j.p == j.end || *j.p++ != ':') {
+            goto invalid;
+        }
+
+        demo_json_ws(&j);
+
+        for (i = 0; keys[i]; i++) {
+            if (strcmp(keys[i], demo_buf_cstr(&key)) == 0) {
+                break;
+            }
+        }
+
+        if (keys[i] && j.p < j.end && *j.p == '"') {
+            demo_buf_reset(&values[i]);
+
+            if (demo_json_string(&j, &values[i]) != 0) {
+                goto invalid;
+            }
+
+        } else {
+            start = j.p;
+
+            if (demo_json_skip(&j, 0) != 0) {
+                goto invalid;
+            }
+
+            /* other values of wanted keys: their text as it is */
+
+            if (keys[i]) {
+                demo_buf_reset(&values[i]);
+                demo_buf_add(&values[i], start, (size_t) (j.p - start));
+            }
+        }
+
+        demo_json_ws(&j);
+
+        if (j.p == j.end) {
+            goto invalid;
+        }
+
+        if (*j.p == ',') {
+            j.p++;
+            continue;
+        }
+
+        if (*j.p++ == '}') {
+            break;
+        }
+
+        goto invalid;
+    }
+
+done:
+
+    demo_json_ws(&j);
+
+    if (j.p != j.end) {
+        goto invalid;
+    }
+
+    free(key.data);
+    return 0;
+
+invalid:
+
+    free(key.data);
+    return -1;
+}
+
+
+/* continue a job */
+
+static int
+demo_read_file(const char *path, demo_buf_t *b)
+{
+    int      fd;
+    char     chunk[8192];
+    ssize_t  n;
+
+    fd = open(path, O_RDONLY);
+    if (fd == -1) {
+        return -1;
+    }
+
+    for ( ;; ) {
+        n = read(fd, chunk, sizeof(chunk));
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            (void) close(fd);
+            return -1;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        demo_buf_add(b, chunk, (size_t) n);
+    }
+
+    (void) close(fd);
+
+    return 0;
+}
+
+
+/* the job whose job.json changed last, for --continue */
+
+static int
+demo_latest_job(char *out)
+{
+    DIR            *dir;
+    char            path[PATH_MAX];
+    struct stat     st;
+    struct dirent  *de;
+    struct timespec  best;
+
+    dir = opendir(DEMO_JOBS_DIR);
+    if (dir == NULL) {
+        return -1;
+    }
+
+    out[0] = '\0';
+    best.tv_sec = 0;
+    best.tv_nsec = 0;
+
+    while ((de = readdir(dir)) != NULL) {
+        if (!demo_valid_id(de->d_name)) {
+            continue;
+        }
+
+        (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/job.json",
+                        de->d_name);
+
+        if (stat(path, &st) != 0) {
+            continue;
+        }
+
+        if (out[0] == '\0'
+            || st.st_mtim.tv_sec > best.tv_sec
+            || (st.st_mtim.tv_sec == best.tv_sec
+                && st.st_mtim.tv_nsec > best.tv_nsec))
+        {
+            /* demo_valid_id() has checked the length */
+            best = st.st_mtim;
+            memcpy(out, de->d_name, strlen(de->d_name) + 1);
+        }
+    }
+
+    (void) closedir(dir);
+
+    return out[0] ? 0 : -1;
+}
+
+
+static int
+demo_continue(void)
+{
+    int           i, rc;
+    long          steps;
+    char          path[PATH_MAX], id[DEMO_ID_LEN + 1], part[DEMO_ID_LEN + 1];
+    struct stat   st;
+    demo_buf_t    job, b, input, text, answer_text, tc_id, tool, skill;
+    demo_buf_t    job_values[7], usage_values[2], answer_values[4];
+
+    static const char  *job_keys[] = {
+        "status", "pendingToolCallId", "pendingToolName", "pendingSkillName",
+        "totalSteps", "startedAt", "usage", NULL
+    };
+
+    static const char  *usage_keys[] = {
+        "inputTokens", "outputTokens", NULL
+    };
+
+    static const char  *answer_keys[] = {
+        "toolCallId", "toolName", "skillName", "text", NULL
+    };
+
+    rc = 0;
+
+    memset(&job, 0, sizeof(job));
+    memset(&b, 0, sizeof(b));
+    memset(&input, 0, sizeof(input));
+    memset(&text, 0, sizeof(text));
+    memset(&answer_text, 0, sizeof(answer_text));
+    memset(&tc_id, 0, sizeof(tc_id));
+    memset(&tool, 0, sizeof(tool));
+    memset(&skill, 0, sizeof(skill));
+    memset(job_values, 0, sizeof(job_values));
+    memset(usage_values, 0, sizeof(usage_values));
+    memset(answer_values, 0, sizeof(answer_values));
+
+    /* the job: its directory must exist */
+
+    if (demo.continue_job) {
+        (void) snprintf(demo.job_id, sizeof(demo.job_id), "%s",
+                        demo.continue_job);
+
+    } else if (demo_latest_job(demo.job_id) != 0) {
+        demo_err("error: --continue: no job to continue in %s", DEMO_JOBS_DIR);
+        return 1;
+    }
+
+    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s", demo.job_id);
+
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        demo_err("error: job \"%s\" not found in %s", demo.job_id,
+                 DEMO_JOBS_DIR);
+        return 1;
+    }
+
+    if (demo.resume_from) {
+        (void) snprintf(path, sizeof(path),
+                        DEMO_JOBS_DIR "/%s/checkpoints/%s.json",
+                        demo.job_id, demo.resume_from);
+
+        if (stat(path, &st) != 0) {
+            demo_err("error: checkpoint \"%s\" not found in job \"%s\"",
+                     demo.resume_from, demo.job_id);
+            return 1;
+        }
+    }
+
+    /* job.json: the steps so far and the pending tool call */
+
+    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/job.json",
+                    demo.job_id);
+
+    steps = 0;
+
+    if (demo_read_file(path, &job) == 0) {
+        if (demo_json_strings(demo_buf_cstr(&job), job.len, job_keys,
+                              job_values)
+            != 0)
+        {
+            demo_err("warning: \"%s\" is not a JSON object", path);
+        }
+
+        /* the job goes on: its steps, start and usage so far */
+
+        steps = strtol(demo_buf_cstr(&job_values[4]), NULL, 10);
+
+        if (job_values[5].len) {
+            demo.job_started_at = strtoll(demo_buf_cstr(&job_values[5]),
+                                          NULL, 10);
+        }
+
+        if (job_values[6].len
+            && demo_json_strings(demo_buf_cstr(&job_values[6]),
+                                 job_values[6].len, usage_keys, usage_values)
+               == 0)
+        {
+            demo.input_tokens = strtol(demo_buf_cstr(&usage_values[0]),
+                                       NULL, 10);
+            demo.output_tokens = strtol(demo_buf_cstr(&usage_values[1]),
+                                        NULL, 10);
+        }
+
+        if (job_values[0].len) {
+            demo.initial_status = demo_buf_cstr(&job_values[0]);
+        }
+    }
+
+    if (demo.initial_status == NULL
+        || strcmp(demo.initial_status, "running") == 0)
+    {
+        demo.initial_status = "proceeding";
+    }
+
+    demo.step = (steps > 0 ? steps : 0) + 1;
+
+    if (!demo.interactive) {
+        demo_begin(NULL);
+        demo_start_generation();
+        demo_stream_words(demo.query);
+
+        demo_buf_fmt(&text, "Continued job %s with: \"", demo.job_id);
+        demo_buf_str(&text, demo.query);
+        demo_buf_str(&text, "\".");
+        demo_complete(text.data);
+
+        goto done;
+    }
+
+    /*
+     * -i: the query answers the pending interactive tool call, as plain
+     * text or as {"toolCallId","toolName","skillName","text"}.
+     */
+
+    if (demo_json_strings(demo.query, strlen(demo.query), answer_keys,
+                          answer_values)
+        == 0 && answer_values[3].len)
+    {
+        demo_buf_str(&answer_text, demo_buf_cstr(&answer_values[3]));
+
+    } else {
+        for (i = 0; i < 4; i++) {
+            demo_buf_reset(&answer_values[i]);
+        }
+
+        demo_buf_str(&answer_text, demo.query);
+    }
+
+    demo_buf_str(&tc_id, answer_values[0].len
+                         ? demo_buf_cstr(&answer_values[0])
+                         : demo_buf_cstr(&job_values[1]));
+    demo_buf_str(&tool, answer_values[1].len
+                        ? demo_buf_cstr(&answer_values[1])
+                        : job_values[2].len ? demo_buf_cstr(&job_values[2])
+                                            : "askUser");
+    demo_buf_str(&skill, answer_values[2].len
+                         ? demo_buf_cstr(&answer_values[2])
+                         : job_values[3].len ? demo_buf_cstr(&job_values[3])
+                                             : "user-input");
+
+    if (tc_id.len == 0) {
+        demo_err("error: job \"%s\" has no pending interactive tool call "
+                 "to answer", demo.job_id);
+        rc = 1;
+        goto done;
+    }
+
+    /* the answer as a tool message */
+
+    demo_make_id(id);
+    demo_make_id(part);
+    demo_buf_fmt(&input, "{\"id\":\"%s\",\"type\":\"toolMessage\","
+                 "\"contents\":[{\"id\":\"%s\",\"type\":\"toolResultPart\","
+                 "\"toolCallId\":", id, part);
+    demo_buf_json(&input, tc_id.data);
+    demo_buf_str(&input, ",\"toolName\":");
+    demo_buf_json(&input, tool.data);
+    demo_make_id(part);
+    demo_buf_fmt(&input, ",\"contents\":[{\"id\":\"%s\",\"type\":\"textPart\","
+                 "\"text\":", part);
+    demo_buf_json(&input, answer_text.data);
+    demo_buf_str(&input, "}]}]}");
+
+    demo_begin(&input);
+
+    demo_event(&b, "resolveToolResults", 1);
+    demo_buf_str(&b, ",\"toolResults\":[{\"id\":");
+    demo_buf_json(&b, tc_id.data);
+    demo_buf_str(&b, ",\"skillName\":");
+    demo_buf_json(&b, skill.data);
+    demo_buf_str(&b, ",\"toolName\":");
+    demo_buf_json(&b, tool.data);
+    demo_make_id(part);
+    demo_buf_fmt(&b, ",\"result\":[{\"id\":\"%s\",\"type\":\"textPart\","
+                 "\"text\":", part);
+    demo_buf_json(&b, answer_text.data);
+    demo_buf_str(&b, "}]}]");
+    demo_emit(&b);
+
+    demo_start_generation();
+
+    demo_buf_str(&text, "Thanks, you answered: \"");
+    demo_buf_add(&text, answer_text.data, answer_text.len);
+    demo_buf_str(&text, "\". The demo job is done.");
+
+    demo_stream_words(text.data);
+    demo_complete(text.data);
+
+done:
+
+    free(job.data);
+    free(b.data);
+    free(input.data);
+    free(text.data);
+    free(answer_text.data);
+    free(tc_id.data);
+    free(tool.data);
+    free(skill.data);
+
+    for (i = 0; i < 7; i++) {
+        free(job_values[i].data);
+    }
+
+    for (i = 0; i < 2; i++) {
+        free(usage_values[i].data);
+    }
+
+    for (i = 0; i < 4; i++) {
+        free(answer_values[i].data);
+    }
+
+    return rc;
+}
+
+
+/* the command line */
+
+static void
+demo_usage_error(const char *fmt, const char *arg)
+{
+    char  msg[1024];
+
+    (void) snprintf(msg, sizeof(msg), fmt, arg);
+    demo_err("error: %s", msg);
+    (void) demo_write_all(STDERR_FILENO, DEMO_USAGE, sizeof(DEMO_USAGE) - 1);
+
+    exit(2);
+}
+
+
+/* does argument a (maybe "--name=value") name option name? */
+
+static int
+demo_is_option(const char *a, const char *name, const char **value)
+{
+    size_t  n;
+
+    n = strlen(name);
+
+    if (strncmp(a, name, n) != 0) {
+        return 0;
+    }
+
+    if (a[n] == '\0') {
+        *value = NULL;
+        return 1;
+    }
+
+    if (a[n] == '=' && name[1] == '-') {
+        *value = a + n + 1;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static void
+demo_parse(int argc, char **argv)
+{
+    int          i, k, npos, dashdash;
+    long         v;
+    const char  *a, *value, *pos[2];
+
+    static const struct {
+        const char    *name;
+        const char    *alias;
+        int            has_value;
+    } options[] = {
+        { "--job-id", NULL, 1 },                                /* 0 */
+        { "--continue-job", NULL, 1 },                          /* 1 */
+        { "--resume-from", NULL, 1 },                           /* 2 */
+        { "--max-steps", NULL, 1 },                             /* 3 */
+        { "--timeout", NULL, 1 },                               /* 4 */
+        { "--model", NULL, 1 },                                 /* 5 */
+        { "--provider", NULL, 1 },                              /* 6 */
+        { "--runtime", NULL, 1 },                               /* 7 */
+        { "--config", NULL, 1 },                                /* 8 */
+        { "--continue", NULL, 0 },                              /* 9 */
+        { "--interactive-tool-call-result", "-i", 0 },          /* 10 */
+        { "--help", "-h", 0 },                                  /* 11 */
+        { NULL, NULL, 0 }
+    };
+
+    if (argc < 2) {
+        (void) demo_write_all(STDERR_FILENO, DEMO_USAGE,
+                              sizeof(DEMO_USAGE) - 1);
+        exit(2);
+    }
+
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        demo_out(DEMO_VERSION "\n", sizeof(DEMO_VERSION));
+        exit(0);
+    }
+
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        demo_out(DEMO_USAGE, sizeof(DEMO_USAGE) - 1);
+        exit(0);
+    }
+
+    if (strcmp(argv[1], "run") != 0) {
+        demo_usage_error("unknown command \"%s\" (the demo knows \"run\")",
+                         argv[1]);
+    }
+
+    npos = 0;
+    dashdash = 0;
+    pos[0] = NULL;
+    pos[1] = NULL;
+
+    for (i = 2; i < argc; i++) {
+        a = argv[i];
+
+        if (dashdash || a[0] != '-' || a[1] == '\0') {
+            if (npos == 2) {
+                demo_usage_error("too many arguments: \"%s\"", a);
+            }
+
+            pos[npos++] = a;
+            continue;
+        }
+
+        if (strcmp(a, "--") == 0) {
+            dashdash = 1;
+            continue;
+        }
+
+        value = NULL;
+
+        for (k = 0; options[k].name; k++) {
+            if (demo_is_option(a, options[k].name, &value)
+                || (options[k].alias && strcmp(a, options[k].alias) == 0))
+            {
+                break;
+            }
+        }
+
+        if (options[k].name == NULL) {
+            demo_usage_error("unknown option \"%s\"", a);
+        }
+
+        if (!options[k].has_value && value) {
+            demo_usage_error("option \"%s\" takes no value", options[k].name);
+        }
+
+        if (options[k].has_value && value == NULL) {
+            if (i + 1 >= argc) {
+                demo_usage_error("option \"%s\" needs a value",
+                                 options[k].name);
+            }
+
+            value = argv[++i];
+        }
+
+        switch (k) {
+
+        case 0:
+        case 1:
+        case 2:
+            if (!demo_valid_id(value)) {
+                demo_usage_error("invalid id \"%s\" (letters, digits, "
+                                 "\"-\" and \"_\", at most 128)", value);
+            }
+
+            if (k == 0) {
+                (void) snprintf(demo.job_id, sizeof(demo.job_id), "%s", value);
+
+            } else if (k == 1) {
+                demo.continue_job = value;
+
+            } else {
+                demo.resume_from = value;
+            }
+
+            break;
+
+        case 3:
+        case 4:
+            if (demo_parse_long(value, &v) != 0 || v <= 0) {
+                demo_usage_error("invalid number \"%s\"", value);
+            }
+
+            if (k == 3) {
+                demo.max_steps = v;
+
+            } else {
+                demo.timeout = v;
+            }
+
+            break;
+
+        case 5:
+            demo.model = value;
+            break;
+
+        case 6:
+            demo.provider = value;
+            break;
+
+        case 7:
+            demo.runtime = value;
+            break;
+
+        case 8:
+            demo.config = value;
+            break;
+
+        case 9:
+            demo.cont = 1;
+            break;
+
+        case 10:
+            demo.interactive = 1;
+            break;
+
+        default: /* 11 */
+            demo_out(DEMO_USAGE, sizeof(DEMO_USAGE) - 1);
+            exit(0);
+        }
+    }
+
+    if (npos == 0) {
+        demo_usage_error("missing required argument %s", "<expert>");
+    }
+
+    if (npos == 1) {
+        demo_usage_error("missing required argument %s", "<query>");
+    }
+
+    demo.expert = pos[0];
+    demo.query = pos[1];
+
+    if (demo.continue_job) {
+        if (demo.job_id[0] && strcmp(demo.job_id, demo.continue_job) != 0) {
+            demo_usage_error("--job-id and --continue-job name different "
+                             "jobs%s", "");
+        }
+
+        demo.cont = 1;
+    }
+
+    if (demo.resume_from && !demo.cont) {
+        demo_usage_error("--resume-from needs --continue-job%s", "");
+    }
+
+    if (demo.interactive && !demo.cont) {
+        demo_usage_error("-i needs --continue-job or --continue%s", "");
+    }
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int          i, fd;
+    long         v;
+    const char  *env;
+
+    demo.model = "claude-sonnet-4-5";
+    demo.provider = "anthropic";
+    demo.runtime = "local";
+    demo.max_steps = DEMO_DEFAULT_STEPS;
+    demo.timeout = DEMO_DEFAULT_TIMEOUT;
+    demo.delay_ms = DEMO_DEFAULT_DELAY;
+    demo.initial_status = "init";
+    demo.step = 1;
+
+    demo_parse(argc, argv);
+
+    env = getenv("PERSTACK_DEMO_DELAY_MS");
+
+    if (env && *env) {
+        if (demo_parse_long(env, &v) == 0 && v >= 0 && v <= 3600000) {
+            demo.delay_ms = v;
+
+        } else {
+            demo_err("warning: ignoring PERSTACK_DEMO_DELAY_MS=\"%s\"", env);
+        }
+    }
+
+    if (demo.config) {
+        fd = open(demo.config, O_RDONLY);
+
+        if (fd == -1) {
+            demo_err("error: cannot read config \"%s\": %s", demo.config,
+                     strerror(errno));
+            return 1;
+        }
+
+        (void) close(fd);
+    }
+
+    demo.job_started_at = demo_now_ms();
+    demo_make_id(demo.run_id);
+
+    if (demo.job_id[0] == '\0' && !demo.cont) {
+        demo_make_id(demo.job_id);
+    }
+
+    for (i = 0; demo_scenarios[i].name; i++) {
+        if (strcmp(demo_scenarios[i].name, demo.expert) == 0) {
+            break;
+        }
+    }
+
+    if (demo.cont) {
+        if (demo_scenarios[i].name == NULL) {
+            demo_err("error: expert \"%s\" not found", demo.expert);
+            return 1;
+        }
+
+        return demo_continue();
+    }
+
+    if (demo_scenarios[i].name == NULL) {
+        return demo_unknown_expert();
+    }
+
+    return demo_scenarios[i].handler();
+}
