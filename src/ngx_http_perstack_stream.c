@@ -1,0 +1,327 @@
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ */
+
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_http_perstack_stream.h"
+
+
+#define NGX_HTTP_PERSTACK_LINE_INITIAL_SIZE  1024
+
+
+static ngx_http_perstack_demux_rc_e ngx_http_perstack_demux_add(
+    ngx_http_perstack_demux_t *d, unsigned stream, const u_char *p, size_t n,
+    int end, ngx_http_perstack_line_t *line);
+static int ngx_http_perstack_demux_append(ngx_http_perstack_linebuf_t *lb,
+    const u_char *p, size_t n, size_t max_size);
+static void ngx_http_perstack_demux_release(ngx_http_perstack_demux_t *d);
+
+
+void
+ngx_http_perstack_demux_init(ngx_http_perstack_demux_t *d, size_t max_line)
+{
+    memset(d, 0, sizeof(ngx_http_perstack_demux_t));
+    d->max_line = max_line;
+}
+
+
+ngx_http_perstack_demux_rc_e
+ngx_http_perstack_demux_next(ngx_http_perstack_demux_t *d, const u_char **pos,
+    const u_char *last, ngx_http_perstack_line_t *line)
+{
+    size_t                         n, chunk;
+    const u_char                  *p, *h, *nl;
+    ngx_http_perstack_demux_rc_e   rc;
+
+    ngx_http_perstack_demux_release(d);
+
+    p = *pos;
+
+    for ( ;; ) {
+
+        if (d->frame_left == 0) {
+
+            /* between frames: collect a header, which may arrive split */
+
+            if (d->header_len < NGX_HTTP_PERSTACK_FRAME_HEADER_SIZE) {
+                n = NGX_HTTP_PERSTACK_FRAME_HEADER_SIZE - d->header_len;
+                if (n > (size_t) (last - p)) {
+                    n = last - p;
+                }
+
+                memcpy(d->header + d->header_len, p, n);
+                d->header_len += n;
+                p += n;
+
+                if (d->header_len < NGX_HTTP_PERSTACK_FRAME_HEADER_SIZE) {
+                    *pos = p;
+                    return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
+                }
+            }
+
+            h = d->header;
+
+            if (h[0] < NGX_HTTP_PERSTACK_STDOUT
+                || h[0] > NGX_HTTP_PERSTACK_SYSERR
+                || h[1] != 0 || h[2] != 0 || h[3] != 0)
+            {
+                /*
+                 * header_len stays full, so that every later call returns
+                 * the error again instead of parsing garbage as frames
+                 */
+                *pos = p;
+                return NGX_HTTP_PERSTACK_DEMUX_ERROR;
+            }
+
+            d->stream = h[0];
+            d->frame_left = (size_t) h[4] << 24 | (size_t) h[5] << 16
+                            | (size_t) h[6] << 8 | (size_t) h[7];
+            d->header_len = 0;
+
+            /* a zero-size frame leaves frame_left at 0: the next header */
+            continue;
+        }
+
+        if (p == last) {
+            *pos = p;
+            return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
+        }
+
+        n = d->frame_left;
+        if (n > (size_t) (last - p)) {
+            n = last - p;
+        }
+
+        nl = memchr(p, '\n', n);
+        chunk = (nl != NULL) ? (size_t) (nl - p) : n;
+
+        rc = ngx_http_perstack_demux_add(d, d->stream, p, chunk, nl != NULL,
+                                         line);
+
+        if (rc == NGX_HTTP_PERSTACK_DEMUX_NOMEM) {
+            /* nothing was consumed: the same call may be retried */
+            *pos = p;
+            return rc;
+        }
+
+        if (nl != NULL) {
+            chunk++;
+        }
+
+        p += chunk;
+        d->frame_left -= chunk;
+
+        if (rc != NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
+            *pos = p;
+            return rc;
+        }
+    }
+}
+
+
+ngx_http_perstack_demux_rc_e
+ngx_http_perstack_demux_flush(ngx_http_perstack_demux_t *d,
+    ngx_http_perstack_line_t *line)
+{
+    unsigned                       stream;
+    ngx_http_perstack_linebuf_t   *lb;
+    ngx_http_perstack_demux_rc_e   rc;
+
+    ngx_http_perstack_demux_release(d);
+
+    for (stream = NGX_HTTP_PERSTACK_STDOUT;
+         stream <= NGX_HTTP_PERSTACK_SYSERR;
+         stream++)
+    {
+        lb = &d->lines[stream];
+
+        if (lb->len == 0 && lb->discarded == 0) {
+            continue;
+        }
+
+        rc = ngx_http_perstack_demux_add(d, stream, NULL, 0, 1, line);
+
+        if (rc != NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
+            return rc;
+        }
+    }
+
+    return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
+}
+
+
+int
+ngx_http_perstack_demux_truncated(ngx_http_perstack_demux_t *d)
+{
+    return d->header_len != 0 || d->frame_left != 0;
+}
+
+
+void
+ngx_http_perstack_demux_free(ngx_http_perstack_demux_t *d)
+{
+    unsigned  i;
+
+    for (i = 0; i < sizeof(d->lines) / sizeof(d->lines[0]); i++) {
+        free(d->lines[i].data);
+        d->lines[i].data = NULL;
+        d->lines[i].size = 0;
+        d->lines[i].len = 0;
+        d->lines[i].discarded = 0;
+    }
+
+    d->pending = 0;
+}
+
+
+/*
+ * Adds [p, p + n) to the partial line of a stream; "end" means that a "\n"
+ * follows.  Returns AGAIN while no line is complete, and for an empty line.
+ *
+ * A line up to max_line bytes is kept, plus one byte for a "\r" that may
+ * turn out to precede the "\n".  Beyond that, the line is only counted,
+ * and while it is, lb->len tells whether the last byte counted was a "\r",
+ * which is not part of the line's length either.
+ */
+
+static ngx_http_perstack_demux_rc_e
+ngx_http_perstack_demux_add(ngx_http_perstack_demux_t *d, unsigned stream,
+    const u_char *p, size_t n, int end, ngx_http_perstack_line_t *line)
+{
+    size_t                        len;
+    const u_char                 *data;
+    ngx_http_perstack_linebuf_t  *lb;
+
+    lb = &d->lines[stream];
+
+    line->stream = stream;
+
+    if (lb->discarded == 0 && lb->len + n <= d->max_line + 1) {
+
+        if (end && lb->len == 0) {
+            /*
+             * the whole line is in the input, which the caller keeps until
+             * its next call: no copy
+             */
+            data = p;
+            len = n;
+
+        } else {
+            if (ngx_http_perstack_demux_append(lb, p, n, d->max_line + 1)
+                != 0)
+            {
+                return NGX_HTTP_PERSTACK_DEMUX_NOMEM;
+            }
+
+            if (!end) {
+                return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
+            }
+
+            data = lb->data;
+            len = lb->len;
+        }
+
+        if (len > 0 && data[len - 1] == '\r') {
+            len--;
+        }
+
+        if (len == 0) {
+            lb->len = 0;
+            return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
+        }
+
+        if (len > d->max_line) {
+            /* max_line + 1 bytes, and no "\r" at the end */
+            lb->len = 0;
+            line->data = NULL;
+            line->len = len;
+            return NGX_HTTP_PERSTACK_DEMUX_OVERSIZE;
+        }
+
+        line->data = data;
+        line->len = len;
+        d->pending = stream;
+
+        return NGX_HTTP_PERSTACK_DEMUX_LINE;
+    }
+
+    if (lb->discarded == 0) {
+        /* the line just became too long: n is not 0 here */
+        lb->discarded = lb->len;
+    }
+
+    lb->discarded += n;
+
+    if (n > 0) {
+        lb->len = (p[n - 1] == '\r');
+    }
+
+    if (!end) {
+        return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
+    }
+
+    line->data = NULL;
+    line->len = lb->discarded - lb->len;
+
+    lb->discarded = 0;
+    lb->len = 0;
+
+    return NGX_HTTP_PERSTACK_DEMUX_OVERSIZE;
+}
+
+
+static int
+ngx_http_perstack_demux_append(ngx_http_perstack_linebuf_t *lb,
+    const u_char *p, size_t n, size_t max_size)
+{
+    size_t   size;
+    u_char  *data;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    if (lb->len + n > lb->size) {
+        size = lb->size;
+
+        if (size == 0) {
+            size = NGX_HTTP_PERSTACK_LINE_INITIAL_SIZE;
+        }
+
+        while (size < lb->len + n) {
+            size *= 2;
+        }
+
+        if (size > max_size) {
+            size = max_size;
+        }
+
+        data = realloc(lb->data, size);
+        if (data == NULL) {
+            return -1;
+        }
+
+        lb->data = data;
+        lb->size = size;
+    }
+
+    memcpy(lb->data + lb->len, p, n);
+    lb->len += n;
+
+    return 0;
+}
+
+
+/* the line returned last time is no longer needed */
+
+static void
+ngx_http_perstack_demux_release(ngx_http_perstack_demux_t *d)
+{
+    if (d->pending) {
+        d->lines[d->pending].len = 0;
+        d->pending = 0;
+    }
+}
