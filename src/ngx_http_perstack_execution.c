@@ -1582,8 +1582,15 @@ ngx_http_perstack_process(ngx_event_t *ev)
         ngx_memmove(exec->in, pos, exec->in_len);
     }
 
+    /*
+     * Resume Docker's transfer only when the client keeps up: unpausing
+     * while output is pending would hand data back only to pause again,
+     * and this handler would be posted in a loop.
+     */
+
     if (exec->curl_paused && exec->in_len < exec->in_size / 2
-        && exec->attach && exec->attach->easy)
+        && exec->attach && exec->attach->easy
+        && !ngx_http_perstack_busy(exec))
     {
         exec->curl_paused = 0;
 
