@@ -49,7 +49,7 @@ NGX126_FILES=(
 )
 
 FULL_CONFIGURE_ARGS=(
-    --with-compat --with-debug --with-http_ssl_module --with-http_v2_module
+    --with-compat --with-debug --with-http_ssl_module --with-http_v2_module --with-threads
 )
 
 usage() {

@@ -19,6 +19,7 @@
 #include "ngx_http_perstack_sse.h"
 
 #include <yajl/yajl_tree.h>
+#include <yajl/yajl_gen.h>
 
 #if (NGX_LINUX)
 #include <sys/random.h>
@@ -61,6 +62,10 @@ static void ngx_http_perstack_process_handler(ngx_event_t *ev);
 static void ngx_http_perstack_process(ngx_event_t *ev);
 static ngx_int_t ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_line_t *line);
+static void ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec,
+    u_char *type, size_t type_len, ngx_http_perstack_line_t *line);
+static ngx_int_t ngx_http_perstack_json_gen(yajl_gen g, yajl_val v,
+    ngx_uint_t depth);
 static ngx_int_t ngx_http_perstack_send_headers(
     ngx_http_perstack_exec_t *exec);
 static ngx_int_t ngx_http_perstack_emit_text(ngx_http_perstack_exec_t *exec,
@@ -93,14 +98,14 @@ static const char  *ngx_http_perstack_outcomes[] = {
     "failed",
     "timeout",
     "error",
-    "client_gone"
+    "client_gone",
+    "paused"
 };
 
 
 ngx_int_t
 ngx_http_perstack_exec_start(ngx_http_request_t *r,
-    ngx_http_perstack_loc_conf_t *plcf, ngx_str_t *image, ngx_str_t *expert,
-    ngx_str_t *query)
+    ngx_http_perstack_ctx_t *ctx)
 {
     ngx_int_t                  rc;
     ngx_str_t                  message;
@@ -109,6 +114,9 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     ngx_http_cleanup_t        *cln;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_perstack_exec_t  *exec;
+    ngx_http_perstack_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
 
     if (!ngx_http_perstack_executions_ready) {
         ngx_queue_init(&ngx_http_perstack_executions);
@@ -150,12 +158,19 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
 
     exec->format = ngx_http_perstack_choose_format(r, plcf->format);
 
-    exec->image.data = ngx_pstrdup(pool, image);
-    exec->image.len = image->len;
-    exec->expert.data = ngx_pstrdup(pool, expert);
-    exec->expert.len = expert->len;
-    exec->query.data = ngx_pstrdup(pool, query);
-    exec->query.len = query->len;
+    /* the request's pool goes with the client; the execution may not */
+    exec->image.data = ngx_pstrdup(pool, &ctx->image);
+    exec->image.len = ctx->image.len;
+    exec->expert.data = ngx_pstrdup(pool, &ctx->expert);
+    exec->expert.len = ctx->expert.len;
+    exec->query.data = ngx_pstrdup(pool, &ctx->query);
+    exec->query.len = ctx->query.len;
+    exec->job.data = ngx_pstrdup(pool, &ctx->job);
+    exec->job.len = ctx->job.len;
+    exec->workspace.data = ngx_pstrdup(pool, &ctx->workspace);
+    exec->workspace.len = ctx->workspace.len;
+    exec->answer = ctx->answer;
+    exec->continuing = ctx->continuing;
 
     exec->in_size = plcf->buffer_size;
     exec->in = ngx_palloc(pool, exec->in_size);
@@ -163,7 +178,9 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     exec->out_buf = ngx_calloc_buf(pool);
 
     if (exec->image.data == NULL || exec->expert.data == NULL
-        || exec->query.data == NULL || exec->in == NULL
+        || exec->query.data == NULL || exec->job.data == NULL
+        || (ctx->workspace.len && exec->workspace.data == NULL)
+        || exec->in == NULL
         || exec->out_buf == NULL)
     {
         ngx_destroy_pool(pool);
@@ -207,7 +224,7 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
                    "perstack execution of \"%V\" in \"%V\"",
                    &exec->expert, &exec->image);
 
-    ngx_http_set_ctx(r, exec, ngx_http_perstack_module);
+    ctx->exec = exec;
 
     if (exec->docker->api_minor == 0) {
         rc = ngx_http_perstack_ping(exec);
@@ -387,23 +404,42 @@ ngx_http_perstack_choose_format(ngx_http_request_t *r, ngx_uint_t format)
 static void
 ngx_http_perstack_random_id(u_char *id)
 {
-    u_char      bytes[NGX_HTTP_PERSTACK_ID_LEN / 2];
-    ngx_uint_t  i;
+    ngx_http_perstack_random_string(id, NGX_HTTP_PERSTACK_ID_LEN,
+                                    "0123456789abcdef");
+}
+
+
+/* len characters of alphabet (at most 256), from the kernel's randomness */
+
+void
+ngx_http_perstack_random_string(u_char *dst, size_t len,
+    const char *alphabet)
+{
+    u_char      bytes[64];
+    size_t      n;
+    ngx_uint_t  i, size;
+
+    size = ngx_strlen(alphabet);
+
+    while (len) {
+        n = ngx_min(len, sizeof(bytes));
 
 #if (NGX_LINUX)
-    if (getrandom(bytes, sizeof(bytes), GRND_NONBLOCK)
-        == (ssize_t) sizeof(bytes))
-    {
-        ngx_hex_dump(id, bytes, sizeof(bytes));
-        return;
-    }
+        if (getrandom(bytes, n, GRND_NONBLOCK) != (ssize_t) n)
 #endif
+        {
+            for (i = 0; i < n; i++) {
+                bytes[i] = (u_char) ngx_random();
+            }
+        }
 
-    for (i = 0; i < sizeof(bytes); i++) {
-        bytes[i] = (u_char) ngx_random();
+        /* a slight bias for alphabets that do not divide 256 is harmless */
+        for (i = 0; i < n; i++) {
+            *dst++ = alphabet[bytes[i] % size];
+        }
+
+        len -= n;
     }
-
-    ngx_hex_dump(id, bytes, sizeof(bytes));
 }
 
 
@@ -538,25 +574,9 @@ ngx_http_perstack_create_body(ngx_http_perstack_exec_t *exec,
 {
     size_t                         len;
     u_char                        *p, *colon;
-    ngx_str_t                      image, expert, query, user, uid, gid;
+    ngx_str_t                      image, expert, query, user, uid, gid,
+                                   workspace;
     ngx_http_perstack_loc_conf_t  *plcf;
-
-    static const char  template[] =
-        "{\"Image\":\"\","
-        "\"Cmd\":[\"perstack\",\"run\",\"--runtime\",\"local\",\"--\","
-        "\"\",\"\"],"
-        "\"WorkingDir\":\"/workspace\",\"User\":\"\",\"Env\":[],"
-        "\"Labels\":{\"io.perstack.managed\":\"1\","
-        "\"io.perstack.execution\":\"\",\"io.perstack.pid\":\"\","
-        "\"io.perstack.expert\":\"\"},"
-        "\"Tty\":false,\"OpenStdin\":false,\"AttachStdin\":false,"
-        "\"AttachStdout\":true,\"AttachStderr\":true,\"StopTimeout\":,"
-        "\"HostConfig\":{\"NetworkMode\":\"none\",\"ReadonlyRootfs\":true,"
-        "\"Tmpfs\":{\"/tmp\":\"rw,nosuid,nodev,noexec,size=\","
-        "\"/workspace\":\"rw,nosuid,nodev,size=,uid=,gid=,mode=0700\"},"
-        "\"Memory\":,\"MemorySwap\":,\"NanoCpus\":,\"PidsLimit\":,"
-        "\"CapDrop\":[\"ALL\"],\"SecurityOpt\":[\"no-new-privileges\"],"
-        "\"Init\":true,\"LogConfig\":{\"Type\":\"none\",\"Config\":{}}}}";
 
     plcf = exec->conf;
 
@@ -566,6 +586,8 @@ ngx_http_perstack_create_body(ngx_http_perstack_exec_t *exec,
         || ngx_http_perstack_escape(exec->pool, &exec->query, &query)
            != NGX_OK
         || ngx_http_perstack_escape(exec->pool, &plcf->user, &user)
+           != NGX_OK
+        || ngx_http_perstack_escape(exec->pool, &exec->workspace, &workspace)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -583,10 +605,11 @@ ngx_http_perstack_create_body(ngx_http_perstack_exec_t *exec,
         gid.len = plcf->user.data + plcf->user.len - gid.data;
     }
 
-    len = sizeof(template) + image.len + 2 * expert.len + query.len
-          + user.len + NGX_HTTP_PERSTACK_ID_LEN + 3 * NGX_INT_T_LEN
-          + plcf->tmp_size.len + plcf->workspace_size.len + uid.len + gid.len
-          + 2 * NGX_OFF_T_LEN + NGX_INT_T_LEN;
+    /* the fixed text is under 1500 bytes; the rest is counted here */
+    len = 2048 + image.len + 2 * expert.len + query.len + user.len
+          + exec->job.len + workspace.len + NGX_HTTP_PERSTACK_ID_LEN
+          + 6 * NGX_INT64_LEN + plcf->tmp_size.len + plcf->workspace_size.len
+          + uid.len + gid.len;
 
     body->data = ngx_pnalloc(exec->pool, len);
     if (body->data == NULL) {
@@ -594,25 +617,52 @@ ngx_http_perstack_create_body(ngx_http_perstack_exec_t *exec,
     }
 
     p = ngx_sprintf(body->data,
-        "{\"Image\":\"%V\","
-        "\"Cmd\":[\"perstack\",\"run\",\"--runtime\",\"local\",\"--\","
-        "\"%V\",\"%V\"],"
+                    "{\"Image\":\"%V\","
+                    "\"Cmd\":[\"perstack\",\"run\",\"--runtime\",\"local\",",
+                    &image);
+
+    if (exec->continuing) {
+        p = ngx_sprintf(p, "\"--continue-job\",\"%V\",", &exec->job);
+
+    } else {
+        p = ngx_sprintf(p, "\"--job-id\",\"%V\",", &exec->job);
+    }
+
+    if (exec->answer) {
+        p = ngx_sprintf(p, "\"-i\",");
+    }
+
+    p = ngx_sprintf(p,
+        "\"--\",\"%V\",\"%V\"],"
         "\"WorkingDir\":\"/workspace\",\"User\":\"%V\",\"Env\":[],"
         "\"Labels\":{\"io.perstack.managed\":\"1\","
         "\"io.perstack.execution\":\"%*s\",\"io.perstack.pid\":\"%P\","
-        "\"io.perstack.expert\":\"%V\"},"
+        "\"io.perstack.job\":\"%V\",\"io.perstack.expert\":\"%V\"},"
         "\"Tty\":false,\"OpenStdin\":false,\"AttachStdin\":false,"
         "\"AttachStdout\":true,\"AttachStderr\":true,\"StopTimeout\":%ui,"
         "\"HostConfig\":{\"NetworkMode\":\"none\",\"ReadonlyRootfs\":true,"
-        "\"Tmpfs\":{\"/tmp\":\"rw,nosuid,nodev,noexec,size=%V\","
-        "\"/workspace\":\"rw,nosuid,nodev,size=%V,uid=%V,gid=%V,mode=0700\"},"
+        "\"Tmpfs\":{\"/tmp\":\"rw,nosuid,nodev,noexec,size=%V\"",
+        &expert, &query, &user,
+        (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id, ngx_pid, &exec->job,
+        &expert, (ngx_uint_t) ((plcf->stop_timeout + 999) / 1000),
+        &plcf->tmp_size);
+
+    if (exec->workspace.len) {
+        p = ngx_sprintf(p, "},\"Mounts\":[{\"Type\":\"bind\","
+                           "\"Source\":\"%V\",\"Target\":\"/workspace\","
+                           "\"ReadOnly\":false}],",
+                        &workspace);
+
+    } else {
+        p = ngx_sprintf(p, ",\"/workspace\":\"rw,nosuid,nodev,size=%V,"
+                           "uid=%V,gid=%V,mode=0700\"},",
+                        &plcf->workspace_size, &uid, &gid);
+    }
+
+    p = ngx_sprintf(p,
         "\"Memory\":%O,\"MemorySwap\":%O,\"NanoCpus\":%ui,\"PidsLimit\":%i,"
         "\"CapDrop\":[\"ALL\"],\"SecurityOpt\":[\"no-new-privileges\"],"
         "\"Init\":true,\"LogConfig\":{\"Type\":\"none\",\"Config\":{}}}}",
-        &image, &expert, &query, &user,
-        (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id, ngx_pid, &expert,
-        (ngx_uint_t) ((plcf->stop_timeout + 999) / 1000),
-        &plcf->tmp_size, &plcf->workspace_size, &uid, &gid,
         plcf->memory, plcf->memory, plcf->nano_cpus, plcf->pids_limit);
 
     body->len = p - body->data;
@@ -1025,9 +1075,15 @@ ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op)
     }
 
     if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
-        exec->outcome = (exec->exit_code == 0)
-                        ? NGX_HTTP_PERSTACK_OUTCOME_COMPLETED
-                        : NGX_HTTP_PERSTACK_OUTCOME_FAILED;
+        if (exec->exit_code != 0) {
+            exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_FAILED;
+
+        } else if (exec->paused) {
+            exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_PAUSED;
+
+        } else {
+            exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_COMPLETED;
+        }
     }
 
     ngx_http_perstack_remove(exec);
@@ -1315,6 +1371,8 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
                  "\"duration_ms\":,\"events\":,\"container_removed\":false,"
                  "\"message\":\"\"}") - 1
           + NGX_HTTP_PERSTACK_ID_LEN + 3 * NGX_INT64_LEN
+          + sizeof(",\"job\":\"\",\"pending_tool_calls\":") - 1
+          + exec->job.len + exec->pending.len
           + ngx_http_perstack_json_escape_size(exec->message.data,
                                                exec->message.len);
 
@@ -1341,6 +1399,16 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
                              "\"container_removed\":%s",
                        ngx_current_msec - exec->started, exec->sequence + 1,
                        exec->removed ? "true" : "false");
+
+    last = ngx_sprintf(last, ",\"job\":\"%V\"", &exec->job);
+
+    if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_PAUSED
+        && exec->pending.len)
+    {
+        /* the review point: what to approve, and which job to continue */
+        last = ngx_sprintf(last, ",\"pending_tool_calls\":%V",
+                           &exec->pending);
+    }
 
     if (exec->message.len) {
         last = ngx_cpymem(last, ",\"message\":\"", 12);
@@ -1652,6 +1720,8 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
                                          &type_len);
 
     if (rc == NGX_HTTP_PERSTACK_JSON_OBJECT) {
+        ngx_http_perstack_run_state(exec, type, type_len, line);
+
         /* the runtime's event, byte for byte */
         return ngx_http_perstack_emit(exec, type, type_len, line->data,
                                       line->len);
@@ -1663,6 +1733,152 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
     }
 
     return ngx_http_perstack_emit_text(exec, "perstack.stdout", line);
+}
+
+
+/*
+ * Whether the run stopped for the user: the last of the events that end a
+ * run says so.  For stopRunByInteractiveTool, its checkpoint's pending tool
+ * calls are kept for the closing event.
+ */
+
+static void
+ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec, u_char *type,
+    size_t type_len, ngx_http_perstack_line_t *line)
+{
+    u_char          *copy;
+    size_t           len;
+    yajl_gen         g;
+    yajl_val         tree, pending;
+    const u_char    *buf;
+
+    static const char  *pending_path[] = { "checkpoint", "pendingToolCalls",
+                                           NULL };
+
+#define ngx_http_perstack_type_is(t)                                          \
+    (type_len == sizeof(t) - 1 && ngx_strncmp(type, t, sizeof(t) - 1) == 0)
+
+    if (ngx_http_perstack_type_is("completeRun")
+        || ngx_http_perstack_type_is("stopRunByError")
+        || ngx_http_perstack_type_is("stopRunByExceededMaxSteps")
+        || ngx_http_perstack_type_is("stopRunByDelegate"))
+    {
+        exec->paused = 0;
+        return;
+    }
+
+    if (!ngx_http_perstack_type_is("stopRunByInteractiveTool")) {
+        return;
+    }
+
+#undef ngx_http_perstack_type_is
+
+    exec->paused = 1;
+    ngx_str_null(&exec->pending);
+
+    copy = ngx_alloc(line->len + 1, exec->log);
+    if (copy == NULL) {
+        return;
+    }
+
+    ngx_memcpy(copy, line->data, line->len);
+    copy[line->len] = '\0';
+
+    tree = yajl_tree_parse((char *) copy, NULL, 0);
+    ngx_free(copy);
+
+    if (tree == NULL) {
+        return;
+    }
+
+    pending = yajl_tree_get(tree, pending_path, yajl_t_array);
+
+    g = pending ? yajl_gen_alloc(NULL) : NULL;
+
+    if (g && ngx_http_perstack_json_gen(g, pending, 0) == NGX_OK
+        && yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
+    {
+        exec->pending.data = ngx_pnalloc(exec->pool, len);
+
+        if (exec->pending.data) {
+            ngx_memcpy(exec->pending.data, buf, len);
+            exec->pending.len = len;
+        }
+    }
+
+    if (g) {
+        yajl_gen_free(g);
+    }
+
+    yajl_tree_free(tree);
+}
+
+
+static ngx_int_t
+ngx_http_perstack_json_gen(yajl_gen g, yajl_val v, ngx_uint_t depth)
+{
+    size_t  i;
+
+    /* the line was parsed already; this only bounds the recursion */
+    if (depth > 64) {
+        return NGX_ERROR;
+    }
+
+    switch (v->type) {
+
+    case yajl_t_string:
+        return yajl_gen_string(g, (u_char *) v->u.string,
+                               ngx_strlen(v->u.string))
+               == yajl_gen_status_ok ? NGX_OK : NGX_ERROR;
+
+    case yajl_t_number:
+        return yajl_gen_number(g, v->u.number.r, ngx_strlen(v->u.number.r))
+               == yajl_gen_status_ok ? NGX_OK : NGX_ERROR;
+
+    case yajl_t_object:
+        yajl_gen_map_open(g);
+
+        for (i = 0; i < v->u.object.len; i++) {
+            yajl_gen_string(g, (u_char *) v->u.object.keys[i],
+                            ngx_strlen(v->u.object.keys[i]));
+
+            if (ngx_http_perstack_json_gen(g, v->u.object.values[i],
+                                           depth + 1)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return yajl_gen_map_close(g) == yajl_gen_status_ok ? NGX_OK
+                                                           : NGX_ERROR;
+
+    case yajl_t_array:
+        yajl_gen_array_open(g);
+
+        for (i = 0; i < v->u.array.len; i++) {
+            if (ngx_http_perstack_json_gen(g, v->u.array.values[i],
+                                           depth + 1)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return yajl_gen_array_close(g) == yajl_gen_status_ok ? NGX_OK
+                                                             : NGX_ERROR;
+
+    case yajl_t_true:
+        return yajl_gen_bool(g, 1) == yajl_gen_status_ok ? NGX_OK
+                                                         : NGX_ERROR;
+
+    case yajl_t_false:
+        return yajl_gen_bool(g, 0) == yajl_gen_status_ok ? NGX_OK
+                                                         : NGX_ERROR;
+
+    default: /* yajl_t_null */
+        return yajl_gen_null(g) == yajl_gen_status_ok ? NGX_OK : NGX_ERROR;
+    }
 }
 
 
@@ -1740,9 +1956,10 @@ ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec)
     }
 
     len = sizeof("{\"type\":\"perstack.execution\",\"execution\":\"\","
-                 "\"container\":\"\",\"image\":\"\",\"expert\":\"\"}") - 1
+                 "\"container\":\"\",\"image\":\"\",\"expert\":\"\","
+                 "\"job\":\"\",\"continued\":false}") - 1
           + NGX_HTTP_PERSTACK_ID_LEN + exec->container.len + image.len
-          + expert.len;
+          + expert.len + exec->job.len;
 
     p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
                                   len);
@@ -1752,9 +1969,11 @@ ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec)
 
     p = ngx_sprintf(p, "{\"type\":\"perstack.execution\",\"execution\":\"%*s\","
                        "\"container\":\"%V\",\"image\":\"%V\","
-                       "\"expert\":\"%V\"}",
+                       "\"expert\":\"%V\",\"job\":\"%V\","
+                       "\"continued\":%s}",
                     (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id,
-                    &exec->container, &image, &expert);
+                    &exec->container, &image, &expert, &exec->job,
+                    exec->continuing ? "true" : "false");
 
     if (ngx_http_perstack_emit_module(exec, "perstack.execution", p)
         == NGX_ERROR)
@@ -1917,6 +2136,7 @@ ngx_http_perstack_write_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_event_t               *wev;
+    ngx_http_perstack_ctx_t   *ctx;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_perstack_exec_t  *exec;
 
@@ -1930,10 +2150,12 @@ ngx_http_perstack_write_handler(ngx_http_request_t *r)
         return;
     }
 
-    exec = ngx_http_get_module_ctx(r, ngx_http_perstack_module);
-    if (exec == NULL) {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_perstack_module);
+    if (ctx == NULL || ctx->exec == NULL) {
         return;
     }
+
+    exec = ctx->exec;
 
     rc = ngx_http_output_filter(r, NULL);
 

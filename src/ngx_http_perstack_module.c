@@ -21,6 +21,7 @@ static ngx_int_t ngx_http_perstack_handler(ngx_http_request_t *r);
 static void ngx_http_perstack_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_perstack_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_http_perstack_job_id_valid(ngx_str_t *job);
 static ngx_int_t ngx_http_perstack_field_copy(ngx_http_request_t *r,
     ngx_http_perstack_field_t *field, ngx_str_t *value);
 static ngx_int_t ngx_http_perstack_arg(ngx_http_request_t *r, char *name,
@@ -38,6 +39,8 @@ static char *ngx_http_perstack_docker(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_http_perstack_docker_t *ngx_http_perstack_docker_add(
     ngx_conf_t *cf, ngx_str_t *name);
+static char *ngx_http_perstack_approve_rule(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_perstack_expert_allow(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static pcre2_code *ngx_http_perstack_regex_compile(ngx_conf_t *cf,
@@ -147,6 +150,41 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       offsetof(ngx_http_perstack_loc_conf_t, max_line),
       NULL },
 
+    { ngx_string("perstack_approve"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_perstack_approve_rule,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("perstack_approval_request"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, approval_uri),
+      NULL },
+
+    { ngx_string("perstack_approval_set"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_perstack_approval_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("perstack_workspace"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, workspace),
+      NULL },
+
+    { ngx_string("perstack_workspace_root"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, workspace_root),
+      NULL },
+
       ngx_null_command
 };
 
@@ -211,6 +249,16 @@ ngx_http_perstack_handler(ngx_http_request_t *r)
                                             NULL, NULL);
     }
 
+    /* header rules first: a request they refuse is not even read */
+
+    if (ngx_http_perstack_approve(r,
+                     ngx_http_get_module_loc_conf(r, ngx_http_perstack_module),
+                     &rc)
+        != NGX_OK)
+    {
+        return rc;
+    }
+
     /* the body is parsed from memory: a larger one is refused, not spooled */
     r->request_body_in_single_buf = 1;
 
@@ -224,25 +272,41 @@ ngx_http_perstack_handler(ngx_http_request_t *r)
 }
 
 
+#define NGX_HTTP_PERSTACK_FIELDS  4
+
 static void
 ngx_http_perstack_body_handler(ngx_http_request_t *r)
 {
     char                           err[128];
     ngx_int_t                      rc;
-    ngx_str_t                      body, expert, query, image, message;
-    ngx_uint_t                     status;
+    ngx_str_t                      body, message, answer;
+    ngx_uint_t                     status, i;
     const char                    *code;
-    ngx_http_perstack_field_t      fields[2];
+    ngx_http_perstack_ctx_t       *ctx;
+    ngx_http_perstack_field_t      fields[NGX_HTTP_PERSTACK_FIELDS];
     ngx_http_perstack_loc_conf_t  *plcf;
+
+    static char  *names[NGX_HTTP_PERSTACK_FIELDS] = {
+        "expert", "query", "jobId", "answer"
+    };
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
 
-    ngx_memzero(fields, sizeof(fields));
-    fields[0].name = "expert";
-    fields[1].name = "query";
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_perstack_ctx_t));
+    if (ctx == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
-    ngx_str_null(&expert);
-    ngx_str_null(&query);
+    ngx_http_set_ctx(r, ctx, ngx_http_perstack_module);
+
+    ngx_memzero(fields, sizeof(fields));
+
+    for (i = 0; i < NGX_HTTP_PERSTACK_FIELDS; i++) {
+        fields[i].name = names[i];
+    }
+
+    ngx_str_null(&answer);
 
     status = NGX_HTTP_BAD_REQUEST;
     code = "bad_request";
@@ -270,7 +334,8 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
             goto failed;
         }
 
-        if (ngx_http_perstack_body_parse(body.data, body.len, fields, 2,
+        if (ngx_http_perstack_body_parse(body.data, body.len, fields,
+                                         NGX_HTTP_PERSTACK_FIELDS,
                                          err, sizeof(err))
             != 0)
         {
@@ -281,20 +346,35 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
 
         /* the values must outlive the parser's malloc()ed copies */
 
-        if (ngx_http_perstack_field_copy(r, &fields[0], &expert) != NGX_OK
-            || ngx_http_perstack_field_copy(r, &fields[1], &query) != NGX_OK)
+        if (ngx_http_perstack_field_copy(r, &fields[0], &ctx->expert)
+               != NGX_OK
+            || ngx_http_perstack_field_copy(r, &fields[1], &ctx->query)
+               != NGX_OK
+            || ngx_http_perstack_field_copy(r, &fields[2], &ctx->job)
+               != NGX_OK
+            || ngx_http_perstack_field_copy(r, &fields[3], &answer)
+               != NGX_OK)
         {
-            ngx_http_perstack_body_free(fields, 2);
+            ngx_http_perstack_body_free(fields, NGX_HTTP_PERSTACK_FIELDS);
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
 
-        ngx_http_perstack_body_free(fields, 2);
+        ngx_http_perstack_body_free(fields, NGX_HTTP_PERSTACK_FIELDS);
 
     } else {
-        rc = ngx_http_perstack_arg(r, "expert", &expert);
+        rc = ngx_http_perstack_arg(r, "expert", &ctx->expert);
+
         if (rc == NGX_OK) {
-            rc = ngx_http_perstack_arg(r, "query", &query);
+            rc = ngx_http_perstack_arg(r, "query", &ctx->query);
+        }
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_perstack_arg(r, "jobId", &ctx->job);
+        }
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_perstack_arg(r, "answer", &answer);
         }
 
         if (rc == NGX_DECLINED) {
@@ -311,79 +391,125 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
     /* what the configuration pins wins over what the request says */
 
     if (plcf->expert) {
-        if (ngx_http_complex_value(r, plcf->expert, &expert) != NGX_OK) {
+        if (ngx_http_complex_value(r, plcf->expert, &ctx->expert) != NGX_OK) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
     }
 
     if (plcf->query) {
-        if (ngx_http_complex_value(r, plcf->query, &query) != NGX_OK) {
+        if (ngx_http_complex_value(r, plcf->query, &ctx->query) != NGX_OK) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
     }
 
-    if (ngx_http_complex_value(r, plcf->image, &image) != NGX_OK) {
+    if (ngx_http_complex_value(r, plcf->image, &ctx->image) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    if (expert.len == 0) {
+    if (ctx->expert.len == 0) {
         ngx_str_set(&message, "no expert given: send \"expert\" in the JSON "
                               "body or as an argument");
         goto failed;
     }
 
-    if (query.len == 0) {
+    /* an answer to a pending interactive tool call takes the query's place */
+
+    if (answer.len) {
+        if (ctx->job.len == 0) {
+            ngx_str_set(&message, "an answer needs the \"jobId\" of the job "
+                                  "that asked");
+            goto failed;
+        }
+
+        if (ctx->query.len && plcf->query == NULL) {
+            ngx_str_set(&message, "send either \"query\" or \"answer\", "
+                                  "not both");
+            goto failed;
+        }
+
+        ctx->query = answer;
+        ctx->answer = 1;
+    }
+
+    if (ctx->query.len == 0) {
         ngx_str_set(&message, "no query given: send \"query\" in the JSON "
                               "body or as an argument");
         goto failed;
     }
 
-    if (ngx_strlchr(expert.data, expert.data + expert.len, '\0')
-        || ngx_strlchr(query.data, query.data + query.len, '\0'))
+    if (ngx_strlchr(ctx->expert.data, ctx->expert.data + ctx->expert.len,
+                    '\0')
+        || ngx_strlchr(ctx->query.data, ctx->query.data + ctx->query.len,
+                       '\0'))
     {
         ngx_str_set(&message, "the expert or the query contains a NUL byte");
         goto failed;
     }
 
-    if (query.len > plcf->max_query) {
+    if (ctx->query.len > plcf->max_query) {
         ngx_str_set(&message, "the query is too long");
         goto failed;
     }
 
-    if (ngx_http_perstack_expert_allowed(plcf, &expert) != NGX_OK) {
+    if (ctx->job.len) {
+        if (plcf->workspace == NULL) {
+            ngx_str_set(&message, "jobs cannot be continued here: this "
+                                  "location keeps no workspace");
+            goto failed;
+        }
+
+        if (ngx_http_perstack_job_id_valid(&ctx->job) != NGX_OK) {
+            ngx_str_set(&message, "\"jobId\" must be 1 to 64 letters, "
+                                  "digits, '-' or '_'");
+            goto failed;
+        }
+
+        ctx->continuing = 1;
+
+    } else {
+        /* a new job: its id is the module's, so the client can continue */
+        ctx->job.data = ngx_pnalloc(r->pool, NGX_HTTP_PERSTACK_JOB_ID_LEN);
+        if (ctx->job.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_perstack_random_string(ctx->job.data,
+                                        NGX_HTTP_PERSTACK_JOB_ID_LEN,
+                                        "0123456789abcdefghijklmnopqrstuvwxyz");
+        ctx->job.len = NGX_HTTP_PERSTACK_JOB_ID_LEN;
+    }
+
+    if (ngx_http_perstack_expert_allowed(plcf, &ctx->expert) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "perstack: expert \"%V\" is not allowed", &expert);
+                      "perstack: expert \"%V\" is not allowed", &ctx->expert);
 
         status = NGX_HTTP_FORBIDDEN;
         code = "expert_not_allowed";
         ngx_str_set(&message, "this expert may not run here");
         ngx_http_finalize_request(r,
                 ngx_http_perstack_send_error(r, status, code, &message,
-                                             "expert", &expert));
+                                             "expert", &ctx->expert));
         return;
     }
 
-    if (image.len == 0) {
+    if (ctx->image.len == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "perstack: perstack_image evaluated to an empty string");
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    if (ngx_http_perstack_exec_start(r, plcf, &image, &expert, &query)
-        != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
+    ngx_http_perstack_continue(r, ctx);
 
     return;
 
 failed:
 
-    ngx_http_perstack_body_free(fields, 2);
+    ngx_http_perstack_body_free(fields, NGX_HTTP_PERSTACK_FIELDS);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "perstack: request refused: %V", &message);
@@ -391,6 +517,78 @@ failed:
     ngx_http_finalize_request(r,
                       ngx_http_perstack_send_error(r, status, code, &message,
                                                    NULL, NULL));
+}
+
+
+/*
+ * The steps between a valid request and its execution, each of which may
+ * wait: the workspace, then the approval callback.  Each step calls this
+ * again when it is done.
+ */
+
+void
+ngx_http_perstack_continue(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_http_perstack_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
+
+    /* the workspace first: a continuation's job must exist, and its pending
+     * tool call is what the approval callback is asked about */
+
+    if (plcf->workspace && !ctx->workspace_done) {
+        rc = ngx_http_perstack_workspace_prepare(r, ctx);
+
+        if (rc != NGX_OK) {
+            /* waiting (NGX_AGAIN), or answered already (NGX_DONE) */
+            if (rc == NGX_ERROR) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            return;
+        }
+    }
+
+    if (plcf->approval_uri.len && !ctx->approval_done) {
+        rc = ngx_http_perstack_approval_request(r, ctx);
+
+        if (rc != NGX_OK) {
+            if (rc == NGX_ERROR) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            return;
+        }
+    }
+
+    if (ngx_http_perstack_exec_start(r, ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_perstack_job_id_valid(ngx_str_t *job)
+{
+    u_char  *p, c;
+
+    if (job->len == 0 || job->len > NGX_HTTP_PERSTACK_JOB_ID_MAX) {
+        return NGX_DECLINED;
+    }
+
+    for (p = job->data; p < job->data + job->len; p++) {
+        c = *p;
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -540,6 +738,40 @@ ngx_http_perstack_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *message, const char *extra_name,
     ngx_str_t *extra_value)
 {
+    u_char     *p;
+    ngx_str_t   extra;
+
+    ngx_str_null(&extra);
+
+    if (extra_name) {
+        extra.len = sizeof(",\"\":\"\"") - 1 + ngx_strlen(extra_name)
+                    + ngx_http_perstack_json_escape_size(extra_value->data,
+                                                         extra_value->len);
+
+        extra.data = ngx_pnalloc(r->pool, extra.len);
+        if (extra.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_sprintf(extra.data, ",\"%s\":\"", extra_name);
+        p = ngx_http_perstack_json_escape(p, extra_value->data,
+                                          extra_value->len);
+        *p++ = '"';
+
+        extra.len = p - extra.data;
+    }
+
+    return ngx_http_perstack_send_error_json(r, status, code, message,
+                                             &extra);
+}
+
+
+/* extra: more members for the JSON object, each after a comma, or empty */
+
+ngx_int_t
+ngx_http_perstack_send_error_json(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, ngx_str_t *message, ngx_str_t *extra)
+{
     size_t        len;
     u_char       *p;
     ngx_int_t     rc;
@@ -547,14 +779,8 @@ ngx_http_perstack_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_chain_t   out;
 
     len = sizeof("{\"error\":\"\",\"message\":\"\"}\n") - 1
-          + ngx_strlen(code)
+          + ngx_strlen(code) + extra->len
           + ngx_http_perstack_json_escape_size(message->data, message->len);
-
-    if (extra_name) {
-        len += sizeof(",\"\":\"\"") - 1 + ngx_strlen(extra_name)
-               + ngx_http_perstack_json_escape_size(extra_value->data,
-                                                    extra_value->len);
-    }
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -564,14 +790,7 @@ ngx_http_perstack_send_error(ngx_http_request_t *r, ngx_uint_t status,
     p = ngx_sprintf(b->last, "{\"error\":\"%s\",\"message\":\"", code);
     p = ngx_http_perstack_json_escape(p, message->data, message->len);
     *p++ = '"';
-
-    if (extra_name) {
-        p = ngx_sprintf(p, ",\"%s\":\"", extra_name);
-        p = ngx_http_perstack_json_escape(p, extra_value->data,
-                                          extra_value->len);
-        *p++ = '"';
-    }
-
+    p = ngx_cpymem(p, extra->data, extra->len);
     *p++ = '}';
     *p++ = '\n';
 
@@ -640,7 +859,13 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
      *     conf->user = { 0, NULL };
      *     conf->tmp_size = { 0, NULL };
      *     conf->workspace_size = { 0, NULL };
+     *     conf->approval_uri = { 0, NULL };
+     *     conf->workspace = NULL;
+     *     conf->workspace_root = { 0, NULL };
      */
+
+    conf->approve = NGX_CONF_UNSET_PTR;
+    conf->approval_set = NGX_CONF_UNSET_PTR;
 
     conf->execute = NGX_CONF_UNSET;
     conf->timeout = NGX_CONF_UNSET_MSEC;
@@ -726,6 +951,20 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->tmp_size, prev->tmp_size, "64m");
     ngx_conf_merge_str_value(conf->workspace_size, prev->workspace_size,
                              "256m");
+
+    ngx_conf_merge_ptr_value(conf->approve, prev->approve, NULL);
+    ngx_conf_merge_str_value(conf->approval_uri, prev->approval_uri, "");
+    ngx_conf_merge_ptr_value(conf->approval_set, prev->approval_set, NULL);
+
+    if (conf->approval_uri.len == 3
+        && ngx_strncmp(conf->approval_uri.data, "off", 3) == 0)
+    {
+        conf->approval_uri.len = 0;
+    }
+
+    if (ngx_http_perstack_workspace_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->execute && conf->image == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -877,6 +1116,45 @@ ngx_http_perstack_docker_add(ngx_conf_t *cf, ngx_str_t *name)
     *dockerp = docker;
 
     return docker;
+}
+
+
+static char *
+ngx_http_perstack_approve_rule(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_perstack_loc_conf_t *plcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (plcf->approve == NGX_CONF_UNSET_PTR) {
+        plcf->approve = ngx_array_create(cf->pool, 2,
+                                         sizeof(ngx_http_complex_value_t));
+        if (plcf->approve == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    cv = ngx_array_push(plcf->approve);
+    if (cv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -30,6 +30,8 @@
 #define NGX_HTTP_PERSTACK_API_MINOR_MIN  41
 
 #define NGX_HTTP_PERSTACK_ID_LEN         16
+#define NGX_HTTP_PERSTACK_JOB_ID_LEN     24
+#define NGX_HTTP_PERSTACK_JOB_ID_MAX     64
 #define NGX_HTTP_PERSTACK_RESPONSE_MAX   4096
 
 
@@ -70,6 +72,19 @@ typedef struct {
 
     pcre2_code                      *expert_allow;
 
+    /* ngx_http_complex_value_t: all must be non-empty and not "0" */
+    ngx_array_t                     *approve;
+
+    ngx_str_t                        approval_uri;
+    /* ngx_http_perstack_approval_set_t */
+    ngx_array_t                     *approval_set;
+
+    ngx_http_complex_value_t        *workspace;
+    ngx_str_t                        workspace_root;
+#if (NGX_THREADS)
+    ngx_thread_pool_t               *thread_pool;
+#endif
+
     ngx_msec_t                       timeout;
     ngx_msec_t                       stop_timeout;
     ngx_msec_t                       ping_interval;
@@ -88,6 +103,38 @@ typedef struct {
     ngx_str_t                        tmp_size;
     ngx_str_t                        workspace_size;
 } ngx_http_perstack_loc_conf_t;
+
+
+typedef struct {
+    ngx_int_t                        index;
+    ngx_http_complex_value_t         value;
+} ngx_http_perstack_approval_set_t;
+
+
+/* What a request asks for, from its arrival until its execution starts. */
+typedef struct {
+    ngx_str_t                        image;
+    ngx_str_t                        expert;
+    ngx_str_t                        query;
+    ngx_str_t                        job;
+    /* the directory bind-mounted at /workspace; empty: a tmpfs */
+    ngx_str_t                        workspace;
+
+    /* the pending tool call a continuation answers, for the approval */
+    ngx_str_t                        pending_tool;
+
+    ngx_http_perstack_exec_t        *exec;
+    void                            *workspace_task;
+
+    ngx_uint_t                       approval_status;
+    ngx_table_elt_t                 *approval_challenge;
+
+    /* the query answers the job's pending interactive tool call */
+    unsigned                         answer:1;
+    unsigned                         continuing:1;
+    unsigned                         approval_done:1;
+    unsigned                         workspace_done:1;
+} ngx_http_perstack_ctx_t;
 
 
 /* One Engine API call: a libcurl easy handle and what it answered. */
@@ -138,7 +185,8 @@ typedef enum {
     NGX_HTTP_PERSTACK_OUTCOME_FAILED,
     NGX_HTTP_PERSTACK_OUTCOME_TIMEOUT,
     NGX_HTTP_PERSTACK_OUTCOME_ERROR,
-    NGX_HTTP_PERSTACK_OUTCOME_CLIENT_GONE
+    NGX_HTTP_PERSTACK_OUTCOME_CLIENT_GONE,
+    NGX_HTTP_PERSTACK_OUTCOME_PAUSED
 } ngx_http_perstack_outcome_e;
 
 
@@ -167,6 +215,11 @@ struct ngx_http_perstack_exec_s {
     ngx_str_t                        image;
     ngx_str_t                        expert;
     ngx_str_t                        query;
+    ngx_str_t                        job;
+    ngx_str_t                        workspace;
+
+    /* checkpoint.pendingToolCalls of a run stopped for the user, as JSON */
+    ngx_str_t                        pending;
 
     ngx_http_perstack_state_e        state;
     ngx_http_perstack_outcome_e      outcome;
@@ -215,6 +268,9 @@ struct ngx_http_perstack_exec_s {
     unsigned                         stopping:1;
     unsigned                         end_pending:1;
     unsigned                         error_image:1;
+    unsigned                         answer:1;
+    unsigned                         continuing:1;
+    unsigned                         paused:1;
 };
 
 
@@ -235,17 +291,37 @@ void ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
 
 /* ngx_http_perstack_execution.c */
 ngx_int_t ngx_http_perstack_exec_start(ngx_http_request_t *r,
-    ngx_http_perstack_loc_conf_t *plcf, ngx_str_t *image, ngx_str_t *expert,
-    ngx_str_t *query);
+    ngx_http_perstack_ctx_t *ctx);
+void ngx_http_perstack_random_string(u_char *dst, size_t len,
+    const char *alphabet);
 ngx_int_t ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec,
     u_char *data, size_t len);
 void ngx_http_perstack_stream_attached(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle);
 
+/* ngx_http_perstack_workspace.c */
+ngx_int_t ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx);
+char *ngx_http_perstack_workspace_merge(ngx_conf_t *cf,
+    ngx_http_perstack_loc_conf_t *prev, ngx_http_perstack_loc_conf_t *conf);
+
+/* ngx_http_perstack_approval.c */
+ngx_int_t ngx_http_perstack_approve(ngx_http_request_t *r,
+    ngx_http_perstack_loc_conf_t *plcf, ngx_int_t *rc);
+ngx_int_t ngx_http_perstack_approval_request(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx);
+char *ngx_http_perstack_approval_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* ngx_http_perstack_module.c */
+void ngx_http_perstack_continue(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx);
 ngx_int_t ngx_http_perstack_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, ngx_str_t *message,
     const char *extra_name, ngx_str_t *extra_value);
+ngx_int_t ngx_http_perstack_send_error_json(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, ngx_str_t *message,
+    ngx_str_t *extra);
 
 
 #endif /* _NGX_HTTP_PERSTACK_MODULE_H_INCLUDED_ */
