@@ -324,6 +324,11 @@ ngx_http_perstack_approval_done(ngx_http_request_t *sr, void *data,
 
     if (ctx->approval_status == NGX_HTTP_UNAUTHORIZED) {
         ctx->approval_challenge = sr->headers_out.www_authenticate;
+
+        /* a proxied callback's header stays with its upstream */
+        if (ctx->approval_challenge == NULL && sr->upstream) {
+            ctx->approval_challenge = sr->upstream->headers_in.www_authenticate;
+        }
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -459,6 +464,8 @@ ngx_http_perstack_approval_set(ngx_conf_t *cf, ngx_command_t *cmd,
     if (set == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    set->name = value[1];
 
     v = ngx_http_add_variable(cf, &value[1], NGX_HTTP_VAR_CHANGEABLE);
     if (v == NULL) {

@@ -522,7 +522,7 @@ failed:
 
 /*
  * The steps between a valid request and its execution, each of which may
- * wait: the workspace, then the approval callback.  Each step calls this
+ * wait: the workspace and the approval callback.  Each step calls this
  * again when it is done.
  */
 
@@ -535,10 +535,15 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
 
-    /* the workspace first: a continuation's job must exist, and its pending
-     * tool call is what the approval callback is asked about */
+    /*
+     * The workspace comes first, so that a continuation's job is known to
+     * exist and the callback is told which tool call is answered; unless
+     * the workspace is named by what the callback says.
+     */
 
-    if (plcf->workspace && !ctx->workspace_done) {
+    if (plcf->workspace && !ctx->workspace_done
+        && !plcf->workspace_after_approval)
+    {
         rc = ngx_http_perstack_workspace_prepare(r, ctx);
 
         if (rc != NGX_OK) {
@@ -553,6 +558,18 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
 
     if (plcf->approval_uri.len && !ctx->approval_done) {
         rc = ngx_http_perstack_approval_request(r, ctx);
+
+        if (rc != NGX_OK) {
+            if (rc == NGX_ERROR) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            return;
+        }
+    }
+
+    if (plcf->workspace && !ctx->workspace_done) {
+        rc = ngx_http_perstack_workspace_prepare(r, ctx);
 
         if (rc != NGX_OK) {
             if (rc == NGX_ERROR) {

@@ -81,6 +81,8 @@ typedef struct {
 
     ngx_http_complex_value_t        *workspace;
     ngx_str_t                        workspace_root;
+    /* the workspace is named by what the approval callback said */
+    ngx_flag_t                       workspace_after_approval;
 #if (NGX_THREADS)
     ngx_thread_pool_t               *thread_pool;
 #endif
@@ -107,6 +109,7 @@ typedef struct {
 
 typedef struct {
     ngx_int_t                        index;
+    ngx_str_t                        name;
     ngx_http_complex_value_t         value;
 } ngx_http_perstack_approval_set_t;
 

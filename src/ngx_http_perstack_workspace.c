@@ -44,6 +44,8 @@ typedef struct {
 
 #if (NGX_THREADS)
 
+static ngx_uint_t ngx_http_perstack_workspace_uses_approval(
+    ngx_http_perstack_loc_conf_t *conf);
 static ngx_int_t ngx_http_perstack_workspace_path(ngx_str_t *root,
     ngx_str_t *value, ngx_str_t *rel, const char **why, ngx_pool_t *pool);
 static ngx_int_t ngx_http_perstack_workspace_user(ngx_str_t *user,
@@ -60,6 +62,55 @@ static void ngx_http_perstack_workspace_cleanup(void *data);
 #endif
 
 
+/*
+ * Whether perstack_workspace names a variable that perstack_approval_set
+ * sets: then the workspace can only be known after the approval.
+ */
+
+static ngx_uint_t
+ngx_http_perstack_workspace_uses_approval(ngx_http_perstack_loc_conf_t *conf)
+{
+    u_char                            *p, *last;
+    size_t                             len;
+    ngx_uint_t                         i;
+    ngx_str_t                         *text;
+    ngx_http_perstack_approval_set_t  *set;
+
+    if (conf->approval_set == NULL
+        || conf->approval_set == NGX_CONF_UNSET_PTR)
+    {
+        return 0;
+    }
+
+    text = &conf->workspace->value;
+    set = conf->approval_set->elts;
+
+    for (i = 0; i < conf->approval_set->nelts; i++) {
+        len = set[i].name.len;
+
+        for (p = text->data, last = text->data + text->len; p < last; p++) {
+            if (*p != '$') {
+                continue;
+            }
+
+            if (p + 1 < last && p[1] == '{') {
+                p++;
+            }
+
+            if ((size_t) (last - p - 1) >= len
+                && ngx_strncasecmp(p + 1, set[i].name.data, len) == 0
+                && (p + 1 + len == last
+                    || !(isalnum(p[1 + len]) || p[1 + len] == '_')))
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 char *
 ngx_http_perstack_workspace_merge(ngx_conf_t *cf,
     ngx_http_perstack_loc_conf_t *prev, ngx_http_perstack_loc_conf_t *conf)
@@ -73,6 +124,9 @@ ngx_http_perstack_workspace_merge(ngx_conf_t *cf,
     if (conf->workspace == NULL || !conf->execute) {
         return NGX_CONF_OK;
     }
+
+    conf->workspace_after_approval =
+                        ngx_http_perstack_workspace_uses_approval(conf);
 
     if (conf->workspace_root.len < 2 || conf->workspace_root.data[0] != '/') {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
