@@ -127,9 +127,14 @@ if [ -n "$(demo_pid)" ]; then
     stop_nginx
 fi
 
-mkdir -p "$PREFIX/conf" "$PREFIX/logs"
+mkdir -p "$PREFIX/conf" "$PREFIX/logs" "$PREFIX/workspaces"
+# The workspaces belong to the containers' user (nobody), and to no one else.
+chown 65534:65534 "$PREFIX/workspaces"
+chmod 0700 "$PREFIX/workspaces"
+rm -f "$PREFIX/approval.sock"
 conf="$(cat "$TEMPLATE")"
 conf="${conf//@PERSTACK_MODULE@/$so}"
+conf="${conf//@PERSTACK_PREFIX@/$PREFIX}"
 conf="${conf//127.0.0.1:8080/127.0.0.1:$port}"
 printf '%s\n' "$conf" >"$CONF"
 
