@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it (.ci/run):
 #   setup.sh, start-docker.sh, build-demo-image.sh, build-nginx.sh for each
 #   variant, the C unit tests (make -C tests), then the Test::Nginx suite
-#   (prove -r t/) once per variant, and last a check that no container labelled
+#   (prove -r t/) once per variant, the README's walk-through
+#   (check-walkthrough.sh), and last a check that no container labelled
 #   io.perstack.managed was left behind.  A dockerd started here is stopped at
 #   the end.  Exits non-zero when any stage failed; prints one summary line a
 #   stage.
@@ -289,6 +290,23 @@ else
         fi
         stage "t:$v" run_prove "$v" || true
     done
+fi
+
+# The README's walk-through, exactly as written, on the demo's nginx.
+if [ "$do_t" -eq 0 ] || [ "${#only_abs[@]}" -gt 0 ]; then
+    record walkthrough SKIP 0s "--no-t or --only"
+else
+    run_walkthrough() {
+        local rc=0
+        bash "$S/check-walkthrough.sh" --no-setup || rc=$?
+        if [ "$rc" -eq 0 ]; then
+            tests_passed=$((tests_passed + 1))
+        else
+            tests_failed=$((tests_failed + 1))
+        fi
+        return "$rc"
+    }
+    stage walkthrough run_walkthrough || true
 fi
 
 if docker_alive; then
