@@ -162,6 +162,12 @@ ngx_http_perstack_approval_headers(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.content_type = NULL;
+    sr->headers_in.transfer_encoding = NULL;
+    sr->headers_in.chunked = 0;
+
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -180,6 +186,21 @@ ngx_http_perstack_approval_headers(ngx_http_request_t *r,
         if (h[i].key.len >= sizeof("X-Perstack-") - 1
             && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Perstack-",
                                sizeof("X-Perstack-") - 1) == 0)
+        {
+            continue;
+        }
+
+        /* the callback gets no body, so nothing may announce one */
+        if ((h[i].key.len == sizeof("Content-Length") - 1
+             && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Length",
+                                sizeof("Content-Length") - 1) == 0)
+            || (h[i].key.len == sizeof("Content-Type") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
+                                   sizeof("Content-Type") - 1) == 0)
+            || (h[i].key.len == sizeof("Transfer-Encoding") - 1
+                && ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "Transfer-Encoding",
+                                   sizeof("Transfer-Encoding") - 1) == 0))
         {
             continue;
         }

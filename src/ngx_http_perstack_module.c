@@ -415,6 +415,13 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
         goto failed;
     }
 
+    if ((ctx->job.data && ctx->job.len == 0)
+        || (answer.data && answer.len == 0))
+    {
+        ngx_str_set(&message, "\"jobId\" and \"answer\" must not be empty");
+        goto failed;
+    }
+
     /* an answer to a pending interactive tool call takes the query's place */
 
     if (answer.len) {
@@ -612,10 +619,11 @@ ngx_http_perstack_job_id_valid(ngx_str_t *job)
 static ngx_int_t
 ngx_http_perstack_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
-    size_t        len;
-    u_char       *p;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    size_t                     len;
+    u_char                    *p;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngx_http_core_loc_conf_t  *clcf;
 
     ngx_str_null(body);
 
@@ -633,6 +641,17 @@ ngx_http_perstack_read_body(ngx_http_request_t *r, ngx_str_t *body)
         }
 
         len += b->last - b->pos;
+    }
+
+    /*
+     * A body that came with the headers sits in the header buffer and never
+     * reaches a file: its size is what decides.
+     */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (len > (size_t) clcf->client_body_buffer_size) {
+        return NGX_DECLINED;
     }
 
     if (len == 0) {
@@ -667,8 +686,14 @@ static ngx_int_t
 ngx_http_perstack_field_copy(ngx_http_request_t *r,
     ngx_http_perstack_field_t *field, ngx_str_t *value)
 {
-    if (field->data == NULL || field->len == 0) {
+    if (field->data == NULL) {
         ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    if (field->len == 0) {
+        /* present but empty: not the same as absent */
+        ngx_str_set(value, "");
         return NGX_OK;
     }
 

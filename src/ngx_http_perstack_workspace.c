@@ -629,10 +629,18 @@ ngx_http_perstack_workspace_pending(ngx_http_perstack_ws_task_t *t,
         return;
     }
 
-    fd = openat(dirfd(d), name, O_RDONLY|O_NOFOLLOW|O_CLOEXEC);
+    /* the container may have swapped it for a FIFO since: never block */
+    fd = openat(dirfd(d), name, O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC);
     closedir(d);
 
     if (fd == -1) {
+        return;
+    }
+
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)
+        || st.st_size > NGX_HTTP_PERSTACK_CHECKPOINT_MAX)
+    {
+        close(fd);
         return;
     }
 
