@@ -1,0 +1,569 @@
+# Every scenario of the demo runtime: how each ends, stdout that is not an
+# event, stderr, long lines, exit codes, crashes, timeouts and an image
+# without the runtime.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::Nginx::Socket;
+use Perstack;
+
+ensure_test_images();
+
+my $config = <<'_EOC_';
+    location = /run {
+        perstack_execute;
+        perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+    }
+
+    location = /huge {
+        perstack_execute;
+        perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+        perstack_max_line 64k;
+    }
+
+    location = /short {
+        perstack_execute;
+        perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+        perstack_max_line 100;
+    }
+
+    location = /timeout {
+        perstack_execute;
+        perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+        perstack_timeout 2s;
+        perstack_stop_timeout 1s;
+    }
+
+    location = /nobinary {
+        perstack_execute;
+        perstack_image perstack-test-nobinary:latest;
+    }
+
+    location = /startfail {
+        perstack_execute;
+        perstack_image perstack-test-startfail:latest;
+    }
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('config', $config) unless defined $block->config;
+});
+
+sub by_type {
+    my ($s, $type) = @_;
+    return grep { ($_->{type} // '') eq $type } @{ $s->{events} };
+}
+
+sub stderr_texts {
+    my ($s) = @_;
+    return map { $_->{json}{text} } by_type($s, 'perstack.stderr');
+}
+
+sub check_interactive {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+
+    my ($call) = by_type($s, 'callInteractiveTool');
+    my ($stop) = by_type($s, 'stopRunByInteractiveTool');
+
+    my $tc = $call ? $call->{json}{toolCall} // $call->{json}{toolCalls} : undef;
+    like($call ? $call->{data} : '', qr/"askUser"/,
+         "$name - callInteractiveTool asks the user");
+
+    my $pending = $stop ? $stop->{json}{checkpoint}{pendingToolCalls} : undef;
+    ok(ref $pending eq 'ARRAY' && @$pending == 1
+       && ($pending->[0]{toolName} // '') eq 'askUser',
+       "$name - the checkpoint holds the pending askUser call");
+
+    # the closing event is the review point: the same pending call
+    my $end = $s->{events}[-1]{json} || {};
+    my $ptc = $end->{pending_tool_calls};
+    ok(ref $ptc eq 'ARRAY' && @$ptc == 1, "$name - perstack.end has the "
+       . "pending tool call")
+        or diag(Test::More::explain($end));
+    is($ptc && $ptc->[0] ? $ptc->[0]{id} : undef,
+       ref $pending eq 'ARRAY' && $pending->[0] ? $pending->[0]{id} : '-',
+       "$name - the checkpoint's pending call id");
+}
+
+sub check_error {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+
+    my ($stop) = by_type($s, 'stopRunByError');
+    is($stop ? $stop->{json}{error}{name} : undef, 'APICallError',
+       "$name - stopRunByError.error.name");
+
+    my @err = stderr_texts($s);
+    ok(@err >= 1, "$name - the runtime's stderr arrives as perstack.stderr");
+    like($_, qr/^perstack: /, "$name - stderr line: $_") for @err;
+    ok((grep { /APICallError/ } @err), "$name - stderr tells the error");
+}
+
+sub check_garbage {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+
+    my @texts = map { $_->{json}{text} } by_type($s, 'perstack.stdout');
+
+    is(scalar @texts, 9, "$name - nine perstack.stdout events")
+        or diag(Test::More::explain \@texts);
+
+    is($texts[0], 'this is plain text, not an event', "$name - plain text");
+    is($texts[1], '[1,2,3]', "$name - a JSON array is not an event");
+    is($texts[2], '"just a JSON string"',
+       "$name - a JSON string is not an event");
+    is($texts[3], "\x00\x01\x{fffd}\x{fffd}",
+       "$name - NUL and control bytes escaped, bytes that are not UTF-8 "
+       . "replaced");
+    like($texts[4] // '',
+         qr/\Ainvalid UTF-8: \x{fffd}+\( \x{fffd}+ \x{fffd}+ \x{fffd}+\z/,
+         "$name - invalid UTF-8 replaced by U+FFFD");
+    is($texts[5], "a line with a carriage return\rin the middle",
+       "$name - a carriage return inside a line is kept");
+    is($texts[6], '{"type":"streamRunResult","delta":"trunc',
+       "$name - a cut-off JSON object is text, not an event");
+    is($texts[7], '42', "$name - a number is not an event");
+    is($texts[8], 'null', "$name - null is not an event");
+
+    my @raw = map { $_->{data} } by_type($s, 'perstack.stdout');
+    ok(!(grep { /[\x00-\x1f]/ } @raw),
+       "$name - no raw control characters in the data lines");
+}
+
+# Each stderr line must arrive between the stdout events around it; the
+# demo leaves 100 ms before each stdout event, none after.
+sub check_stderr_interleaved {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+
+    my @ev = map { $_->{type} eq 'perstack.stderr'
+                   ? "stderr:" . (($_->{json}{text} =~ /chatter (\d)/)[0] // '?')
+                   : $_->{type} } @{ $s->{events} };
+
+    my %pos;
+    for my $i (0 .. $#ev) {
+        $pos{$ev[$i]} //= $i;
+        $pos{"last:$ev[$i]"} = $i;
+    }
+
+    my @want = (
+        # [line, after this event, before this event]
+        [1, 'perstack.execution', 'startRun'],
+        [2, 'initializeRuntime', 'startGeneration'],
+        [3, 'startRun', 'startStreamingRunResult'],
+        [4, 'last:streamRunResult', 'completeRun'],
+        [5, 'completeStreamingRunResult', 'perstack.end'],
+    );
+
+    for my $w (@want) {
+        my ($n, $after, $before) = @$w;
+        my $p = $pos{"stderr:$n"};
+        ok(defined $p && defined $pos{$after} && defined $pos{$before}
+           && $p > $pos{$after} && $p < $pos{$before},
+           "$name - stderr chatter $n comes after $after and before $before")
+            or diag("events: @ev");
+    }
+
+    is(scalar(stderr_texts($s)), 5, "$name - five stderr lines");
+}
+
+sub check_exit {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+    my @err = stderr_texts($s);
+    ok((grep { /exiting with code 3/ } @err),
+       "$name - the stderr message arrives")
+        or diag(Test::More::explain \@err);
+    ok(!by_type($s, 'completeRun'), "$name - no completeRun");
+}
+
+sub check_crash {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+    my @err = stderr_texts($s);
+    ok((grep { /abort/ } @err), "$name - the stderr message arrives")
+        or diag(Test::More::explain \@err);
+}
+
+sub check_nonl {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+    my ($run) = by_type($s, 'completeRun');
+    ok($run && $run->{data} =~ /\}\z/,
+       "$name - the completeRun without a newline arrives whole");
+    is($run ? $run->{json}{text} : undef,
+       'This last line has no final newline.',
+       "$name - completeRun.text");
+}
+
+sub check_truncated {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+    my ($want_stream, $want_bytes, $want_limit) = split ' ', $block->truncated;
+
+    my @t = by_type($s, 'perstack.truncated');
+    is(scalar @t, 1, "$name - one perstack.truncated");
+    my $j = $t[0] ? $t[0]{json} : {};
+    is($j->{stream}, $want_stream, "$name - truncated.stream");
+    is($j->{bytes}, $want_bytes, "$name - truncated.bytes");
+    is($j->{limit}, $want_limit, "$name - truncated.limit");
+}
+
+# The unknown expert's message, on stdout and on stderr, both over 100 bytes
+sub check_truncated_both {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+
+    my @rt = runtime_events($s);
+    my @t = by_type($s, 'perstack.truncated');
+
+    is(scalar @rt, 2, "$name - two events between the first and the last");
+    is(scalar @t, 2, "$name - both are perstack.truncated");
+    is_deeply([sort map { $_->{json}{stream} } @t], ['stderr', 'stdout'],
+              "$name - one for stdout, one for stderr");
+
+    for my $t (@t) {
+        is($t->{json}{limit}, 100, "$name - $t->{json}{stream}: limit");
+        cmp_ok($t->{json}{bytes}, '>', 100,
+               "$name - $t->{json}{stream}: bytes over the limit");
+    }
+}
+
+sub check_huge_whole {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+    my ($e) = by_type($s, 'streamRunResult');
+    is($e ? length $e->{data} : undef, 65536,
+       "$name - the line of exactly perstack_max_line bytes passes whole");
+    ok($e && $e->{json}{delta} =~ /\Ax+\z/, "$name - its delta");
+}
+
+sub check_timeout {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+    my $end = $s->{events}[-1]{json} || {};
+    cmp_ok($end->{duration_ms} // 0, '>=', 2000,
+           "$name - it ran for the 2 s of perstack_timeout");
+    cmp_ok($end->{duration_ms} // 1e9, '<', 10000,
+           "$name - and was stopped soon after");
+
+    if ($block->stubborn) {
+        ok((grep { /SIGTERM/ } stderr_texts($s)),
+           "$name - its stderr arrives");
+    }
+}
+
+sub check_nobinary {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+    my @err = stderr_texts($s);
+    ok((grep { /perstack/ && /No such file|not found/ } @err),
+       "$name - stderr says perstack cannot be run")
+        or diag(Test::More::explain \@err);
+}
+
+sub check_unknown {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+    my ($stop) = by_type($s, 'stopRunByError');
+    is($stop ? $stop->{json}{error}{name} : undef, 'ExpertNotFoundError',
+       "$name - stopRunByError: ExpertNotFoundError");
+}
+
+sub check_flood {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+    my @d = map { $_->{json}{delta} } by_type($s, 'streamRunResult');
+    is(scalar @d, 2000, "$name - all 2000 events arrive");
+    is(scalar(grep { $_ ne 'x' } @d), 0, "$name - each one whole");
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: interactive: stopRunByInteractiveTool, then a paused end
+--- request
+GET /run?expert=interactive&query=which+colour
+--- stream: sse
+--- expert: interactive
+--- types
+initializeRuntime startRun callInteractiveTool stopRunByInteractiveTool
+--- end
+outcome: paused
+exit_code: 0
+--- check: check_interactive
+
+
+
+=== TEST 2: error: stopRunByError, stderr, and a failed end with exit code 1
+--- request
+GET /run?expert=error&query=fail+please
+--- stream: sse
+--- expert: error
+--- types
+initializeRuntime startRun startGeneration retry startGeneration stopRunByError
+--- end
+outcome: failed
+exit_code: 1
+--- check: check_error
+
+
+
+=== TEST 3: garbage: lines that are not events become perstack.stdout
+--- request
+GET /run?expert=garbage&query=x
+--- stream: sse
+--- expert: garbage
+--- types
+initializeRuntime startRun perstack.stdout*9 completeRun
+--- end
+outcome: completed
+exit_code: 0
+--- check: check_garbage
+
+
+
+=== TEST 4: garbage over NDJSON: every line is still valid JSON
+--- request
+GET /run?expert=garbage&query=x
+--- more_headers
+Accept: application/x-ndjson
+--- stream: ndjson
+--- expert: garbage
+--- types
+initializeRuntime startRun perstack.stdout*9 completeRun
+--- end
+outcome: completed
+exit_code: 0
+--- check: check_garbage
+
+
+
+=== TEST 5: stderr: chatter interleaved with the events
+--- request
+GET /run?expert=stderr&query=word
+--- stream: sse
+--- expert: stderr
+--- types
+initializeRuntime startRun startGeneration startStreamingRunResult
+streamRunResult completeStreamingRunResult completeRun
+--- end
+outcome: completed
+exit_code: 0
+--- check: check_stderr_interleaved
+
+
+
+=== TEST 6: exit 3: a failed end with exit code 3
+--- request
+GET /run?expert=exit&query=3
+--- stream: sse
+--- expert: exit
+--- types
+initializeRuntime startRun startGeneration
+--- end
+outcome: failed
+exit_code: 3
+--- check: check_exit
+
+
+
+=== TEST 7: crash: abort() gives a failed end with exit code 134
+--- request
+GET /run?expert=crash&query=x
+--- stream: sse
+--- expert: crash
+--- types
+initializeRuntime startRun startGeneration
+--- end
+outcome: failed
+exit_code: 134
+--- check: check_crash
+
+
+
+=== TEST 8: nonl: the last line has no newline and still arrives
+--- request
+GET /run?expert=nonl&query=no+newline
+--- stream: sse
+--- expert: nonl
+--- types
+initializeRuntime startRun startGeneration startStreamingRunResult
+streamRunResult*2 completeStreamingRunResult completeRun
+--- end
+outcome: completed
+exit_code: 0
+--- check: check_nonl
+
+
+
+=== TEST 9: huge: a line longer than perstack_max_line becomes perstack.truncated
+--- request
+GET /huge?expert=huge&query=100000
+--- stream: sse
+--- expert: huge
+--- types
+initializeRuntime startRun perstack.truncated completeRun
+--- end
+outcome: completed
+exit_code: 0
+--- truncated: stdout 100000 65536
+--- check: check_truncated
+
+
+
+=== TEST 10: huge: one byte over perstack_max_line
+--- request
+GET /huge?expert=huge&query=65537
+--- stream: ndjson
+--- more_headers
+Accept: application/x-ndjson
+--- expert: huge
+--- types
+initializeRuntime startRun perstack.truncated completeRun
+--- end
+outcome: completed
+exit_code: 0
+--- truncated: stdout 65537 65536
+--- check: check_truncated
+
+
+
+=== TEST 11: huge: a line of exactly perstack_max_line passes
+--- request
+GET /huge?expert=huge&query=65536
+--- stream: sse
+--- expert: huge
+--- types
+initializeRuntime startRun streamRunResult completeRun
+--- end
+outcome: completed
+exit_code: 0
+--- check: check_huge_whole
+
+
+
+=== TEST 12: huge: over the default perstack_max_line of 1m
+--- request
+GET /run?expert=huge&query=1500000
+--- stream: sse
+--- expert: huge
+--- types
+initializeRuntime startRun perstack.truncated completeRun
+--- end
+outcome: completed
+exit_code: 0
+--- truncated: stdout 1500000 1048576
+--- check: check_truncated
+
+
+
+=== TEST 13: perstack_max_line applies to stderr lines too
+--- request
+GET /short?expert=no-such-expert-with-a-long-name&query=x
+--- stream: sse
+--- expert: no-such-expert-with-a-long-name
+--- end
+outcome: failed
+exit_code: 1
+--- check: check_truncated_both
+
+
+
+=== TEST 14: stubborn ignores SIGTERM: timeout, killed, exit code 137
+--- request
+GET /timeout?expert=stubborn&query=x
+--- stream: sse
+--- expert: stubborn
+--- end
+outcome: timeout
+exit_code: 137
+--- stubborn: 1
+--- check: check_timeout
+
+
+
+=== TEST 15: slow honours SIGTERM: timeout, exit code 143
+--- request
+GET /timeout?expert=slow&query=30
+--- stream: sse
+--- expert: slow
+--- end
+outcome: timeout
+exit_code: 143
+--- check: check_timeout
+
+
+
+=== TEST 16: an image without the perstack binary: a failed end (exit 127)
+--- request
+GET /nobinary?expert=demo&query=x
+--- stream: sse
+--- expert: demo
+--- image: perstack-test-nobinary:latest
+--- types
+--- end
+outcome: failed
+exit_code: 127
+--- check: check_nobinary
+
+
+
+=== TEST 16b: an image whose container cannot start: 502 docker_error, nothing left
+--- request
+GET /startfail?expert=demo&query=x
+--- error_code: 502
+--- json_error
+error: docker_error
+message: ~start
+--- containers_created: 1
+
+
+
+=== TEST 17: an expert the runtime does not know (allowed by the default pattern)
+--- request
+GET /run?expert=%40scope%2Fname.x-y_z&query=x
+--- stream: sse
+--- expert: @scope/name.x-y_z
+--- types
+stopRunByError
+--- end
+outcome: failed
+exit_code: 1
+--- check: check_unknown
+
+
+
+=== TEST 18: an expert name of 128 characters is allowed
+--- request eval
+"GET /run?expert=" . ("e" x 128) . "&query=x"
+--- stream: sse
+--- expert eval
+"e" x 128
+--- types
+stopRunByError
+--- end
+outcome: failed
+exit_code: 1
+--- check: check_unknown
+
+
+
+=== TEST 19: flood 2000: every event arrives, in order
+--- request
+GET /run?expert=flood&query=2000
+--- stream: sse
+--- expert: flood
+--- types
+initializeRuntime startRun startStreamingRunResult streamRunResult*2000
+completeRun
+--- end
+outcome: completed
+exit_code: 0
+--- check: check_flood

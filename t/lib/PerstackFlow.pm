@@ -1,0 +1,374 @@
+package PerstackFlow;
+
+# Shared code for the approval, workspace and job tests (t/008 - t/010).
+#
+# A .t file starts with
+#
+#     use FindBin;
+#     use lib "$FindBin::Bin/lib";
+#     use PerstackFlow;          # before Test::Nginx::Socket
+#     use Test::Nginx::Socket;
+#     use Perstack;
+#
+# Loading this module before Test::Nginx gives the file a server root of
+# its own in a temporary directory (unless TEST_NGINX_SERVROOT is set), so
+# that another Test::Nginx run on this machine does not share t/servroot;
+# Perstack.pm picks a free port.
+#
+# The helpers call Perstack's functions at run time, by their full names.
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Temp ();
+use Time::HiRes ();
+use JSON::PP ();
+use Test::More ();
+
+BEGIN {
+    die "use PerstackFlow before Test::Nginx::Socket\n"
+        if $INC{'Test/Nginx/Util.pm'};
+
+    $ENV{TEST_NGINX_SERVROOT} ||= File::Temp::tempdir('perstack-t-XXXXXXXX',
+                                                      TMPDIR => 1,
+                                                      CLEANUP => 1);
+}
+
+our @EXPORT = qw(
+    unique_name make_dir label_creates label_containers no_container_for
+    check_run check_error run_get run_post error_log_text
+    refused_expert_checks
+    %ExecKeys %EndKeys
+);
+
+my $JsonIn = JSON::PP->new->utf8;
+my $JsonOut = JSON::PP->new->utf8->canonical;
+
+# the fields of perstack.execution, and those perstack.end may have
+our %ExecKeys = map { $_ => 1 } qw(type execution container image expert job
+                                   continued);
+our %EndKeys = map { $_ => 1 } qw(type execution outcome exit_code duration_ms
+                                  events container_removed message job
+                                  pending_tool_calls);
+
+
+# A name no other request of any run uses: an expert name (matches the
+# default perstack_expert_allow pattern) or a workspace component.
+my $Seq = 0;
+
+sub unique_name {
+    my ($prefix) = @_;
+    return sprintf '%s-%x%04x%x', $prefix, $$, int rand 0x10000, ++$Seq;
+}
+
+# A fresh directory (removed at exit) that uid 65534 may enter.
+sub make_dir {
+    my ($what) = @_;
+    my $dir = File::Temp::tempdir("perstack-$what-XXXXXXXX", TMPDIR => 1,
+                                  CLEANUP => 1);
+    chmod 0755, $dir or die "chmod $dir: $!\n";
+    return $dir;
+}
+
+
+# ---- containers, by label, of every nginx on the Docker Engine -------------
+
+sub docker_time {
+    my ($t) = @_;
+    return sprintf '%d.%09d', int $t, ($t - int $t) * 1e9;
+}
+
+# The "create" events since $t0 of containers with the label "key=value"
+# (any nginx's: the value is unique to this run).
+sub label_creates {
+    my ($t0, $label) = @_;
+    my $now = Time::HiRes::time() + 0.001;
+
+    my ($st, $body) = Perstack::docker_api('GET', '/events', timeout => 10,
+        query => { since => docker_time($t0), until => docker_time($now),
+                   filters => $JsonOut->encode({
+                       type => ['container'], event => ['create'],
+                       label => [$label] }) });
+    die "cannot read Docker events: $st $body\n" unless $st == 200;
+
+    return map { $JsonIn->decode($_) } grep { /\S/ } split /\n/, $body;
+}
+
+# The containers (also stopped ones) with the label "key=value".
+sub label_containers {
+    my ($label) = @_;
+    my ($st, $body) = Perstack::docker_api('GET', '/containers/json',
+        query => { all => 1,
+                   filters => $JsonOut->encode({ label => [$label] }) });
+    die "cannot list containers: $st $body\n" unless $st == 200;
+    return @{ $JsonIn->decode($body) };
+}
+
+# No container labelled with the expert (or "key=value") was created since
+# $t0, and none exists.
+sub no_container_for {
+    my ($name, $t0, $label) = @_;
+
+    $label = "io.perstack.expert=$label" unless $label =~ /=/;
+
+    my @created = label_creates($t0, $label);
+    my @exist = label_containers($label);
+
+    Test::More::is(scalar @created + scalar @exist, 0,
+                   "$name - no container labelled $label was created")
+        or Test::More::diag("created: " . scalar(@created)
+                            . ", existing: " . scalar(@exist));
+}
+
+
+# ---- requests --------------------------------------------------------------
+
+sub run_get {
+    my ($path, @headers) = @_;
+    return Perstack::http_request(method => 'GET', path => $path,
+                                  headers => \@headers, timeout => 30);
+}
+
+sub run_post {
+    my ($path, $obj, @headers) = @_;
+    my $body = ref $obj ? $JsonOut->encode($obj) : $obj;
+    return Perstack::http_request(method => 'POST', path => $path,
+                                  headers => ['Content-Type'
+                                              => 'application/json',
+                                              @headers],
+                                  body => $body, timeout => 30);
+}
+
+# A JSON error from a Perstack::Client: status, the exact set of fields
+# (error, message and those in %want), and their values.
+sub check_error {
+    my ($name, $c, $status, $error, %want) = @_;
+
+    Test::More::is($c->{status}, $status, "$name - status $status");
+    Test::More::is($c->header('Content-Type'), 'application/json',
+                   "$name - JSON error: Content-Type");
+
+    my $obj = eval { $JsonIn->decode($c->{body}) };
+
+    if (!Test::More::ok(ref $obj eq 'HASH', "$name - JSON error: an object")) {
+        Test::More::diag("body: " . Perstack::printable($c->{body}));
+        return undef;
+    }
+
+    Test::More::is_deeply([sort keys %$obj],
+                          [sort 'error', 'message', keys %want],
+                          "$name - JSON error: the fields");
+    Test::More::is($obj->{error}, $error, "$name - JSON error: error");
+    Test::More::ok(defined $obj->{message} && !ref $obj->{message}
+                   && length $obj->{message}, "$name - JSON error: message");
+
+    for my $k (sort keys %want) {
+        Test::More::is($obj->{$k}, $want{$k}, "$name - JSON error: $k");
+    }
+
+    return $obj;
+}
+
+
+# ---- an execution stream, with its job ---------------------------------------
+
+# Checks a finished stream from a Perstack::Client: framing, SSE ids, the
+# perstack.execution event (with "job" and "continued"), perstack.end (with
+# "job", and "pending_tool_calls" exactly when paused), and every runtime
+# event naming the same job.  Options: format (sse), expert, job (else a new
+# 24-character id), continued (0/1), outcome, exit_code.
+#
+# Returns { job, exec, end, events (runtime events' JSON), types, by_type }.
+sub check_run {
+    my ($name, $c, %o) = @_;
+
+    my $format = $o{format} // 'sse';
+    my $s = $c->stream;
+    my @p;
+
+    Test::More::is($c->{status}, 200, "$name - status 200")
+        or Test::More::diag("body: " . Perstack::printable($c->{body}));
+    Test::More::is($c->header('Content-Type'),
+                   $format eq 'sse' ? 'text/event-stream'
+                                    : 'application/x-ndjson',
+                   "$name - Content-Type");
+    Test::More::ok($c->{eof} && (!$c->{chunked} || $c->{complete}),
+                   "$name - the response ended");
+    Test::More::is_deeply($s->{errors}, [], "$name - well formed $format");
+
+    my @ev = @{ $s->{events} };
+    my $xid = $c->header('X-Perstack-Execution') // '';
+
+    if ($format eq 'sse') {
+        my @ids = map { $_->{id} // '' } @ev;
+        push @p, "SSE ids @ids" unless "@ids" eq join ' ', 1 .. @ev;
+    }
+
+    my $x = @ev ? $ev[0]{json} || {} : {};
+    my $end = @ev ? $ev[-1]{json} || {} : {};
+    my $end_data = @ev ? $ev[-1]{data} // '' : '';
+
+    # perstack.execution
+
+    push @p, "the first event is " . Perstack::printable($ev[0]{type})
+        unless @ev && ($ev[0]{type} // '') eq 'perstack.execution';
+
+    my @xkeys = sort keys %$x;
+    push @p, "perstack.execution has the fields @xkeys"
+        unless "@xkeys" eq join ' ', sort keys %ExecKeys;
+    push @p, "perstack.execution.execution is not the header's $xid"
+        unless ($x->{execution} // '') eq $xid && $xid ne '';
+    push @p, "perstack.execution.container " . Perstack::printable(
+             $x->{container})
+        unless ($x->{container} // '') =~ /\A[0-9a-f]{64}\z/;
+    push @p, "perstack.execution.image is not $Perstack::Image"
+        unless ($x->{image} // '') eq $Perstack::Image;
+    push @p, "perstack.execution.expert " . Perstack::printable($x->{expert})
+        if defined $o{expert} && ($x->{expert} // '') ne $o{expert};
+
+    my $job = $x->{job} // '';
+
+    if (defined $o{job}) {
+        push @p, "perstack.execution.job " . Perstack::printable($job)
+                 . " is not $o{job}"
+            unless $job eq $o{job};
+    } else {
+        push @p, "perstack.execution.job " . Perstack::printable($job)
+                 . " is not a new job id"
+            unless $job =~ /\A[0-9a-z]{24}\z/;
+    }
+
+    my $cont = $o{continued} ? 'true' : 'false';
+    push @p, "perstack.execution.continued is not $cont: "
+             . ($ev[0]{data} // '')
+        unless JSON::PP::is_bool($x->{continued})
+               && ($x->{continued} ? 'true' : 'false') eq $cont;
+
+    # perstack.end
+
+    push @p, "the last event is " . Perstack::printable($ev[-1]{type})
+        unless @ev > 1 && ($ev[-1]{type} // '') eq 'perstack.end';
+
+    for my $k (qw(type execution outcome exit_code duration_ms events
+                  container_removed job))
+    {
+        push @p, "perstack.end has no $k" unless exists $end->{$k};
+    }
+
+    for my $k (sort keys %$end) {
+        push @p, "perstack.end has an unknown field $k" unless $EndKeys{$k};
+    }
+
+    push @p, "perstack.end.execution is not the header's $xid"
+        unless ($end->{execution} // '') eq $xid;
+    push @p, "perstack.end.job " . Perstack::printable($end->{job})
+             . " is not perstack.execution.job $job"
+        unless ($end->{job} // '') eq $job;
+    push @p, "perstack.end.events is not the number of events"
+        unless ($end->{events} // -1) == @ev;
+    push @p, "perstack.end.container_removed is not true"
+        unless $end_data =~ /"container_removed":true[,}]/;
+
+    if (defined $o{outcome}) {
+        push @p, "perstack.end.outcome " . Perstack::printable(
+                 $end->{outcome}) . " is not $o{outcome}"
+            unless ($end->{outcome} // '') eq $o{outcome};
+    }
+
+    if (defined $o{exit_code}) {
+        push @p, "perstack.end.exit_code " . Perstack::printable(
+                 $end->{exit_code}) . " is not $o{exit_code}"
+            unless ($end->{exit_code} // 'null') eq $o{exit_code};
+    }
+
+    if (($end->{outcome} // '') eq 'paused') {
+        push @p, "a paused perstack.end has no pending_tool_calls array"
+            unless ref $end->{pending_tool_calls} eq 'ARRAY'
+                   && @{ $end->{pending_tool_calls} };
+    } else {
+        push @p, "perstack.end has pending_tool_calls but is not paused"
+            if exists $end->{pending_tool_calls};
+    }
+
+    # the runtime's events: the job is the one the module named
+
+    my @rt = map { $_->{json} || {} }
+             grep { ($_->{type} // '') !~ /^perstack\./ } @ev;
+    my %by;
+    push @{ $by{$_->{type} // ''} }, $_ for @rt;
+
+    for my $e (@rt) {
+        push @p, "a $e->{type} event has the jobId "
+                 . Perstack::printable($e->{jobId})
+            unless ($e->{jobId} // '') eq $job;
+    }
+
+    Test::More::is_deeply(\@p, [], "$name - the stream and its job")
+        or Test::More::diag(join "\n", @p);
+
+    # the one container of this run, as the Docker Engine saw it created
+    # (which also shows that label_creates() finds what there is)
+
+    if ($job ne '' && defined $c->{started}) {
+        my @created = label_creates($c->{started} - 0.01,
+                                    "io.perstack.job=$job");
+        my @mine = grep { ($_->{Actor}{Attributes}{'io.perstack.execution'}
+                           // '') eq $xid } @created;
+
+        Test::More::ok(@created == 1 && @mine == 1,
+                       "$name - one container created, labelled with the "
+                       . "job and the execution")
+            or Test::More::diag("created for the job: " . scalar(@created)
+                                . ", for this execution: " . scalar(@mine));
+    }
+
+    return { job => $job, exec => $x, end => $end, events => \@rt,
+             types => [ map { $_->{type} } @rt ], by_type => \%by };
+}
+
+
+# ---- refused requests: not a single container ------------------------------
+
+# In a block's request and more_headers, "@REFUSED@" becomes an expert name
+# unique to the block; after the block's request, no container labelled
+# with that expert may have been created, by any nginx, or exist.  Call once
+# per file, before run_tests().
+sub refused_expert_checks {
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+        my $req = $block->request;
+
+        return unless defined $req && $req =~ /\@REFUSED\@/;
+
+        my $name = unique_name('refused');
+        $req =~ s/\@REFUSED\@/$name/g;
+        $block->set_value('request', $req);
+
+        my $more = $block->more_headers;
+        if (defined $more && $more =~ s/\@REFUSED\@/$name/g) {
+            $block->set_value('more_headers', $more);
+        }
+
+        $block->set_value('refused_expert', $name);
+        $block->set_value('refused_t0', Time::HiRes::time());
+    });
+
+    Test::Nginx::Socket::add_response_body_check(sub {
+        my ($block, $body, $req_idx, $rep_idx, $dry_run) = @_;
+        return if $dry_run || !defined $block->refused_expert;
+        no_container_for($block->name, $block->refused_t0,
+                         $block->refused_expert);
+    });
+}
+
+
+# ---- the error log -----------------------------------------------------------
+
+sub error_log_text {
+    open my $fh, '<', $Test::Nginx::Util::ErrLogFile or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+1;
