@@ -36,8 +36,6 @@ static u_char *ngx_http_perstack_log_error(ngx_log_t *log, u_char *buf,
 static ngx_int_t ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op);
 static ngx_int_t ngx_http_perstack_create(ngx_http_perstack_exec_t *exec);
-static ngx_int_t ngx_http_perstack_create_body(
-    ngx_http_perstack_exec_t *exec, ngx_str_t *body);
 static void ngx_http_perstack_create_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_start_handler(ngx_event_t *ev);
@@ -183,6 +181,11 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
         || exec->in == NULL
         || exec->out_buf == NULL)
     {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_perstack_env_evaluate(r, exec) != NGX_OK) {
         ngx_destroy_pool(pool);
         return NGX_ERROR;
     }
@@ -544,7 +547,7 @@ ngx_http_perstack_create(ngx_http_perstack_exec_t *exec)
         return NGX_ERROR;
     }
 
-    if (ngx_http_perstack_create_body(exec, &op->body) != NGX_OK) {
+    if (ngx_http_perstack_container_config(exec, &op->body) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -560,114 +563,6 @@ ngx_http_perstack_create(ngx_http_perstack_exec_t *exec)
     path.len = p - path.data;
 
     return ngx_http_perstack_op_run(op, "POST", &path, 60000);
-}
-
-
-/*
- * The container's configuration.  Everything the request says reaches the
- * container as an element of an argument vector, never through a shell.
- */
-
-static ngx_int_t
-ngx_http_perstack_create_body(ngx_http_perstack_exec_t *exec,
-    ngx_str_t *body)
-{
-    size_t                         len;
-    u_char                        *p, *colon;
-    ngx_str_t                      image, expert, query, user, uid, gid,
-                                   workspace;
-    ngx_http_perstack_loc_conf_t  *plcf;
-
-    plcf = exec->conf;
-
-    if (ngx_http_perstack_escape(exec->pool, &exec->image, &image) != NGX_OK
-        || ngx_http_perstack_escape(exec->pool, &exec->expert, &expert)
-           != NGX_OK
-        || ngx_http_perstack_escape(exec->pool, &exec->query, &query)
-           != NGX_OK
-        || ngx_http_perstack_escape(exec->pool, &plcf->user, &user)
-           != NGX_OK
-        || ngx_http_perstack_escape(exec->pool, &exec->workspace, &workspace)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* tmpfs takes numeric ids only: "uid:gid" or "uid" */
-    uid = plcf->user;
-    gid = plcf->user;
-
-    colon = ngx_strlchr(plcf->user.data, plcf->user.data + plcf->user.len,
-                        ':');
-    if (colon) {
-        uid.len = colon - plcf->user.data;
-        gid.data = colon + 1;
-        gid.len = plcf->user.data + plcf->user.len - gid.data;
-    }
-
-    /* the fixed text is under 1500 bytes; the rest is counted here */
-    len = 2048 + image.len + 2 * expert.len + query.len + user.len
-          + exec->job.len + workspace.len + NGX_HTTP_PERSTACK_ID_LEN
-          + 6 * NGX_INT64_LEN + plcf->tmp_size.len + plcf->workspace_size.len
-          + uid.len + gid.len;
-
-    body->data = ngx_pnalloc(exec->pool, len);
-    if (body->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_sprintf(body->data,
-                    "{\"Image\":\"%V\","
-                    "\"Cmd\":[\"perstack\",\"run\",\"--runtime\",\"local\",",
-                    &image);
-
-    if (exec->continuing) {
-        p = ngx_sprintf(p, "\"--continue-job\",\"%V\",", &exec->job);
-
-    } else {
-        p = ngx_sprintf(p, "\"--job-id\",\"%V\",", &exec->job);
-    }
-
-    if (exec->answer) {
-        p = ngx_sprintf(p, "\"-i\",");
-    }
-
-    p = ngx_sprintf(p,
-        "\"--\",\"%V\",\"%V\"],"
-        "\"WorkingDir\":\"/workspace\",\"User\":\"%V\",\"Env\":[],"
-        "\"Labels\":{\"io.perstack.managed\":\"1\","
-        "\"io.perstack.execution\":\"%*s\",\"io.perstack.pid\":\"%P\","
-        "\"io.perstack.job\":\"%V\",\"io.perstack.expert\":\"%V\"},"
-        "\"Tty\":false,\"OpenStdin\":false,\"AttachStdin\":false,"
-        "\"AttachStdout\":true,\"AttachStderr\":true,\"StopTimeout\":%ui,"
-        "\"HostConfig\":{\"NetworkMode\":\"none\",\"ReadonlyRootfs\":true,"
-        "\"Tmpfs\":{\"/tmp\":\"rw,nosuid,nodev,noexec,size=%V\"",
-        &expert, &query, &user,
-        (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id, ngx_pid, &exec->job,
-        &expert, (ngx_uint_t) ((plcf->stop_timeout + 999) / 1000),
-        &plcf->tmp_size);
-
-    if (exec->workspace.len) {
-        p = ngx_sprintf(p, "},\"Mounts\":[{\"Type\":\"bind\","
-                           "\"Source\":\"%V\",\"Target\":\"/workspace\","
-                           "\"ReadOnly\":false}],",
-                        &workspace);
-
-    } else {
-        p = ngx_sprintf(p, ",\"/workspace\":\"rw,nosuid,nodev,size=%V,"
-                           "uid=%V,gid=%V,mode=0700\"},",
-                        &plcf->workspace_size, &uid, &gid);
-    }
-
-    p = ngx_sprintf(p,
-        "\"Memory\":%O,\"MemorySwap\":%O,\"NanoCpus\":%ui,\"PidsLimit\":%i,"
-        "\"CapDrop\":[\"ALL\"],\"SecurityOpt\":[\"no-new-privileges\"],"
-        "\"Init\":true,\"LogConfig\":{\"Type\":\"none\",\"Config\":{}}}}",
-        plcf->memory, plcf->memory, plcf->nano_cpus, plcf->pids_limit);
-
-    body->len = p - body->data;
-
-    return NGX_OK;
 }
 
 

@@ -185,6 +185,118 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       offsetof(ngx_http_perstack_loc_conf_t, workspace_root),
       NULL },
 
+    { ngx_string("perstack_user"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_perstack_set_user,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("perstack_network"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, network),
+      NULL },
+
+    { ngx_string("perstack_read_only"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, read_only),
+      NULL },
+
+    { ngx_string("perstack_no_new_privileges"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, no_new_privileges),
+      NULL },
+
+    { ngx_string("perstack_init"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, init),
+      NULL },
+
+    { ngx_string("perstack_runtime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, runtime),
+      NULL },
+
+    { ngx_string("perstack_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, memory),
+      NULL },
+
+    { ngx_string("perstack_swap"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, swap),
+      NULL },
+
+    { ngx_string("perstack_cpus"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_perstack_set_cpus,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("perstack_pids_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, pids_limit),
+      NULL },
+
+    { ngx_string("perstack_cap_add"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_perstack_set_caps,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("perstack_tmpfs"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_perstack_set_pair,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, tmpfs),
+      NULL },
+
+    { ngx_string("perstack_workspace_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, workspace_size),
+      NULL },
+
+    { ngx_string("perstack_bind"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_perstack_set_pair,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, binds),
+      NULL },
+
+    { ngx_string("perstack_label"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_perstack_set_pair,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, labels),
+      NULL },
+
+    { ngx_string("perstack_env"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_perstack_set_env,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -899,7 +1011,10 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
      *     conf->query = NULL;
      *     conf->expert_allow = NULL;
      *     conf->user = { 0, NULL };
-     *     conf->tmp_size = { 0, NULL };
+     *     conf->uid = 0;
+     *     conf->gid = 0;
+     *     conf->network = { 0, NULL };
+     *     conf->runtime = { 0, NULL };
      *     conf->workspace_size = { 0, NULL };
      *     conf->approval_uri = { 0, NULL };
      *     conf->workspace = NULL;
@@ -917,9 +1032,18 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
     conf->buffer_size = NGX_CONF_UNSET_SIZE;
     conf->max_line = NGX_CONF_UNSET_SIZE;
     conf->max_query = NGX_CONF_UNSET_SIZE;
+    conf->read_only = NGX_CONF_UNSET;
+    conf->no_new_privileges = NGX_CONF_UNSET;
+    conf->init = NGX_CONF_UNSET;
     conf->memory = NGX_CONF_UNSET;
+    conf->swap = NGX_CONF_UNSET;
     conf->nano_cpus = NGX_CONF_UNSET_UINT;
     conf->pids_limit = NGX_CONF_UNSET;
+    conf->cap_add = NGX_CONF_UNSET_PTR;
+    conf->tmpfs = NGX_CONF_UNSET_PTR;
+    conf->binds = NGX_CONF_UNSET_PTR;
+    conf->labels = NGX_CONF_UNSET_PTR;
+    conf->env = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -986,13 +1110,9 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_line, prev->max_line, 1024 * 1024);
     ngx_conf_merge_size_value(conf->max_query, prev->max_query, 64 * 1024);
 
-    ngx_conf_merge_str_value(conf->user, prev->user, "65534:65534");
-    ngx_conf_merge_off_value(conf->memory, prev->memory, 512 * 1024 * 1024);
-    ngx_conf_merge_uint_value(conf->nano_cpus, prev->nano_cpus, 1000000000);
-    ngx_conf_merge_value(conf->pids_limit, prev->pids_limit, 128);
-    ngx_conf_merge_str_value(conf->tmp_size, prev->tmp_size, "64m");
-    ngx_conf_merge_str_value(conf->workspace_size, prev->workspace_size,
-                             "256m");
+    if (ngx_http_perstack_policy_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_merge_ptr_value(conf->approve, prev->approve, NULL);
     ngx_conf_merge_str_value(conf->approval_uri, prev->approval_uri, "");

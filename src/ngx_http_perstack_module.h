@@ -62,6 +62,18 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                        key;
+    ngx_str_t                        value;
+} ngx_http_perstack_kv_t;
+
+
+typedef struct {
+    ngx_str_t                        name;
+    ngx_http_complex_value_t         value;
+} ngx_http_perstack_env_t;
+
+
+typedef struct {
     ngx_flag_t                       execute;
 
     ngx_http_perstack_docker_t      *docker;
@@ -97,13 +109,25 @@ typedef struct {
     size_t                           max_line;
     size_t                           max_query;
 
-    /* the sandbox; directives for these come with the policy work */
+    /* the sandbox (ngx_http_perstack_policy.c) */
     ngx_str_t                        user;
+    ngx_uint_t                       uid;
+    ngx_uint_t                       gid;
+    ngx_str_t                        network;
+    ngx_flag_t                       read_only;
+    ngx_flag_t                       no_new_privileges;
+    ngx_flag_t                       init;
+    ngx_str_t                        runtime;
+    ngx_str_t                        workspace_size;
     off_t                            memory;
+    off_t                            swap;
     ngx_uint_t                       nano_cpus;
     ngx_int_t                        pids_limit;
-    ngx_str_t                        tmp_size;
-    ngx_str_t                        workspace_size;
+    ngx_array_t                     *cap_add;   /* ngx_str_t */
+    ngx_array_t                     *tmpfs;     /* ngx_http_perstack_kv_t */
+    ngx_array_t                     *binds;     /* ngx_http_perstack_kv_t */
+    ngx_array_t                     *labels;    /* ngx_http_perstack_kv_t */
+    ngx_array_t                     *env;       /* ngx_http_perstack_env_t */
 } ngx_http_perstack_loc_conf_t;
 
 
@@ -221,6 +245,9 @@ struct ngx_http_perstack_exec_s {
     ngx_str_t                        job;
     ngx_str_t                        workspace;
 
+    /* perstack_env, evaluated: "NAME=value" ngx_str_t */
+    ngx_array_t                     *env;
+
     /* checkpoint.pendingToolCalls of a run stopped for the user, as JSON */
     ngx_str_t                        pending;
 
@@ -301,6 +328,24 @@ ngx_int_t ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec,
     u_char *data, size_t len);
 void ngx_http_perstack_stream_attached(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle);
+
+/* ngx_http_perstack_policy.c */
+ngx_int_t ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
+    ngx_str_t *body);
+ngx_int_t ngx_http_perstack_env_evaluate(ngx_http_request_t *r,
+    ngx_http_perstack_exec_t *exec);
+char *ngx_http_perstack_set_user(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_perstack_set_cpus(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_perstack_set_pair(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_perstack_set_env(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_perstack_set_caps(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_perstack_policy_merge(ngx_conf_t *cf,
+    ngx_http_perstack_loc_conf_t *prev, ngx_http_perstack_loc_conf_t *conf);
 
 /* ngx_http_perstack_workspace.c */
 ngx_int_t ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,

@@ -48,8 +48,6 @@ static ngx_uint_t ngx_http_perstack_workspace_uses_approval(
     ngx_http_perstack_loc_conf_t *conf);
 static ngx_int_t ngx_http_perstack_workspace_path(ngx_str_t *root,
     ngx_str_t *value, ngx_str_t *rel, const char **why, ngx_pool_t *pool);
-static ngx_int_t ngx_http_perstack_workspace_user(ngx_str_t *user,
-    uid_t *uid, gid_t *gid);
 static void ngx_http_perstack_workspace_thread(void *data, ngx_log_t *log);
 static int ngx_http_perstack_workspace_walk(ngx_http_perstack_ws_task_t *t,
     int dir, u_char *path, ngx_uint_t create);
@@ -204,8 +202,10 @@ ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    if (ngx_http_perstack_workspace_user(&plcf->user, &uid, &gid) != NGX_OK
-        || (geteuid() != 0 && geteuid() != uid))
+    uid = (uid_t) plcf->uid;
+    gid = (gid_t) plcf->gid;
+
+    if (geteuid() != 0 && geteuid() != uid)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "perstack: a workspace must belong to the container's "
@@ -377,36 +377,6 @@ ngx_http_perstack_workspace_path(ngx_str_t *root, ngx_str_t *value,
 
     rel->len = dst - rel->data;
     *dst = '\0';
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_perstack_workspace_user(ngx_str_t *user, uid_t *uid, gid_t *gid)
-{
-    u_char     *colon;
-    ngx_int_t   n;
-
-    colon = ngx_strlchr(user->data, user->data + user->len, ':');
-
-    n = ngx_atoi(user->data, (colon ? colon : user->data + user->len)
-                             - user->data);
-    if (n == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    *uid = (uid_t) n;
-    *gid = (gid_t) n;
-
-    if (colon) {
-        n = ngx_atoi(colon + 1, user->data + user->len - colon - 1);
-        if (n == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        *gid = (gid_t) n;
-    }
 
     return NGX_OK;
 }

@@ -1,0 +1,768 @@
+
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ *
+ * The sandbox: what every container may and may not do, as the operator
+ * sets it, and the container configuration sent to the Engine API.
+ * Defaults are the locked-down ones; a directive only ever says otherwise.
+ */
+
+
+#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_json.h"
+
+
+/* A growing JSON text in the execution's pool. */
+typedef struct {
+    u_char                          *start;
+    u_char                          *pos;
+    u_char                          *end;
+    ngx_pool_t                      *pool;
+} ngx_http_perstack_jw_t;
+
+
+static ngx_int_t ngx_http_perstack_jw_reserve(ngx_http_perstack_jw_t *jw,
+    size_t len);
+static ngx_int_t ngx_http_perstack_jw_raw(ngx_http_perstack_jw_t *jw,
+    const char *text);
+static ngx_int_t ngx_http_perstack_jw_str(ngx_http_perstack_jw_t *jw,
+    u_char *data, size_t len);
+static ngx_int_t ngx_http_perstack_jw_key(ngx_http_perstack_jw_t *jw,
+    const char *key);
+static ngx_int_t ngx_http_perstack_jw_kv(ngx_http_perstack_jw_t *jw,
+    const char *key, ngx_str_t *value);
+static ngx_int_t ngx_http_perstack_jw_num(ngx_http_perstack_jw_t *jw,
+    const char *key, int64_t n);
+static ngx_int_t ngx_http_perstack_valid_name(ngx_str_t *name,
+    const char *first, const char *rest);
+
+
+#define ngx_http_perstack_jw_str_v(jw, s)                                     \
+    ngx_http_perstack_jw_str(jw, (s)->data, (s)->len)
+
+
+/*
+ * The container's configuration.  Everything the request says reaches the
+ * container as an element of an argument vector, never through a shell,
+ * and nothing of nginx's own environment reaches it unless named.
+ */
+
+ngx_int_t
+ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
+    ngx_str_t *body)
+{
+    u_char                        *p, buf[NGX_INT64_LEN * 2 + 2];
+    ngx_str_t                      s, *caps;
+    ngx_uint_t                     i;
+    ngx_http_perstack_kv_t        *kv;
+    ngx_http_perstack_jw_t         jw;
+    ngx_http_perstack_loc_conf_t  *plcf;
+
+    plcf = exec->conf;
+
+    jw.pool = exec->pool;
+    jw.start = ngx_pnalloc(exec->pool, 4096);
+    if (jw.start == NULL) {
+        return NGX_ERROR;
+    }
+
+    jw.pos = jw.start;
+    jw.end = jw.start + 4096;
+
+#define jw_ok(call)  if ((call) != NGX_OK) { return NGX_ERROR; }
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, "{"));
+    jw_ok(ngx_http_perstack_jw_kv(&jw, "Image", &exec->image));
+
+    /* perstack run --runtime local (--job-id J | --continue-job J [-i]) */
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Cmd\":[\"perstack\",\"run\","
+                                        "\"--runtime\",\"local\","));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, exec->continuing
+                                        ? "\"--continue-job\","
+                                        : "\"--job-id\","));
+    jw_ok(ngx_http_perstack_jw_str_v(&jw, &exec->job));
+
+    if (exec->answer) {
+        jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"-i\""));
+    }
+
+    /* "--": an expert or a query that starts with "-" is not an option */
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"--\","));
+    jw_ok(ngx_http_perstack_jw_str_v(&jw, &exec->expert));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    jw_ok(ngx_http_perstack_jw_str_v(&jw, &exec->query));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, "],\"WorkingDir\":\"/workspace\","));
+
+    jw_ok(ngx_http_perstack_jw_kv(&jw, "User", &plcf->user));
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Env\":["));
+
+    for (i = 0; exec->env && i < exec->env->nelts; i++) {
+        if (i) {
+            jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+        }
+
+        jw_ok(ngx_http_perstack_jw_str_v(&jw,
+                                         &((ngx_str_t *) exec->env->elts)[i]));
+    }
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, "],\"Labels\":{"));
+
+    if (plcf->labels) {
+        kv = plcf->labels->elts;
+
+        for (i = 0; i < plcf->labels->nelts; i++) {
+            jw_ok(ngx_http_perstack_jw_str_v(&jw, &kv[i].key));
+            jw_ok(ngx_http_perstack_jw_raw(&jw, ":"));
+            jw_ok(ngx_http_perstack_jw_str_v(&jw, &kv[i].value));
+            jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+        }
+    }
+
+    /* ours come last, so that they win over any of the same name */
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, "\"io.perstack.managed\":\"1\","));
+    s.data = exec->id;
+    s.len = NGX_HTTP_PERSTACK_ID_LEN;
+    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.execution", &s));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    p = ngx_sprintf(buf, "%P", ngx_pid);
+    s.data = buf;
+    s.len = p - buf;
+    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.pid", &s));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.job", &exec->job));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.expert", &exec->expert));
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, "},\"Tty\":false,\"OpenStdin\":false,"
+                                        "\"AttachStdin\":false,"
+                                        "\"AttachStdout\":true,"
+                                        "\"AttachStderr\":true,"));
+    jw_ok(ngx_http_perstack_jw_num(&jw, "StopTimeout",
+                                   (plcf->stop_timeout + 999) / 1000));
+
+    /* HostConfig */
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"HostConfig\":{"));
+    jw_ok(ngx_http_perstack_jw_kv(&jw, "NetworkMode", &plcf->network));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, plcf->read_only
+                                        ? ",\"ReadonlyRootfs\":true"
+                                        : ",\"ReadonlyRootfs\":false"));
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Tmpfs\":{"));
+
+    kv = plcf->tmpfs->elts;
+
+    for (i = 0; i < plcf->tmpfs->nelts; i++) {
+        if (i) {
+            jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+        }
+
+        jw_ok(ngx_http_perstack_jw_str_v(&jw, &kv[i].key));
+        jw_ok(ngx_http_perstack_jw_raw(&jw, ":"));
+        jw_ok(ngx_http_perstack_jw_str_v(&jw, &kv[i].value));
+    }
+
+    if (exec->workspace.len == 0) {
+        /* no workspace kept: a fresh one, gone with the container */
+        if (plcf->tmpfs->nelts) {
+            jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+        }
+
+        s.len = sizeof("rw,nosuid,nodev,size=,uid=,gid=,mode=0700") - 1
+                + plcf->workspace_size.len + 2 * NGX_INT_T_LEN;
+        s.data = ngx_pnalloc(exec->pool, s.len);
+        if (s.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_sprintf(s.data, "rw,nosuid,nodev,size=%V,uid=%ui,gid=%ui,"
+                                "mode=0700",
+                        &plcf->workspace_size, plcf->uid, plcf->gid);
+        s.len = p - s.data;
+
+        jw_ok(ngx_http_perstack_jw_raw(&jw, "\"/workspace\":"));
+        jw_ok(ngx_http_perstack_jw_str_v(&jw, &s));
+    }
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, "},\"Mounts\":["));
+
+    if (exec->workspace.len) {
+        jw_ok(ngx_http_perstack_jw_raw(&jw, "{\"Type\":\"bind\","));
+        jw_ok(ngx_http_perstack_jw_kv(&jw, "Source", &exec->workspace));
+        jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Target\":\"/workspace\","
+                                            "\"ReadOnly\":false}"));
+    }
+
+    if (plcf->binds) {
+        kv = plcf->binds->elts;
+
+        for (i = 0; i < plcf->binds->nelts; i++) {
+            if (i || exec->workspace.len) {
+                jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+            }
+
+            jw_ok(ngx_http_perstack_jw_raw(&jw, "{\"Type\":\"bind\","));
+            jw_ok(ngx_http_perstack_jw_kv(&jw, "Source", &kv[i].key));
+            jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+            jw_ok(ngx_http_perstack_jw_kv(&jw, "Target", &kv[i].value));
+            jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"ReadOnly\":true}"));
+        }
+    }
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, "],"));
+    jw_ok(ngx_http_perstack_jw_num(&jw, "Memory", plcf->memory));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    jw_ok(ngx_http_perstack_jw_num(&jw, "MemorySwap",
+                                   plcf->memory + plcf->swap));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    jw_ok(ngx_http_perstack_jw_num(&jw, "NanoCpus", plcf->nano_cpus));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    jw_ok(ngx_http_perstack_jw_num(&jw, "PidsLimit", plcf->pids_limit));
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"CapDrop\":[\"ALL\"],\"CapAdd\":["));
+
+    if (plcf->cap_add) {
+        caps = plcf->cap_add->elts;
+
+        for (i = 0; i < plcf->cap_add->nelts; i++) {
+            if (i) {
+                jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+            }
+
+            jw_ok(ngx_http_perstack_jw_str_v(&jw, &caps[i]));
+        }
+    }
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, plcf->no_new_privileges
+                             ? "],\"SecurityOpt\":[\"no-new-privileges\"]"
+                             : "],\"SecurityOpt\":[]"));
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, plcf->init ? ",\"Init\":true"
+                                                   : ",\"Init\":false"));
+
+    if (plcf->runtime.len) {
+        jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+        jw_ok(ngx_http_perstack_jw_kv(&jw, "Runtime", &plcf->runtime));
+    }
+
+    /* the output goes to the client, not to the engine's disk */
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"LogConfig\":{\"Type\":\"none\","
+                                        "\"Config\":{}}}}"));
+
+#undef jw_ok
+
+    body->data = jw.start;
+    body->len = jw.pos - jw.start;
+
+    return NGX_OK;
+}
+
+
+/*
+ * perstack_env values, evaluated for the request: "NAME=value" strings in
+ * the execution's pool.
+ */
+
+ngx_int_t
+ngx_http_perstack_env_evaluate(ngx_http_request_t *r,
+    ngx_http_perstack_exec_t *exec)
+{
+    u_char                        *p;
+    ngx_str_t                      value, *s;
+    ngx_uint_t                     i;
+    ngx_http_perstack_env_t       *env;
+    ngx_http_perstack_loc_conf_t  *plcf;
+
+    plcf = exec->conf;
+
+    if (plcf->env == NULL) {
+        return NGX_OK;
+    }
+
+    exec->env = ngx_array_create(exec->pool, plcf->env->nelts,
+                                 sizeof(ngx_str_t));
+    if (exec->env == NULL) {
+        return NGX_ERROR;
+    }
+
+    env = plcf->env->elts;
+
+    for (i = 0; i < plcf->env->nelts; i++) {
+        if (ngx_http_complex_value(r, &env[i].value, &value) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        s = ngx_array_push(exec->env);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->len = env[i].name.len + 1 + value.len;
+        s->data = ngx_pnalloc(exec->pool, s->len);
+        if (s->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(s->data, env[i].name.data, env[i].name.len);
+        *p++ = '=';
+        ngx_memcpy(p, value.data, value.len);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_jw_reserve(ngx_http_perstack_jw_t *jw, size_t len)
+{
+    u_char  *p;
+    size_t   size, used;
+
+    if ((size_t) (jw->end - jw->pos) >= len) {
+        return NGX_OK;
+    }
+
+    used = jw->pos - jw->start;
+    size = ngx_max(2 * (size_t) (jw->end - jw->start), used + len);
+
+    p = ngx_pnalloc(jw->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, jw->start, used);
+
+    jw->start = p;
+    jw->pos = p + used;
+    jw->end = p + size;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_jw_raw(ngx_http_perstack_jw_t *jw, const char *text)
+{
+    size_t  len;
+
+    len = ngx_strlen(text);
+
+    if (ngx_http_perstack_jw_reserve(jw, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    jw->pos = ngx_cpymem(jw->pos, text, len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_jw_str(ngx_http_perstack_jw_t *jw, u_char *data,
+    size_t len)
+{
+    size_t  size;
+
+    size = ngx_http_perstack_json_escape_size(data, len) + 2;
+
+    if (ngx_http_perstack_jw_reserve(jw, size) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *jw->pos++ = '"';
+    jw->pos = ngx_http_perstack_json_escape(jw->pos, data, len);
+    *jw->pos++ = '"';
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_jw_key(ngx_http_perstack_jw_t *jw, const char *key)
+{
+    if (ngx_http_perstack_jw_str(jw, (u_char *) key, ngx_strlen(key))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_perstack_jw_raw(jw, ":");
+}
+
+
+static ngx_int_t
+ngx_http_perstack_jw_kv(ngx_http_perstack_jw_t *jw, const char *key,
+    ngx_str_t *value)
+{
+    if (ngx_http_perstack_jw_key(jw, key) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_perstack_jw_str_v(jw, value);
+}
+
+
+static ngx_int_t
+ngx_http_perstack_jw_num(ngx_http_perstack_jw_t *jw, const char *key,
+    int64_t n)
+{
+    if (ngx_http_perstack_jw_key(jw, key) != NGX_OK
+        || ngx_http_perstack_jw_reserve(jw, NGX_INT64_LEN) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    jw->pos = ngx_sprintf(jw->pos, "%L", n);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Directives.
+ */
+
+char *
+ngx_http_perstack_set_user(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_perstack_loc_conf_t *plcf = conf;
+
+    u_char     *colon;
+    ngx_int_t   uid, gid;
+    ngx_str_t  *value;
+
+    if (plcf->user.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* numeric only: tmpfs options and workspace ownership need numbers */
+
+    colon = ngx_strlchr(value[1].data, value[1].data + value[1].len, ':');
+
+    uid = ngx_atoi(value[1].data,
+                   (colon ? colon : value[1].data + value[1].len)
+                   - value[1].data);
+    gid = colon ? ngx_atoi(colon + 1,
+                           value[1].data + value[1].len - colon - 1)
+                : uid;
+
+    if (uid == NGX_ERROR || gid == NGX_ERROR) {
+        return "must be \"uid\" or \"uid:gid\", in numbers";
+    }
+
+    if (uid == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "containers will run as root (uid 0)");
+    }
+
+    plcf->user = value[1];
+    plcf->uid = uid;
+    plcf->gid = gid;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_perstack_set_cpus(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_perstack_loc_conf_t *plcf = conf;
+
+    u_char      *p, *last;
+    ngx_str_t   *value;
+    ngx_uint_t   whole, frac, digits;
+
+    if (plcf->nano_cpus != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = value[1].data;
+    last = p + value[1].len;
+    whole = 0;
+    frac = 0;
+    digits = 0;
+
+    while (p < last && *p >= '0' && *p <= '9' && whole < 1024) {
+        whole = whole * 10 + (*p++ - '0');
+    }
+
+    if (p < last && *p == '.') {
+        for (p++; p < last && *p >= '0' && *p <= '9' && digits < 9; p++) {
+            frac = frac * 10 + (*p - '0');
+            digits++;
+        }
+    }
+
+    while (digits < 9) {
+        frac *= 10;
+        digits++;
+    }
+
+    if (p != last || value[1].len == 0 || whole >= 1024
+        || whole * 1000000000 + frac == 0)
+    {
+        return "must be a number of CPUs, such as \"1\" or \"0.5\"";
+    }
+
+    plcf->nano_cpus = whole * 1000000000 + frac;
+
+    return NGX_CONF_OK;
+}
+
+
+/* perstack_tmpfs, perstack_bind, perstack_label: pairs */
+
+char *
+ngx_http_perstack_set_pair(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t                *value;
+    ngx_array_t             **a;
+    ngx_http_perstack_kv_t   *kv;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(cmd->name.data, "perstack_label") == 0) {
+        if (value[1].len == 0
+            || (value[1].len >= sizeof("io.perstack.") - 1
+                && ngx_strncmp(value[1].data, "io.perstack.",
+                               sizeof("io.perstack.") - 1) == 0))
+        {
+            return "cannot set a label in the io.perstack. namespace";
+        }
+
+    } else {
+        /* paths in the container, and a bind's host path, are absolute */
+        if (value[1].data[0] != '/'
+            || (cmd->offset == offsetof(ngx_http_perstack_loc_conf_t, binds)
+                && value[2].data[0] != '/'))
+        {
+            return "takes absolute paths";
+        }
+
+        if (cmd->offset == offsetof(ngx_http_perstack_loc_conf_t, binds)
+            && ngx_strcmp(value[2].data, "/workspace") == 0)
+        {
+            return "cannot mount over /workspace";
+        }
+    }
+
+    a = (ngx_array_t **) (p + cmd->offset);
+
+    if (*a == NGX_CONF_UNSET_PTR) {
+        *a = ngx_array_create(cf->pool, 2, sizeof(ngx_http_perstack_kv_t));
+        if (*a == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    kv = ngx_array_push(*a);
+    if (kv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    kv->key = value[1];
+    kv->value = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_perstack_set_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_perstack_loc_conf_t *plcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_perstack_env_t           *env;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (ngx_http_perstack_valid_name(&value[1],
+                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "abcdefghijklmnopqrstuvwxyz_",
+                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "abcdefghijklmnopqrstuvwxyz_0123456789")
+        != NGX_OK)
+    {
+        return "needs a name of letters, digits and \"_\"";
+    }
+
+    if (plcf->env == NGX_CONF_UNSET_PTR) {
+        plcf->env = ngx_array_create(cf->pool, 2,
+                                     sizeof(ngx_http_perstack_env_t));
+        if (plcf->env == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    env = ngx_array_push(plcf->env);
+    if (env == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    env->name = value[1];
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = &env->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_perstack_set_caps(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_perstack_loc_conf_t *plcf = conf;
+
+    ngx_str_t   *value, *cap;
+    ngx_uint_t   i;
+
+    if (plcf->cap_add != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    plcf->cap_add = ngx_array_create(cf->pool, cf->args->nelts,
+                                     sizeof(ngx_str_t));
+    if (plcf->cap_add == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_http_perstack_valid_name(&value[i],
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+            != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid capability \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        cap = ngx_array_push(plcf->cap_add);
+        if (cap == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *cap = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_valid_name(ngx_str_t *name, const char *first,
+    const char *rest)
+{
+    size_t  i;
+
+    if (name->len == 0 || name->len > 128
+        || ngx_strchr(first, name->data[0]) == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 1; i < name->len; i++) {
+        if (name->data[i] == '\0' || ngx_strchr(rest, name->data[i]) == NULL)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_perstack_policy_merge(ngx_conf_t *cf,
+    ngx_http_perstack_loc_conf_t *prev, ngx_http_perstack_loc_conf_t *conf)
+{
+    ngx_http_perstack_kv_t  *kv;
+
+    if (conf->user.data == NULL) {
+        conf->user = prev->user;
+        conf->uid = prev->uid;
+        conf->gid = prev->gid;
+    }
+
+    if (conf->user.data == NULL) {
+        ngx_str_set(&conf->user, "65534:65534");
+        conf->uid = 65534;
+        conf->gid = 65534;
+    }
+
+    ngx_conf_merge_str_value(conf->network, prev->network, "none");
+    ngx_conf_merge_value(conf->read_only, prev->read_only, 1);
+    ngx_conf_merge_value(conf->no_new_privileges, prev->no_new_privileges, 1);
+    ngx_conf_merge_value(conf->init, prev->init, 1);
+    ngx_conf_merge_str_value(conf->runtime, prev->runtime, "");
+    ngx_conf_merge_str_value(conf->workspace_size, prev->workspace_size,
+                             "256m");
+    ngx_conf_merge_off_value(conf->memory, prev->memory, 512 * 1024 * 1024);
+    ngx_conf_merge_off_value(conf->swap, prev->swap, 0);
+    ngx_conf_merge_uint_value(conf->nano_cpus, prev->nano_cpus, 1000000000);
+    ngx_conf_merge_value(conf->pids_limit, prev->pids_limit, 128);
+
+    ngx_conf_merge_ptr_value(conf->cap_add, prev->cap_add, NULL);
+    ngx_conf_merge_ptr_value(conf->binds, prev->binds, NULL);
+    ngx_conf_merge_ptr_value(conf->labels, prev->labels, NULL);
+    ngx_conf_merge_ptr_value(conf->env, prev->env, NULL);
+    ngx_conf_merge_ptr_value(conf->tmpfs, prev->tmpfs, NULL);
+
+    if (conf->tmpfs == NULL) {
+        conf->tmpfs = ngx_array_create(cf->pool, 1,
+                                       sizeof(ngx_http_perstack_kv_t));
+        if (conf->tmpfs == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        kv = ngx_array_push(conf->tmpfs);
+        if (kv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&kv->key, "/tmp");
+        ngx_str_set(&kv->value, "rw,nosuid,nodev,noexec,size=64m");
+    }
+
+    if (conf->memory < 4 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"perstack_memory\" must be at least 4m");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->pids_limit < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"perstack_pids_limit\" must be at least 1");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->network.len == 4
+        && ngx_strncmp(conf->network.data, "host", 4) == 0
+        && conf->execute)
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "containers will share the host's network");
+    }
+
+    return NGX_CONF_OK;
+}
