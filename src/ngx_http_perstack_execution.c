@@ -229,6 +229,10 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
 
     ctx->exec = exec;
 
+    /* the execution holds the slot from now on, however it ends */
+    exec->slot = ctx->slot;
+    ctx->slot = NULL;
+
     if (exec->docker->api_minor == 0) {
         rc = ngx_http_perstack_ping(exec);
 
@@ -1361,6 +1365,11 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
 
     ngx_queue_remove(&exec->queue);
 
+    if (exec->slot) {
+        ngx_http_perstack_limit_release(exec->slot);
+        exec->slot = NULL;
+    }
+
     ngx_http_perstack_demux_free(&exec->demux);
 
     if (exec->out) {
@@ -1399,6 +1408,11 @@ ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle)
             ngx_http_perstack_docker_remove_now(exec->docker,
                                                 &exec->container,
                                                 cycle->log);
+        }
+
+        if (exec->slot) {
+            ngx_http_perstack_limit_release(exec->slot);
+            exec->slot = NULL;
         }
     }
 }

@@ -185,6 +185,20 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       offsetof(ngx_http_perstack_loc_conf_t, workspace_root),
       NULL },
 
+    { ngx_string("perstack_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_perstack_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("perstack_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_perstack_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("perstack_user"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_perstack_set_user,
@@ -699,6 +713,19 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
         }
     }
 
+    if (plcf->limit && ctx->slot == NULL) {
+        rc = ngx_http_perstack_limit_acquire(r, ctx);
+
+        if (rc != NGX_OK) {
+            /* queued (NGX_AGAIN), or refused with 429 (NGX_DONE) */
+            if (rc == NGX_ERROR) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            return;
+        }
+    }
+
     if (ngx_http_perstack_exec_start(r, ctx) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
@@ -1022,6 +1049,7 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->approve = NGX_CONF_UNSET_PTR;
+    conf->limit = NGX_CONF_UNSET_PTR;
     conf->approval_set = NGX_CONF_UNSET_PTR;
 
     conf->execute = NGX_CONF_UNSET;
@@ -1115,6 +1143,7 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->approve, prev->approve, NULL);
+    ngx_conf_merge_ptr_value(conf->limit, prev->limit, NULL);
     ngx_conf_merge_str_value(conf->approval_uri, prev->approval_uri, "");
     ngx_conf_merge_ptr_value(conf->approval_set, prev->approval_set, NULL);
 
@@ -1409,6 +1438,8 @@ ngx_http_perstack_init_process(ngx_cycle_t *cycle)
     if (pmcf == NULL || !pmcf->used) {
         return NGX_OK;
     }
+
+    ngx_http_perstack_limit_init_process(cycle);
 
     return ngx_http_perstack_docker_init_process(cycle);
 }

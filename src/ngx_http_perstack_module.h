@@ -36,6 +36,7 @@
 
 
 typedef struct ngx_http_perstack_exec_s  ngx_http_perstack_exec_t;
+typedef struct ngx_http_perstack_slot_s  ngx_http_perstack_slot_t;
 typedef struct ngx_http_perstack_op_s    ngx_http_perstack_op_t;
 
 typedef void (*ngx_http_perstack_op_handler_pt)(ngx_http_perstack_op_t *op);
@@ -74,6 +75,16 @@ typedef struct {
 
 
 typedef struct {
+    ngx_shm_zone_t                  *shm_zone;
+    ngx_http_complex_value_t        *key;
+    ngx_uint_t                       max;
+    ngx_uint_t                       per_key;
+    ngx_uint_t                       queue;
+    ngx_msec_t                       queue_timeout;
+} ngx_http_perstack_limit_t;
+
+
+typedef struct {
     ngx_flag_t                       execute;
 
     ngx_http_perstack_docker_t      *docker;
@@ -90,6 +101,8 @@ typedef struct {
     ngx_str_t                        approval_uri;
     /* ngx_http_perstack_approval_set_t */
     ngx_array_t                     *approval_set;
+
+    ngx_http_perstack_limit_t       *limit;
 
     ngx_http_complex_value_t        *workspace;
     ngx_str_t                        workspace_root;
@@ -153,6 +166,12 @@ typedef struct {
     ngx_http_perstack_exec_t        *exec;
     void                            *workspace_task;
 
+    /* admission: the slot taken, or the place in the queue */
+    ngx_http_perstack_slot_t        *slot;
+    void                            *zone;
+    ngx_event_t                      wait_ev;
+    ngx_msec_t                       queued_at;
+
     ngx_uint_t                       approval_status;
     ngx_table_elt_t                 *approval_challenge;
 
@@ -161,6 +180,8 @@ typedef struct {
     unsigned                         continuing:1;
     unsigned                         approval_done:1;
     unsigned                         workspace_done:1;
+    unsigned                         queued:1;
+    unsigned                         limit_cleanup:1;
 } ngx_http_perstack_ctx_t;
 
 
@@ -261,6 +282,9 @@ struct ngx_http_perstack_exec_s {
     const char                      *error_code;
 
     ngx_uint_t                       ops;         /* calls in flight */
+
+    /* the admission slot, given back when the execution is freed */
+    ngx_http_perstack_slot_t        *slot;
     ngx_http_perstack_op_t          *attach;
 
     ngx_uint_t                       format;
@@ -328,6 +352,16 @@ ngx_int_t ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec,
     u_char *data, size_t len);
 void ngx_http_perstack_stream_attached(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle);
+
+/* ngx_http_perstack_limit.c */
+char *ngx_http_perstack_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_perstack_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_perstack_limit_acquire(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx);
+void ngx_http_perstack_limit_release(ngx_http_perstack_slot_t *slot);
+void ngx_http_perstack_limit_init_process(ngx_cycle_t *cycle);
 
 /* ngx_http_perstack_policy.c */
 ngx_int_t ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
