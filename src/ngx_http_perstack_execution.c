@@ -43,6 +43,12 @@ static void ngx_http_perstack_start(ngx_event_t *ev);
 static void ngx_http_perstack_start_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_timeout_handler(ngx_event_t *ev);
 static void ngx_http_perstack_timeout(ngx_event_t *ev);
+static void ngx_http_perstack_idle_handler(ngx_event_t *ev);
+static void ngx_http_perstack_idle(ngx_event_t *ev);
+static void ngx_http_perstack_stop(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_outcome_e outcome);
+static ngx_int_t ngx_http_perstack_over_limits(
+    ngx_http_perstack_exec_t *exec, ngx_http_perstack_line_t *line);
 static void ngx_http_perstack_stop_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op);
@@ -97,7 +103,9 @@ static const char  *ngx_http_perstack_outcomes[] = {
     "timeout",
     "error",
     "client_gone",
-    "paused"
+    "paused",
+    "idle_timeout",
+    "output_limit"
 };
 
 
@@ -203,6 +211,10 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     exec->timeout_ev.handler = ngx_http_perstack_timeout_handler;
     exec->timeout_ev.data = exec;
     exec->timeout_ev.log = log;
+
+    exec->idle_ev.handler = ngx_http_perstack_idle_handler;
+    exec->idle_ev.data = exec;
+    exec->idle_ev.log = log;
 
     exec->ping_ev.handler = ngx_http_perstack_keepalive_handler;
     exec->ping_ev.data = exec;
@@ -316,6 +328,23 @@ ngx_http_perstack_keepalive_handler(ngx_event_t *ev)
     c = exec->request ? exec->request->connection : NULL;
 
     ngx_http_perstack_keepalive(ev);
+
+    if (c) {
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+static void
+ngx_http_perstack_idle_handler(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+    c = exec->request ? exec->request->connection : NULL;
+
+    ngx_http_perstack_idle(ev);
 
     if (c) {
         ngx_http_run_posted_requests(c);
@@ -761,6 +790,11 @@ ngx_http_perstack_start_done(ngx_http_perstack_op_t *op)
 
     ngx_add_timer(&exec->timeout_ev, exec->conf->timeout);
 
+    if (exec->conf->idle_timeout) {
+        exec->last_input = ngx_current_msec;
+        ngx_add_timer(&exec->idle_ev, exec->conf->idle_timeout);
+    }
+
     if (exec->conf->ping_interval) {
         ngx_add_timer(&exec->ping_ev, exec->conf->ping_interval);
     }
@@ -821,8 +855,6 @@ ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op)
 static void
 ngx_http_perstack_timeout(ngx_event_t *ev)
 {
-    ngx_str_t                  path;
-    ngx_http_perstack_op_t    *op;
     ngx_http_perstack_exec_t  *exec;
 
     exec = ev->data;
@@ -835,16 +867,60 @@ ngx_http_perstack_timeout(ngx_event_t *ev)
                   "perstack: execution timed out after %M ms, stopping it",
                   exec->conf->timeout);
 
+    ngx_http_perstack_stop(exec, NGX_HTTP_PERSTACK_OUTCOME_TIMEOUT);
+}
+
+
+static void
+ngx_http_perstack_idle(ngx_event_t *ev)
+{
+    ngx_msec_t                 idle, limit;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+    limit = exec->conf->idle_timeout;
+
+    if (exec->state != NGX_HTTP_PERSTACK_RUNNING || exec->stopping) {
+        return;
+    }
+
+    idle = ngx_current_msec - exec->last_input;
+
+    if (idle < limit) {
+        ngx_add_timer(ev, limit - idle);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, exec->log, 0,
+                  "perstack: no output for %M ms, stopping the execution",
+                  idle);
+
+    ngx_http_perstack_stop(exec, NGX_HTTP_PERSTACK_OUTCOME_IDLE_TIMEOUT);
+}
+
+
+/*
+ * SIGTERM, then SIGKILL once the grace period (the container's
+ * StopTimeout) passes; the stream ends as the container exits, and the
+ * closing event gives the outcome.
+ */
+
+static void
+ngx_http_perstack_stop(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_outcome_e outcome)
+{
+    ngx_str_t                  path;
+    ngx_http_perstack_op_t    *op;
+
+    if (exec->stopping || exec->state != NGX_HTTP_PERSTACK_RUNNING) {
+        return;
+    }
+
     if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
-        exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_TIMEOUT;
+        exec->outcome = outcome;
     }
 
     exec->stopping = 1;
-
-    /*
-     * SIGTERM, then SIGKILL once the grace period (the container's
-     * StopTimeout) passes; the stream ends as the container exits.
-     */
 
     op = ngx_http_perstack_op_create(exec, "stop",
                                      ngx_http_perstack_stop_done);
@@ -1005,6 +1081,10 @@ ngx_http_perstack_remove(ngx_http_perstack_exec_t *exec)
 
     if (exec->timeout_ev.timer_set) {
         ngx_del_timer(&exec->timeout_ev);
+    }
+
+    if (exec->idle_ev.timer_set) {
+        ngx_del_timer(&exec->idle_ev);
     }
 
     if (exec->ping_ev.timer_set) {
@@ -1221,6 +1301,10 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
         ngx_del_timer(&exec->timeout_ev);
     }
 
+    if (exec->idle_ev.timer_set) {
+        ngx_del_timer(&exec->idle_ev);
+    }
+
     if (exec->ping_ev.timer_set) {
         ngx_del_timer(&exec->ping_ev);
     }
@@ -1345,15 +1429,16 @@ ngx_http_perstack_free_if_idle(ngx_http_perstack_exec_t *exec)
 static void
 ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
 {
-    ngx_event_t  *events[4];
+    ngx_event_t  *events[5];
     ngx_uint_t    i;
 
     events[0] = &exec->process_ev;
     events[1] = &exec->start_ev;
     events[2] = &exec->timeout_ev;
     events[3] = &exec->ping_ev;
+    events[4] = &exec->idle_ev;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         if (events[i]->timer_set) {
             ngx_del_timer(events[i]);
         }
@@ -1445,6 +1530,7 @@ ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec, u_char *data,
 
     ngx_memcpy(exec->in + exec->in_len, data, len);
     exec->in_len += len;
+    exec->last_input = ngx_current_msec;
 
     if (exec->state == NGX_HTTP_PERSTACK_RUNNING
         && !exec->process_ev.posted)
@@ -1617,6 +1703,10 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
     size_t                       type_len;
     ngx_http_perstack_json_rc_e  rc;
 
+    if (ngx_http_perstack_over_limits(exec, line)) {
+        return NGX_OK;
+    }
+
     if (line->stream == NGX_HTTP_PERSTACK_STDERR) {
         return ngx_http_perstack_emit_text(exec, "perstack.stderr", line);
     }
@@ -1642,6 +1732,44 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
     }
 
     return ngx_http_perstack_emit_text(exec, "perstack.stdout", line);
+}
+
+
+/*
+ * perstack_max_output and perstack_max_events: past either, nothing more is
+ * passed on and the container is stopped.
+ */
+
+static ngx_int_t
+ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_line_t *line)
+{
+    ngx_http_perstack_loc_conf_t  *plcf;
+
+    if (exec->over_limit) {
+        return 1;
+    }
+
+    plcf = exec->conf;
+
+    exec->output_bytes += line->len;
+    exec->lines++;
+
+    if ((plcf->max_output && exec->output_bytes > (off_t) plcf->max_output)
+        || (plcf->max_events && exec->lines > (ngx_uint_t) plcf->max_events))
+    {
+        ngx_log_error(NGX_LOG_WARN, exec->log, 0,
+                      "perstack: output over the limit after %O bytes and "
+                      "%ui lines, stopping the execution",
+                      exec->output_bytes, exec->lines);
+
+        exec->over_limit = 1;
+        ngx_http_perstack_stop(exec, NGX_HTTP_PERSTACK_OUTCOME_OUTPUT_LIMIT);
+
+        return 1;
+    }
+
+    return 0;
 }
 
 

@@ -115,6 +115,27 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       offsetof(ngx_http_perstack_loc_conf_t, timeout),
       NULL },
 
+    { ngx_string("perstack_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, idle_timeout),
+      NULL },
+
+    { ngx_string("perstack_max_output"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, max_output),
+      NULL },
+
+    { ngx_string("perstack_max_events"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, max_events),
+      NULL },
+
     { ngx_string("perstack_stop_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -1054,6 +1075,9 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
 
     conf->execute = NGX_CONF_UNSET;
     conf->timeout = NGX_CONF_UNSET_MSEC;
+    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
+    conf->max_output = NGX_CONF_UNSET_SIZE;
+    conf->max_events = NGX_CONF_UNSET;
     conf->stop_timeout = NGX_CONF_UNSET_MSEC;
     conf->ping_interval = NGX_CONF_UNSET_MSEC;
     conf->format = NGX_CONF_UNSET_UINT;
@@ -1129,6 +1153,9 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 600000);
     ngx_conf_merge_msec_value(conf->stop_timeout, prev->stop_timeout, 5000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 0);
+    ngx_conf_merge_size_value(conf->max_output, prev->max_output, 0);
+    ngx_conf_merge_value(conf->max_events, prev->max_events, 0);
     ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
                               15000);
     ngx_conf_merge_uint_value(conf->format, prev->format,

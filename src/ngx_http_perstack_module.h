@@ -113,6 +113,7 @@ typedef struct {
 #endif
 
     ngx_msec_t                       timeout;
+    ngx_msec_t                       idle_timeout;
     ngx_msec_t                       stop_timeout;
     ngx_msec_t                       ping_interval;
 
@@ -121,6 +122,8 @@ typedef struct {
     size_t                           buffer_size;
     size_t                           max_line;
     size_t                           max_query;
+    size_t                           max_output;
+    ngx_int_t                        max_events;
 
     /* the sandbox (ngx_http_perstack_policy.c) */
     ngx_str_t                        user;
@@ -234,7 +237,9 @@ typedef enum {
     NGX_HTTP_PERSTACK_OUTCOME_TIMEOUT,
     NGX_HTTP_PERSTACK_OUTCOME_ERROR,
     NGX_HTTP_PERSTACK_OUTCOME_CLIENT_GONE,
-    NGX_HTTP_PERSTACK_OUTCOME_PAUSED
+    NGX_HTTP_PERSTACK_OUTCOME_PAUSED,
+    NGX_HTTP_PERSTACK_OUTCOME_IDLE_TIMEOUT,
+    NGX_HTTP_PERSTACK_OUTCOME_OUTPUT_LIMIT
 } ngx_http_perstack_outcome_e;
 
 
@@ -291,6 +296,10 @@ struct ngx_http_perstack_exec_s {
     uint64_t                         sequence;
     ngx_msec_t                       started;
     ngx_msec_t                       last_output;
+    ngx_msec_t                       last_input;
+
+    off_t                            output_bytes;
+    ngx_uint_t                       lines;
 
     /* bytes from Docker not yet turned into events */
     u_char                          *in;
@@ -313,6 +322,7 @@ struct ngx_http_perstack_exec_s {
     ngx_event_t                      start_ev;
     ngx_event_t                      timeout_ev;
     ngx_event_t                      ping_ev;
+    ngx_event_t                      idle_ev;
 
     unsigned                         curl_paused:1;
     unsigned                         stream_done:1;
@@ -325,6 +335,7 @@ struct ngx_http_perstack_exec_s {
     unsigned                         answer:1;
     unsigned                         continuing:1;
     unsigned                         paused:1;
+    unsigned                         over_limit:1;
 };
 
 

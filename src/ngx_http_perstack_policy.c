@@ -35,6 +35,7 @@ static ngx_int_t ngx_http_perstack_jw_num(ngx_http_perstack_jw_t *jw,
     const char *key, int64_t n);
 static ngx_int_t ngx_http_perstack_valid_name(ngx_str_t *name,
     const char *first, const char *rest);
+static ngx_int_t ngx_http_perstack_clean_path(ngx_str_t *path);
 
 
 #define ngx_http_perstack_jw_str_v(jw, s)                                     \
@@ -94,7 +95,11 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
     jw_ok(ngx_http_perstack_jw_str_v(&jw, &exec->query));
     jw_ok(ngx_http_perstack_jw_raw(&jw, "],\"WorkingDir\":\"/workspace\","));
 
-    jw_ok(ngx_http_perstack_jw_kv(&jw, "User", &plcf->user));
+    /* always "uid:gid": an image without /etc/passwd would make it gid 0 */
+    p = ngx_sprintf(buf, "%ui:%ui", plcf->uid, plcf->gid);
+    s.data = buf;
+    s.len = p - buf;
+    jw_ok(ngx_http_perstack_jw_kv(&jw, "User", &s));
 
     jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Env\":["));
 
@@ -451,7 +456,9 @@ ngx_http_perstack_set_user(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            value[1].data + value[1].len - colon - 1)
                 : uid;
 
-    if (uid == NGX_ERROR || gid == NGX_ERROR) {
+    if (uid == NGX_ERROR || gid == NGX_ERROR
+        || uid > 2147483647 || gid > 2147483647)
+    {
         return "must be \"uid\" or \"uid:gid\", in numbers";
     }
 
@@ -524,7 +531,7 @@ ngx_http_perstack_set_pair(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    ngx_str_t                *value;
+    ngx_str_t                *value, *target;
     ngx_array_t             **a;
     ngx_http_perstack_kv_t   *kv;
 
@@ -548,10 +555,25 @@ ngx_http_perstack_set_pair(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return "takes absolute paths";
         }
 
-        if (cmd->offset == offsetof(ngx_http_perstack_loc_conf_t, binds)
-            && ngx_strcmp(value[2].data, "/workspace") == 0)
+        target = (cmd->offset == offsetof(ngx_http_perstack_loc_conf_t, binds))
+                 ? &value[2] : &value[1];
+
+        /* a path that would be hidden, or would hide, is refused */
+        if (ngx_http_perstack_clean_path(target) != NGX_OK) {
+            return "takes a path without \".\", \"..\", \"//\" or a "
+                   "trailing \"/\"";
+        }
+
+        if (ngx_strcmp(target->data, "/workspace") == 0
+            || ngx_strncmp(target->data, "/workspace/", 11) == 0)
         {
-            return "cannot mount over /workspace";
+            return "cannot mount on /workspace, which is the module's";
+        }
+
+        if (ngx_strchr(value[2].data, '"') != NULL
+            && cmd->offset == offsetof(ngx_http_perstack_loc_conf_t, tmpfs))
+        {
+            return "takes tmpfs options without quotes";
         }
     }
 
@@ -670,6 +692,39 @@ ngx_http_perstack_set_caps(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_int_t
+ngx_http_perstack_clean_path(ngx_str_t *path)
+{
+    u_char  *p, *last;
+
+    p = path->data;
+    last = p + path->len;
+
+    if (path->len < 2 || last[-1] == '/') {
+        return NGX_DECLINED;
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p != '/') {
+            continue;
+        }
+
+        if (p + 1 < last && p[1] == '/') {
+            return NGX_DECLINED;
+        }
+
+        if (p + 1 < last && p[1] == '.'
+            && (p + 2 == last || p[2] == '/'
+                || (p[2] == '.' && (p + 3 == last || p[3] == '/'))))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_http_perstack_valid_name(ngx_str_t *name, const char *first,
     const char *rest)
 {
@@ -742,6 +797,18 @@ ngx_http_perstack_policy_merge(ngx_conf_t *cf,
 
         ngx_str_set(&kv->key, "/tmp");
         ngx_str_set(&kv->value, "rw,nosuid,nodev,noexec,size=64m");
+    }
+
+    {
+        ngx_str_t  size = conf->workspace_size;
+
+        /* it becomes a tmpfs option: a size and nothing else */
+        if (ngx_parse_offset(&size) == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"perstack_workspace_size\" \"%V\"",
+                               &conf->workspace_size);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->memory < 4 * 1024 * 1024) {
