@@ -12,6 +12,10 @@
 #   --variants LIST   nginx variants, space or comma separated
 #                     (default: $PERSTACK_TEST_VARIANTS or "1.26 1.22 debian")
 #   --only FILE       run only this .t file or directory (repeatable)
+#   --full            the whole t/ suite on every variant (by default, the
+#                     whole suite runs on "debian", the nginx a Debian user
+#                     loads the module into, and the core files on the
+#                     others: configuration, streams, lifecycle, approval)
 #   --no-setup        skip scripts/setup.sh (packages already installed)
 #   --no-unit         skip the C unit tests
 #   --no-t            skip the Test::Nginx suite
@@ -29,7 +33,9 @@ orig_pwd="$PWD"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
-variants_arg="${PERSTACK_TEST_VARIANTS:-1.26 1.22 debian}"
+variants_arg="${PERSTACK_TEST_VARIANTS:-debian 1.26 1.22}"
+full_variants="${PERSTACK_TEST_FULL_VARIANTS:-debian}"
+core_files=(t/001-sanity.t t/003-stream.t t/005-lifecycle.t t/008-approval.t)
 only=()
 do_setup=1 do_unit=1 do_t=1 do_image=1
 while [ $# -gt 0 ]; do
@@ -38,6 +44,7 @@ while [ $# -gt 0 ]; do
         --variants=*) variants_arg="${1#*=}"; shift ;;
         --only) [ $# -ge 2 ] || die "--only needs a value"; only+=("$2"); shift 2 ;;
         --only=*) only+=("${1#*=}"); shift ;;
+        --full) full_variants="1.26 1.22 debian"; shift ;;
         --no-setup) do_setup=0; shift ;;
         --no-unit) do_unit=0; shift ;;
         --no-t) do_t=0; shift ;;
@@ -206,6 +213,10 @@ run_prove() {  # VARIANT
     if [ "$v" = debian ]; then bin=/usr/sbin/nginx; else bin="$PERSTACK_BUILD/nginx-$v/objs/nginx"; fi
     log="$PERSTACK_BUILD/logs/prove-$v.log"
     local -a targets=(t/)
+    case " $full_variants " in
+        *" $v "*) ;;
+        *) targets=("${core_files[@]}") ;;
+    esac
     [ "${#only_abs[@]}" -eq 0 ] || targets=("${only_abs[@]}")
     local rc=0
     TEST_NGINX_BINARY="$bin" \
