@@ -220,7 +220,8 @@ ngx_http_perstack_approval_headers(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    value.data = ngx_pnalloc(r->pool, 2 * SHA256_DIGEST_LENGTH + NGX_SIZE_T_LEN);
+    value.data = ngx_pnalloc(r->pool,
+                             2 * SHA256_DIGEST_LENGTH + NGX_SIZE_T_LEN);
     if (value.data == NULL) {
         return NGX_ERROR;
     }

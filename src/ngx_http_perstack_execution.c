@@ -26,6 +26,7 @@
 #endif
 
 
+static void ngx_http_perstack_event_handler(ngx_event_t *ev);
 static void ngx_http_perstack_request_cleanup(void *data);
 static ngx_uint_t ngx_http_perstack_choose_format(ngx_http_request_t *r,
     ngx_uint_t format);
@@ -38,12 +39,9 @@ static void ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op);
 static ngx_int_t ngx_http_perstack_create(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_create_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op);
-static void ngx_http_perstack_start_handler(ngx_event_t *ev);
 static void ngx_http_perstack_start(ngx_event_t *ev);
 static void ngx_http_perstack_start_done(ngx_http_perstack_op_t *op);
-static void ngx_http_perstack_timeout_handler(ngx_event_t *ev);
 static void ngx_http_perstack_timeout(ngx_event_t *ev);
-static void ngx_http_perstack_idle_handler(ngx_event_t *ev);
 static void ngx_http_perstack_idle(ngx_event_t *ev);
 static void ngx_http_perstack_stop(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_outcome_e outcome);
@@ -62,7 +60,6 @@ static void ngx_http_perstack_end(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_free_if_idle(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_free(ngx_http_perstack_exec_t *exec);
 
-static void ngx_http_perstack_process_handler(ngx_event_t *ev);
 static void ngx_http_perstack_process(ngx_event_t *ev);
 static ngx_int_t ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_line_t *line);
@@ -82,7 +79,6 @@ static ngx_int_t ngx_http_perstack_send(ngx_http_perstack_exec_t *exec,
     size_t len);
 static ngx_int_t ngx_http_perstack_busy(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_write_handler(ngx_http_request_t *r);
-static void ngx_http_perstack_keepalive_handler(ngx_event_t *ev);
 static void ngx_http_perstack_keepalive(ngx_event_t *ev);
 static u_char *ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec,
     u_char **buf, size_t *size, size_t len);
@@ -200,23 +196,23 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
 
     ngx_http_perstack_demux_init(&exec->demux, plcf->max_line);
 
-    exec->process_ev.handler = ngx_http_perstack_process_handler;
+    exec->process_ev.handler = ngx_http_perstack_event_handler;
     exec->process_ev.data = exec;
     exec->process_ev.log = log;
 
-    exec->start_ev.handler = ngx_http_perstack_start_handler;
+    exec->start_ev.handler = ngx_http_perstack_event_handler;
     exec->start_ev.data = exec;
     exec->start_ev.log = log;
 
-    exec->timeout_ev.handler = ngx_http_perstack_timeout_handler;
+    exec->timeout_ev.handler = ngx_http_perstack_event_handler;
     exec->timeout_ev.data = exec;
     exec->timeout_ev.log = log;
 
-    exec->idle_ev.handler = ngx_http_perstack_idle_handler;
+    exec->idle_ev.handler = ngx_http_perstack_event_handler;
     exec->idle_ev.data = exec;
     exec->idle_ev.log = log;
 
-    exec->ping_ev.handler = ngx_http_perstack_keepalive_handler;
+    exec->ping_ev.handler = ngx_http_perstack_event_handler;
     exec->ping_ev.data = exec;
     exec->ping_ev.log = log;
     exec->ping_ev.cancelable = 1;
@@ -268,7 +264,7 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
  */
 
 static void
-ngx_http_perstack_process_handler(ngx_event_t *ev)
+ngx_http_perstack_event_handler(ngx_event_t *ev)
 {
     ngx_connection_t          *c;
     ngx_http_perstack_exec_t  *exec;
@@ -276,75 +272,21 @@ ngx_http_perstack_process_handler(ngx_event_t *ev)
     exec = ev->data;
     c = exec->request ? exec->request->connection : NULL;
 
-    ngx_http_perstack_process(ev);
+    if (ev == &exec->process_ev) {
+        ngx_http_perstack_process(ev);
 
-    if (c) {
-        ngx_http_run_posted_requests(c);
+    } else if (ev == &exec->start_ev) {
+        ngx_http_perstack_start(ev);
+
+    } else if (ev == &exec->timeout_ev) {
+        ngx_http_perstack_timeout(ev);
+
+    } else if (ev == &exec->idle_ev) {
+        ngx_http_perstack_idle(ev);
+
+    } else {
+        ngx_http_perstack_keepalive(ev);
     }
-}
-
-
-static void
-ngx_http_perstack_start_handler(ngx_event_t *ev)
-{
-    ngx_connection_t          *c;
-    ngx_http_perstack_exec_t  *exec;
-
-    exec = ev->data;
-    c = exec->request ? exec->request->connection : NULL;
-
-    ngx_http_perstack_start(ev);
-
-    if (c) {
-        ngx_http_run_posted_requests(c);
-    }
-}
-
-
-static void
-ngx_http_perstack_timeout_handler(ngx_event_t *ev)
-{
-    ngx_connection_t          *c;
-    ngx_http_perstack_exec_t  *exec;
-
-    exec = ev->data;
-    c = exec->request ? exec->request->connection : NULL;
-
-    ngx_http_perstack_timeout(ev);
-
-    if (c) {
-        ngx_http_run_posted_requests(c);
-    }
-}
-
-
-static void
-ngx_http_perstack_keepalive_handler(ngx_event_t *ev)
-{
-    ngx_connection_t          *c;
-    ngx_http_perstack_exec_t  *exec;
-
-    exec = ev->data;
-    c = exec->request ? exec->request->connection : NULL;
-
-    ngx_http_perstack_keepalive(ev);
-
-    if (c) {
-        ngx_http_run_posted_requests(c);
-    }
-}
-
-
-static void
-ngx_http_perstack_idle_handler(ngx_event_t *ev)
-{
-    ngx_connection_t          *c;
-    ngx_http_perstack_exec_t  *exec;
-
-    exec = ev->data;
-    c = exec->request ? exec->request->connection : NULL;
-
-    ngx_http_perstack_idle(ev);
 
     if (c) {
         ngx_http_run_posted_requests(c);

@@ -57,7 +57,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_array_t                      dockers;  /* ngx_http_perstack_docker_t * */
+    /* ngx_http_perstack_docker_t * */
+    ngx_array_t                      dockers;
     ngx_flag_t                       used;
 } ngx_http_perstack_main_conf_t;
 
