@@ -373,7 +373,11 @@ ngx_http_perstack_op_run(ngx_http_perstack_op_t *op, const char *method,
     *p = '\0';
 
     if (!op->stream) {
-        op->response = ngx_pnalloc(exec->pool, NGX_HTTP_PERSTACK_RESPONSE_MAX);
+        if (op->response_max == 0) {
+            op->response_max = NGX_HTTP_PERSTACK_RESPONSE_MAX;
+        }
+
+        op->response = ngx_pnalloc(exec->pool, op->response_max);
         if (op->response == NULL) {
             return NGX_ERROR;
         }
@@ -559,7 +563,7 @@ ngx_http_perstack_curl_write(char *ptr, size_t size, size_t nmemb,
     }
 
     /* an error body is kept for the log; the rest of a long one is not */
-    n = ngx_min(len, NGX_HTTP_PERSTACK_RESPONSE_MAX - 1 - op->response_len);
+    n = ngx_min(len, op->response_max - 1 - op->response_len);
     ngx_memcpy(op->response + op->response_len, ptr, n);
     op->response_len += n;
     op->response[op->response_len] = '\0';

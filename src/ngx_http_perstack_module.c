@@ -1468,7 +1468,13 @@ ngx_http_perstack_init_process(ngx_cycle_t *cycle)
 
     ngx_http_perstack_limit_init_process(cycle);
 
-    return ngx_http_perstack_docker_init_process(cycle);
+    if (ngx_http_perstack_docker_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_perstack_reaper_init_process(cycle);
+
+    return NGX_OK;
 }
 
 

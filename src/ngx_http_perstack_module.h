@@ -206,9 +206,10 @@ struct ngx_http_perstack_op_s {
     /* /_ping: the minor number of the engine's Api-Version header */
     ngx_uint_t                       api_minor;
 
-    /* the response body, cut at NGX_HTTP_PERSTACK_RESPONSE_MAX */
+    /* the response body, cut at response_max (default: RESPONSE_MAX) */
     u_char                          *response;
     size_t                           response_len;
+    size_t                           response_max;
 
     char                             error[CURL_ERROR_SIZE];
 
@@ -374,6 +375,10 @@ ngx_int_t ngx_http_perstack_limit_acquire(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
 void ngx_http_perstack_limit_release(ngx_http_perstack_slot_t *slot);
 void ngx_http_perstack_limit_init_process(ngx_cycle_t *cycle);
+
+/* ngx_http_perstack_reaper.c */
+void ngx_http_perstack_reaper_init_process(ngx_cycle_t *cycle);
+extern ngx_pid_t  ngx_http_perstack_master;
 
 /* ngx_http_perstack_policy.c */
 ngx_int_t ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,

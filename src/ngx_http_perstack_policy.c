@@ -137,6 +137,17 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
     s.len = p - buf;
     jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.pid", &s));
     jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+
+    /* for the reaper: which nginx, on which host, left it behind */
+    p = ngx_sprintf(buf, "%P", ngx_http_perstack_master);
+    s.data = buf;
+    s.len = p - buf;
+    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.master", &s));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    s.data = ngx_cycle->hostname.data;
+    s.len = ngx_cycle->hostname.len;
+    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.host", &s));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
     jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.job", &exec->job));
     jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
     jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.expert", &exec->expert));

@@ -438,7 +438,8 @@ sub host_settings {
         delete $labels{$k}
             if defined $labels{$k} && $labels{$k} eq $ImageLabels{$k};
     }
-    delete @labels{qw(io.perstack.execution io.perstack.pid io.perstack.job)};
+    delete @labels{qw(io.perstack.execution io.perstack.pid io.perstack.job
+                      io.perstack.master io.perstack.host)};
 
     return {
         User => $cfg->{User},
@@ -1072,7 +1073,7 @@ containers will run as root (uid 0)
 --- suppress_stderr
 --- error_log
 [emerg]
-"perstack_bind" directive cannot mount over /workspace
+"perstack_bind" directive cannot mount on /workspace
 
 
 

@@ -1,0 +1,313 @@
+
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ *
+ * The reaper: containers whose worker died without removing them (killed
+ * by a signal, or with its master) are found by their labels and removed
+ * by the workers that run now, when they start and every few minutes.
+ *
+ * A container is ours to remove only if its labels name this host, a
+ * worker that no longer exists, and either our own master or a master that
+ * no longer exists: the containers of another live nginx are its own.
+ */
+
+
+#include "ngx_http_perstack_module.h"
+
+#include <yajl/yajl_tree.h>
+
+
+#define NGX_HTTP_PERSTACK_REAP_FIRST      500
+#define NGX_HTTP_PERSTACK_REAP_INTERVAL   300000
+#define NGX_HTTP_PERSTACK_REAP_LIST_MAX   (4 * 1024 * 1024)
+
+
+static void ngx_http_perstack_reaper_handler(ngx_event_t *ev);
+static void ngx_http_perstack_reaper_start(ngx_http_perstack_docker_t *docker);
+static void ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op);
+static ngx_uint_t ngx_http_perstack_reaper_orphan(yajl_val labels);
+static void ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
+    const char *id);
+static void ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op);
+static ngx_uint_t ngx_http_perstack_pid_gone(ngx_pid_t pid);
+
+
+ngx_pid_t  ngx_http_perstack_master;
+
+static ngx_event_t       ngx_http_perstack_reaper_event;
+
+/* a debug build logs a timer's ident from a connection: fd -1 */
+static ngx_connection_t  ngx_http_perstack_reaper_conn;
+
+
+void
+ngx_http_perstack_reaper_init_process(ngx_cycle_t *cycle)
+{
+    ngx_event_t  *ev;
+
+    ngx_http_perstack_master = (ngx_process == NGX_PROCESS_WORKER)
+                               ? getppid() : ngx_pid;
+
+    ngx_http_perstack_reaper_conn.fd = (ngx_socket_t) -1;
+
+    ev = &ngx_http_perstack_reaper_event;
+
+    ev->handler = ngx_http_perstack_reaper_handler;
+    ev->data = &ngx_http_perstack_reaper_conn;
+    ev->log = cycle->log;
+
+    /* never a reason to hold up a graceful shutdown */
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, NGX_HTTP_PERSTACK_REAP_FIRST);
+}
+
+
+static void
+ngx_http_perstack_reaper_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                      i;
+    ngx_http_perstack_docker_t    **dockers;
+    ngx_http_perstack_main_conf_t  *pmcf;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_perstack_module);
+
+    dockers = pmcf->dockers.elts;
+
+    for (i = 0; i < pmcf->dockers.nelts; i++) {
+        ngx_http_perstack_reaper_start(dockers[i]);
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_PERSTACK_REAP_INTERVAL);
+}
+
+
+/*
+ * The calls are owned by an execution structure that runs no container:
+ * it has the pool, the log and the count of calls in flight they need.
+ */
+
+static void
+ngx_http_perstack_reaper_start(ngx_http_perstack_docker_t *docker)
+{
+    ngx_str_t                  path;
+    ngx_pool_t                *pool;
+    ngx_http_perstack_op_t    *op;
+    ngx_http_perstack_exec_t  *owner;
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    owner = ngx_pcalloc(pool, sizeof(ngx_http_perstack_exec_t));
+    if (owner == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    owner->pool = pool;
+    owner->log = ngx_cycle->log;
+    owner->ident = -1;
+    owner->docker = docker;
+    owner->state = NGX_HTTP_PERSTACK_DONE;
+
+    op = ngx_http_perstack_op_create(owner, "reaper list",
+                                     ngx_http_perstack_reaper_list_done);
+    if (op == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    op->response_max = NGX_HTTP_PERSTACK_REAP_LIST_MAX;
+
+    /* filters={"label":["io.perstack.managed=1"]} */
+    ngx_str_set(&path, "/containers/json?all=1&filters="
+                       "%7B%22label%22%3A%5B%22io.perstack.managed%3D1"
+                       "%22%5D%7D");
+
+    if (ngx_http_perstack_op_run(op, "GET", &path, 30000) != NGX_OK) {
+        ngx_destroy_pool(pool);
+    }
+}
+
+
+static void
+ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op)
+{
+    size_t                     i;
+    yajl_val                   tree, c, id, labels;
+    ngx_http_perstack_exec_t  *owner;
+
+    static const char  *id_path[] = { "Id", NULL };
+    static const char  *labels_path[] = { "Labels", NULL };
+
+    owner = op->exec;
+
+    if (op->result != CURLE_OK || op->status != 200) {
+        /* the engine may be down: the next round tries again */
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "perstack reaper: list failed: curl %d, status %l",
+                       op->result, op->status);
+        goto done;
+    }
+
+    tree = yajl_tree_parse((char *) op->response, NULL, 0);
+
+    if (tree == NULL || !YAJL_IS_ARRAY(tree)) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "perstack: the reaper could not read the container "
+                      "list of \"%V\"", &owner->docker->name);
+        if (tree) {
+            yajl_tree_free(tree);
+        }
+
+        goto done;
+    }
+
+    for (i = 0; i < tree->u.array.len; i++) {
+        c = tree->u.array.values[i];
+
+        id = yajl_tree_get(c, id_path, yajl_t_string);
+        labels = yajl_tree_get(c, labels_path, yajl_t_object);
+
+        if (id == NULL || labels == NULL
+            || !ngx_http_perstack_reaper_orphan(labels))
+        {
+            continue;
+        }
+
+        ngx_http_perstack_reaper_remove(owner, id->u.string);
+    }
+
+    yajl_tree_free(tree);
+
+done:
+
+    if (owner->ops == 0) {
+        ngx_destroy_pool(owner->pool);
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_perstack_reaper_orphan(yajl_val labels)
+{
+    size_t      i, len;
+    ngx_int_t   pid, master;
+    const char *key, *value, *host;
+
+    pid = NGX_ERROR;
+    master = NGX_ERROR;
+    host = NULL;
+
+    for (i = 0; i < labels->u.object.len; i++) {
+        key = labels->u.object.keys[i];
+
+        if (!YAJL_IS_STRING(labels->u.object.values[i])) {
+            continue;
+        }
+
+        value = labels->u.object.values[i]->u.string;
+        len = ngx_strlen(value);
+
+        if (ngx_strcmp(key, "io.perstack.pid") == 0) {
+            pid = ngx_atoi((u_char *) value, len);
+
+        } else if (ngx_strcmp(key, "io.perstack.master") == 0) {
+            master = ngx_atoi((u_char *) value, len);
+
+        } else if (ngx_strcmp(key, "io.perstack.host") == 0) {
+            host = value;
+        }
+    }
+
+    if (pid == NGX_ERROR || master == NGX_ERROR || host == NULL
+        || ngx_strlen(host) != ngx_cycle->hostname.len
+        || ngx_strncmp(host, ngx_cycle->hostname.data,
+                       ngx_cycle->hostname.len) != 0)
+    {
+        return 0;
+    }
+
+    if (!ngx_http_perstack_pid_gone((ngx_pid_t) pid)) {
+        return 0;
+    }
+
+    return (ngx_pid_t) master == ngx_http_perstack_master
+           || ngx_http_perstack_pid_gone((ngx_pid_t) master);
+}
+
+
+static ngx_uint_t
+ngx_http_perstack_pid_gone(ngx_pid_t pid)
+{
+    if (pid <= 0) {
+        return 0;
+    }
+
+    /* EPERM: it exists, as someone else's */
+    return kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH;
+}
+
+
+static void
+ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
+    const char *id)
+{
+    size_t                   len;
+    ngx_str_t                path;
+    ngx_http_perstack_op_t  *op;
+
+    len = ngx_strlen(id);
+
+    if (len < 12 || len > 128) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "perstack: removing container %*s, left behind by a "
+                  "worker that is gone", (size_t) 12, id);
+
+    op = ngx_http_perstack_op_create(owner, "reaper remove",
+                                     ngx_http_perstack_reaper_remove_done);
+    if (op == NULL) {
+        return;
+    }
+
+    path.len = sizeof("/containers/?force=1&v=1") - 1 + len;
+    path.data = ngx_pnalloc(owner->pool, path.len);
+    if (path.data == NULL) {
+        return;
+    }
+
+    ngx_sprintf(path.data, "/containers/%s?force=1&v=1", id);
+
+    (void) ngx_http_perstack_op_run(op, "DELETE", &path, 60000);
+}
+
+
+static void
+ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op)
+{
+    ngx_http_perstack_exec_t  *owner;
+
+    owner = op->exec;
+
+    if (op->result != CURLE_OK
+        || (op->status != 204 && op->status != 404))
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "perstack: the reaper could not remove a container: "
+                      "curl %d, status %l", op->result, op->status);
+    }
+
+    if (owner->ops == 0) {
+        ngx_destroy_pool(owner->pool);
+    }
+}
