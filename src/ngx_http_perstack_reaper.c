@@ -247,12 +247,53 @@ ngx_http_perstack_reaper_orphan(yajl_val labels)
 static ngx_uint_t
 ngx_http_perstack_pid_gone(ngx_pid_t pid)
 {
+#if (NGX_LINUX)
+    int      fd;
+    u_char   path[64], stat[256], *p;
+    ssize_t  n;
+#endif
+
     if (pid <= 0) {
         return 0;
     }
 
-    /* EPERM: it exists, as someone else's */
-    return kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH;
+    if (kill(pid, 0) == -1) {
+        /* EPERM: it exists, as someone else's */
+        return ngx_errno == NGX_ESRCH;
+    }
+
+#if (NGX_LINUX)
+
+    /*
+     * A killed master stays a zombie until init collects it: it is gone
+     * all the same.  (procfs is not a disk: this read does not wait.)
+     */
+
+    ngx_sprintf(path, "/proc/%P/stat%Z", pid);
+
+    fd = open((char *) path, O_RDONLY|O_CLOEXEC);
+    if (fd == -1) {
+        return 0;
+    }
+
+    n = read(fd, stat, sizeof(stat));
+    close(fd);
+
+    /* "pid (comm) S ...": the state follows the last ')' of the name */
+
+    for (p = stat + n - 1; n > 0 && p > stat; p--) {
+        if (*p == ')') {
+            return p + 2 < stat + n && p[2] == 'Z';
+        }
+    }
+
+    return 0;
+
+#else
+
+    return 0;
+
+#endif
 }
 
 
@@ -299,8 +340,9 @@ ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op)
 
     owner = op->exec;
 
+    /* 404 and 409: gone, or being removed, by another worker's reaper */
     if (op->result != CURLE_OK
-        || (op->status != 204 && op->status != 404))
+        || (op->status != 204 && op->status != 404 && op->status != 409))
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "perstack: the reaper could not remove a container: "
