@@ -126,6 +126,15 @@ ngx_http_perstack_json_classify(const u_char *data, size_t len, u_char *type,
         return NGX_HTTP_PERSTACK_JSON_INVALID;
     }
 
+    /*
+     * yajl also takes "\f" and "\v" for white space; JSON has them nowhere
+     * outside escapes, so a line with one is not JSON
+     */
+
+    if (memchr(data, '\f', len) != NULL || memchr(data, '\v', len) != NULL) {
+        return NGX_HTTP_PERSTACK_JSON_INVALID;
+    }
+
     memset(&ctx, 0, sizeof(ngx_http_perstack_classify_ctx_t));
     ctx.type = type;
     ctx.type_len = type_len;
@@ -138,6 +147,16 @@ ngx_http_perstack_json_classify(const u_char *data, size_t len, u_char *type,
     /* yajl's defaults: one value only, no comments */
 
     status = yajl_parse(h, data, len);
+
+    /*
+     * yajl waits for more of a string left open after the value, and
+     * yajl_complete_parse() does not complain about it: a line break, which
+     * a JSON string cannot hold, makes it an error
+     */
+
+    if (status == yajl_status_ok) {
+        status = yajl_parse(h, (const u_char *) "\n", 1);
+    }
 
     if (status == yajl_status_ok) {
         status = yajl_complete_parse(h);

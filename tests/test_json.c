@@ -185,6 +185,13 @@ test_classify(void)
     CLASSIFY("[1,2}", INVALID, "");
     CLASSIFY("NaN", INVALID, "");
 
+    /* yajl's leniency, found by fuzzing: not JSON, so never forwarded */
+    CLASSIFY("\f{\"type\":\"completeRun\"}", INVALID, "");
+    CLASSIFY("{\"type\":\"completeRun\",\v\"a\":1}", INVALID, "");
+    CLASSIFY("{\"type\":\"completeRun\"} \"", INVALID, "");
+    CLASSIFY("true\"", INVALID, "");
+    CLASSIFY("{\"a\":\"b\\fc\",\"type\":\"ok\"}", OBJECT, "ok");
+
     /* deep nesting: no crash, no limit */
 
     deep = malloc(300000);
