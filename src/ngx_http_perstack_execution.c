@@ -1867,7 +1867,7 @@ ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec)
     u_char              *p;
     size_t               len;
     ngx_int_t            rc;
-    ngx_str_t            image, expert;
+    ngx_str_t            image, expert, id;
     ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
 
@@ -1889,34 +1889,20 @@ ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec)
     ngx_http_clear_accept_ranges(r);
     ngx_http_clear_last_modified(r);
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    id.data = exec->id;
+    id.len = NGX_HTTP_PERSTACK_ID_LEN;
+
+    /* X-Accel-Buffering: a proxy in front must not hold events back */
+
+    if (ngx_http_perstack_add_header(r, "Cache-Control", "no-cache") == NULL
+        || ngx_http_perstack_add_header(r, "X-Accel-Buffering", "no") == NULL
+        || (h = ngx_http_perstack_add_header(r, "X-Perstack-Execution", ""))
+           == NULL)
+    {
         goto failed;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-cache");
-
-    /* a proxy in front of this nginx must not hold events back either */
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        goto failed;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-Accel-Buffering");
-    ngx_str_set(&h->value, "no");
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        goto failed;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-Perstack-Execution");
-    h->value.data = exec->id;
-    h->value.len = NGX_HTTP_PERSTACK_ID_LEN;
+    h->value = id;
 
     rc = ngx_http_send_header(r);
 

@@ -629,22 +629,16 @@ static ngx_int_t
 ngx_http_perstack_limit_refuse(ngx_http_request_t *r,
     ngx_http_perstack_limit_t *limit)
 {
-    u_char           *p;
-    ngx_str_t         message, extra;
-    ngx_table_elt_t  *h;
+    u_char     *p;
+    ngx_str_t   message, extra;
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "perstack: execution refused: limit of zone \"%V\" reached",
                   &limit->shm_zone->shm.name);
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_perstack_add_header(r, "Retry-After", "1") == NULL) {
         return NGX_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    ngx_str_set(&h->value, "1");
 
     extra.data = ngx_pnalloc(r->pool, 2 * NGX_INT_T_LEN + 32);
     if (extra.data == NULL) {

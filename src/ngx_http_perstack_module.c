@@ -370,9 +370,8 @@ ngx_module_t  ngx_http_perstack_module = {
 static ngx_int_t
 ngx_http_perstack_handler(ngx_http_request_t *r)
 {
-    ngx_int_t         rc;
-    ngx_str_t         message;
-    ngx_table_elt_t  *allow;
+    ngx_int_t   rc;
+    ngx_str_t   message;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST))) {
         rc = ngx_http_discard_request_body(r);
@@ -380,14 +379,9 @@ ngx_http_perstack_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
+        if (ngx_http_perstack_add_header(r, "Allow", "GET, POST") == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-        ngx_str_set(&allow->value, "GET, POST");
 
         ngx_str_set(&message, "an execution is started by GET or POST");
 
@@ -932,6 +926,31 @@ ngx_http_perstack_expert_allowed(ngx_http_perstack_loc_conf_t *plcf,
     pcre2_match_data_free(md);
 
     return rc >= 0 ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* A response header; key and value must outlive the request (literals). */
+
+ngx_table_elt_t *
+ngx_http_perstack_add_header(ngx_http_request_t *r, char *key, char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
 }
 
 

@@ -415,6 +415,8 @@ char *ngx_http_perstack_approval_set(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_perstack_module.c */
 void ngx_http_perstack_continue(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
+ngx_table_elt_t *ngx_http_perstack_add_header(ngx_http_request_t *r,
+    char *key, char *value);
 ngx_int_t ngx_http_perstack_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, ngx_str_t *message,
     const char *extra_name, ngx_str_t *extra_value);
