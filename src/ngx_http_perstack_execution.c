@@ -19,6 +19,7 @@
 #include "ngx_http_perstack_sse.h"
 
 #include <yajl/yajl_tree.h>
+#include <openssl/rand.h>
 #include <yajl/yajl_gen.h>
 
 #if (NGX_LINUX)
@@ -189,7 +190,34 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* the credential first: perstack_env may name it */
+
+    if (plcf->gateway_issue) {
+        rc = ngx_http_perstack_gateway_issue(r, exec);
+
+        if (rc != NGX_OK) {
+            ngx_http_perstack_gateway_revoke(exec);
+            ngx_destroy_pool(pool);
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            ngx_str_set(&message, "the gateway has no room for another "
+                                  "execution's credential");
+
+            rc = ngx_http_perstack_send_error(r,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              "gateway_full", &message,
+                                              NULL, NULL);
+            ngx_http_finalize_request(r, rc);
+
+            return NGX_OK;
+        }
+    }
+
     if (ngx_http_perstack_env_evaluate(r, exec) != NGX_OK) {
+        ngx_http_perstack_gateway_revoke(exec);
         ngx_destroy_pool(pool);
         return NGX_ERROR;
     }
@@ -219,6 +247,7 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
 
     cln = ngx_http_cleanup_add(r, 0);
     if (cln == NULL) {
+        ngx_http_perstack_gateway_revoke(exec);
         ngx_destroy_pool(pool);
         return NGX_ERROR;
     }
@@ -387,6 +416,36 @@ ngx_http_perstack_random_id(u_char *id)
 }
 
 
+/*
+ * The kernel's randomness.  getrandom() does not block once the pool was
+ * initialised, which it is long before nginx runs; if it fails all the
+ * same, the bytes come from libcrypto's generator, seeded by the kernel.
+ */
+
+ngx_int_t
+ngx_http_perstack_random_bytes(u_char *dst, size_t len)
+{
+    ssize_t  n;
+
+    while (len) {
+#if (NGX_LINUX)
+        n = getrandom(dst, len, GRND_NONBLOCK);
+#else
+        n = -1;
+#endif
+
+        if (n <= 0) {
+            return (RAND_bytes(dst, (int) len) == 1) ? NGX_OK : NGX_ERROR;
+        }
+
+        dst += n;
+        len -= n;
+    }
+
+    return NGX_OK;
+}
+
+
 /* len characters of alphabet (at most 256), from the kernel's randomness */
 
 void
@@ -402,10 +461,8 @@ ngx_http_perstack_random_string(u_char *dst, size_t len,
     while (len) {
         n = ngx_min(len, sizeof(bytes));
 
-#if (NGX_LINUX)
-        if (getrandom(bytes, n, GRND_NONBLOCK) != (ssize_t) n)
-#endif
-        {
+        if (ngx_http_perstack_random_bytes(bytes, n) != NGX_OK) {
+            /* ids need to be unique, not secret */
             for (i = 0; i < n; i++) {
                 bytes[i] = (u_char) ngx_random();
             }
@@ -1021,6 +1078,9 @@ ngx_http_perstack_remove(ngx_http_perstack_exec_t *exec)
 
     exec->state = NGX_HTTP_PERSTACK_REMOVE;
 
+    /* the execution is over: its credential is no more */
+    ngx_http_perstack_gateway_revoke(exec);
+
     if (exec->timeout_ev.timer_set) {
         ngx_del_timer(&exec->timeout_ev);
     }
@@ -1068,6 +1128,8 @@ failed:
                   "perstack: could not ask for the removal of container "
                   "\"%V\"", &exec->container);
 
+    ngx_http_perstack_reaper_soon();
+
     ngx_http_perstack_end(exec);
 }
 
@@ -1086,10 +1148,13 @@ ngx_http_perstack_remove_done(ngx_http_perstack_op_t *op)
     } else {
         ngx_http_perstack_daemon_message(op, &message);
 
-        ngx_log_error(NGX_LOG_ALERT, exec->log, 0,
+        ngx_log_error(NGX_LOG_ERR, exec->log, 0,
                       "perstack: removing container \"%V\" failed: "
-                      "curl %d \"%s\", status %l: %V", &exec->container,
-                      op->result, op->error, op->status, &message);
+                      "curl %d \"%s\", status %l: %V; the reaper tries "
+                      "again", &exec->container, op->result, op->error,
+                      op->status, &message);
+
+        ngx_http_perstack_reaper_soon();
     }
 
     ngx_http_perstack_end(exec);
@@ -1392,6 +1457,8 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
 
     ngx_queue_remove(&exec->queue);
 
+    ngx_http_perstack_gateway_revoke(exec);
+
     if (exec->slot) {
         ngx_http_perstack_limit_release(exec->slot);
         exec->slot = NULL;
@@ -1408,6 +1475,35 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
     }
 
     ngx_destroy_pool(exec->pool);
+}
+
+
+/* the running execution with this id, if any */
+
+ngx_http_perstack_exec_t *
+ngx_http_perstack_exec_find(u_char *id)
+{
+    ngx_queue_t               *q;
+    ngx_http_perstack_exec_t  *exec;
+
+    if (!ngx_http_perstack_executions_ready) {
+        return NULL;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_perstack_executions);
+         q != ngx_queue_sentinel(&ngx_http_perstack_executions);
+         q = ngx_queue_next(q))
+    {
+        exec = ngx_queue_data(q, ngx_http_perstack_exec_t, queue);
+
+        if (exec->state != NGX_HTTP_PERSTACK_DONE
+            && ngx_memcmp(exec->id, id, NGX_HTTP_PERSTACK_ID_LEN) == 0)
+        {
+            return exec;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -1436,6 +1532,8 @@ ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle)
                                                 &exec->container,
                                                 cycle->log);
         }
+
+        ngx_http_perstack_gateway_revoke(exec);
 
         if (exec->slot) {
             ngx_http_perstack_limit_release(exec->slot);

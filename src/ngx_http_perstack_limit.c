@@ -59,39 +59,16 @@ static ngx_int_t ngx_http_perstack_limit_refuse(ngx_http_request_t *r,
 char *
 ngx_http_perstack_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    u_char                          *p;
     ssize_t                          size;
-    ngx_str_t                       *value, name, s;
+    ngx_str_t                       *value, name;
     ngx_shm_zone_t                  *shm_zone;
     ngx_http_perstack_limit_zone_t  *zone;
 
     value = cf->args->elts;
 
-    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
-        return "takes \"zone=name:size\"";
-    }
-
-    name.data = value[1].data + 5;
-
-    p = (u_char *) ngx_strchr(name.data, ':');
-    if (p == NULL) {
-        return "takes \"zone=name:size\"";
-    }
-
-    name.len = p - name.data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (name.len == 0 || size == NGX_ERROR) {
-        return "takes \"zone=name:size\"";
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &value[1]);
+    if (ngx_http_perstack_zone_parse(cf, &value[1], &name, &size)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -204,6 +181,15 @@ ngx_http_perstack_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             shm_zone = ngx_shared_memory_add(cf, &s, 0,
                                              &ngx_http_perstack_module);
             if (shm_zone == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (shm_zone->init
+                && shm_zone->init != ngx_http_perstack_limit_init_zone)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is not a "
+                                   "\"perstack_limit_zone\"", &s);
                 return NGX_CONF_ERROR;
             }
 
@@ -561,7 +547,10 @@ ngx_http_perstack_limit_init_process(ngx_cycle_t *cycle)
             i = 0;
         }
 
-        if (shm_zone[i].tag != &ngx_http_perstack_module) {
+        /* gateway zones have the same tag */
+        if (shm_zone[i].tag != &ngx_http_perstack_module
+            || shm_zone[i].init != ngx_http_perstack_limit_init_zone)
+        {
             continue;
         }
 

@@ -11,7 +11,6 @@
 #include "ngx_http_perstack_json.h"
 
 
-#define NGX_HTTP_PERSTACK_DEFAULT_DOCKER  "unix:/var/run/docker.sock"
 
 /* expert keys as the runtime names them: "name", "@scope/name", "a.b-c" */
 #define NGX_HTTP_PERSTACK_DEFAULT_ALLOW   "@?[A-Za-z0-9][A-Za-z0-9._/@-]{0,127}"
@@ -37,8 +36,6 @@ static char *ngx_http_perstack_execute(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_perstack_docker(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_http_perstack_docker_t *ngx_http_perstack_docker_add(
-    ngx_conf_t *cf, ngx_str_t *name);
 static char *ngx_http_perstack_approve_rule(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_perstack_expert_allow(ngx_conf_t *cf,
@@ -48,6 +45,8 @@ static pcre2_code *ngx_http_perstack_regex_compile(ngx_conf_t *cf,
 static void ngx_http_perstack_regex_cleanup(void *data);
 static char *ngx_http_perstack_check_buffer_size(ngx_conf_t *cf, void *post,
     void *data);
+static ngx_int_t ngx_http_perstack_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_perstack_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_perstack_init_process(ngx_cycle_t *cycle);
 static void ngx_http_perstack_exit_process(ngx_cycle_t *cycle);
 
@@ -220,6 +219,27 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       0,
       NULL },
 
+    { ngx_string("perstack_gateway_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_perstack_gateway_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("perstack_gateway_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_perstack_gateway_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, gateway_issue),
+      NULL },
+
+    { ngx_string("perstack_gateway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_perstack_gateway_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, gateway_check),
+      NULL },
+
     { ngx_string("perstack_user"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_perstack_set_user,
@@ -337,8 +357,8 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_perstack_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_perstack_preconfiguration,    /* preconfiguration */
+    ngx_http_perstack_postconfiguration,   /* postconfiguration */
 
     ngx_http_perstack_create_main_conf,    /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -1055,6 +1075,13 @@ ngx_http_perstack_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&pmcf->gateways, cf->pool, 1,
+                       sizeof(ngx_http_perstack_gateway_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return pmcf;
 }
 
@@ -1091,6 +1118,8 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
     conf->approve = NGX_CONF_UNSET_PTR;
     conf->limit = NGX_CONF_UNSET_PTR;
     conf->approval_set = NGX_CONF_UNSET_PTR;
+    conf->gateway_issue = NGX_CONF_UNSET_PTR;
+    conf->gateway_check = NGX_CONF_UNSET_PTR;
 
     conf->execute = NGX_CONF_UNSET;
     conf->timeout = NGX_CONF_UNSET_MSEC;
@@ -1184,6 +1213,11 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_line, prev->max_line, 1024 * 1024);
     ngx_conf_merge_size_value(conf->max_query, prev->max_query, 64 * 1024);
 
+    /* before the sandbox's: the gateway decides the network */
+    if (ngx_http_perstack_gateway_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_perstack_policy_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
@@ -1265,7 +1299,7 @@ ngx_http_perstack_docker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_http_perstack_docker_t *
+ngx_http_perstack_docker_t *
 ngx_http_perstack_docker_add(ngx_conf_t *cf, ngx_str_t *name)
 {
     u_char                          *p;
@@ -1473,6 +1507,87 @@ ngx_http_perstack_check_buffer_size(ngx_conf_t *cf, void *post, void *data)
 }
 
 
+/* "zone=name:size", for perstack_limit_zone and perstack_gateway_zone */
+
+ngx_int_t
+ngx_http_perstack_zone_parse(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *name, ssize_t *size)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    if (ngx_strncmp(value->data, "zone=", 5) != 0) {
+        goto invalid;
+    }
+
+    name->data = value->data + 5;
+
+    p = (u_char *) ngx_strlchr(name->data, value->data + value->len, ':');
+    if (p == NULL) {
+        goto invalid;
+    }
+
+    name->len = p - name->data;
+
+    s.data = p + 1;
+    s.len = value->data + value->len - s.data;
+
+    *size = ngx_parse_size(&s);
+
+    if (name->len == 0 || *size == NGX_ERROR) {
+        goto invalid;
+    }
+
+    if (*size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", value);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid zone \"%V\": expected \"zone=name:size\"",
+                       value);
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_perstack_gateway_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_perstack_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt            *h;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_perstack_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
+
+    if (pmcf->gateways.nelts == 0) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_perstack_gateway_handler;
+
+    return ngx_http_perstack_gateway_init(cf);
+}
+
+
 static ngx_int_t
 ngx_http_perstack_init_process(ngx_cycle_t *cycle)
 {
@@ -1481,7 +1596,13 @@ ngx_http_perstack_init_process(ngx_cycle_t *cycle)
     pmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_perstack_module);
 
-    if (pmcf == NULL || !pmcf->used) {
+    if (pmcf == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_perstack_gateway_init_process(cycle);
+
+    if (!pmcf->used) {
         return NGX_OK;
     }
 

@@ -34,10 +34,13 @@
 #define NGX_HTTP_PERSTACK_JOB_ID_MAX     64
 #define NGX_HTTP_PERSTACK_RESPONSE_MAX   4096
 
+#define NGX_HTTP_PERSTACK_DEFAULT_DOCKER  "unix:/var/run/docker.sock"
+
 
 typedef struct ngx_http_perstack_exec_s  ngx_http_perstack_exec_t;
 typedef struct ngx_http_perstack_slot_s  ngx_http_perstack_slot_t;
 typedef struct ngx_http_perstack_op_s    ngx_http_perstack_op_t;
+typedef struct ngx_http_perstack_gateway_s  ngx_http_perstack_gateway_t;
 
 typedef void (*ngx_http_perstack_op_handler_pt)(ngx_http_perstack_op_t *op);
 
@@ -59,8 +62,40 @@ typedef struct {
 typedef struct {
     /* ngx_http_perstack_docker_t * */
     ngx_array_t                      dockers;
+    /* ngx_http_perstack_gateway_t * */
+    ngx_array_t                      gateways;
     ngx_flag_t                       used;
 } ngx_http_perstack_main_conf_t;
+
+
+/* A gateway zone: its network and its shared credentials. */
+struct ngx_http_perstack_gateway_s {
+    ngx_str_t                        name;
+    ngx_str_t                        network;
+    ngx_str_t                        subnet;     /* "a.b.c.d/n", normalised */
+    ngx_str_t                        address;    /* the host's: "a.b.c.d" */
+    ngx_http_perstack_docker_t      *docker;
+
+    struct ngx_http_perstack_gateway_sh_s  *sh;
+    ngx_slab_pool_t                 *shpool;
+};
+
+
+/* perstack_gateway_credentials and perstack_gateway */
+typedef struct {
+    ngx_http_perstack_gateway_t     *zone;
+    /* tag=, or credential= */
+    ngx_http_complex_value_t        *value;
+} ngx_http_perstack_gateway_conf_t;
+
+
+/* Which execution called the gateway, for its variables. */
+typedef struct {
+    ngx_str_t                        execution;
+    ngx_str_t                        expert;
+    ngx_str_t                        job;
+    ngx_str_t                        tag;
+} ngx_http_perstack_caller_t;
 
 
 typedef struct {
@@ -104,6 +139,10 @@ typedef struct {
     ngx_array_t                     *approval_set;
 
     ngx_http_perstack_limit_t       *limit;
+
+    /* the executions get credentials; the location checks them */
+    ngx_http_perstack_gateway_conf_t  *gateway_issue;
+    ngx_http_perstack_gateway_conf_t  *gateway_check;
 
     ngx_http_complex_value_t        *workspace;
     ngx_str_t                        workspace_root;
@@ -178,6 +217,11 @@ typedef struct {
 
     ngx_uint_t                       approval_status;
     ngx_table_elt_t                 *approval_challenge;
+
+    /* the execution's gateway credential, for $perstack_gateway_credential */
+    ngx_str_t                        credential;
+    /* a gateway request: who called */
+    ngx_http_perstack_caller_t      *caller;
 
     /* the query answers the job's pending interactive tool call */
     unsigned                         answer:1;
@@ -290,6 +334,11 @@ struct ngx_http_perstack_exec_s {
 
     ngx_uint_t                       ops;         /* calls in flight */
 
+    /* the gateway credential, revoked when the container is removed */
+    ngx_str_t                        credential;
+    ngx_http_perstack_gateway_t     *gateway;
+    void                            *gateway_credential;
+
     /* the admission slot, given back when the execution is freed */
     ngx_http_perstack_slot_t        *slot;
     ngx_http_perstack_op_t          *attach;
@@ -361,10 +410,12 @@ ngx_int_t ngx_http_perstack_exec_start(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
 void ngx_http_perstack_random_string(u_char *dst, size_t len,
     const char *alphabet);
+ngx_int_t ngx_http_perstack_random_bytes(u_char *dst, size_t len);
 ngx_int_t ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec,
     u_char *data, size_t len);
 void ngx_http_perstack_stream_attached(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle);
+ngx_http_perstack_exec_t *ngx_http_perstack_exec_find(u_char *id);
 
 /* ngx_http_perstack_limit.c */
 char *ngx_http_perstack_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -376,8 +427,24 @@ ngx_int_t ngx_http_perstack_limit_acquire(ngx_http_request_t *r,
 void ngx_http_perstack_limit_release(ngx_http_perstack_slot_t *slot);
 void ngx_http_perstack_limit_init_process(ngx_cycle_t *cycle);
 
+/* ngx_http_perstack_gateway.c */
+ngx_int_t ngx_http_perstack_gateway_add_variables(ngx_conf_t *cf);
+char *ngx_http_perstack_gateway_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_perstack_gateway_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_perstack_gateway_merge(ngx_conf_t *cf,
+    ngx_http_perstack_loc_conf_t *prev, ngx_http_perstack_loc_conf_t *conf);
+ngx_int_t ngx_http_perstack_gateway_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_perstack_gateway_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_perstack_gateway_issue(ngx_http_request_t *r,
+    ngx_http_perstack_exec_t *exec);
+void ngx_http_perstack_gateway_revoke(ngx_http_perstack_exec_t *exec);
+void ngx_http_perstack_gateway_init_process(ngx_cycle_t *cycle);
+
 /* ngx_http_perstack_reaper.c */
 void ngx_http_perstack_reaper_init_process(ngx_cycle_t *cycle);
+void ngx_http_perstack_reaper_soon(void);
 extern ngx_pid_t  ngx_http_perstack_master;
 
 /* ngx_http_perstack_policy.c */
@@ -413,6 +480,10 @@ char *ngx_http_perstack_approval_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_perstack_module.c */
+ngx_http_perstack_docker_t *ngx_http_perstack_docker_add(ngx_conf_t *cf,
+    ngx_str_t *name);
+ngx_int_t ngx_http_perstack_zone_parse(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *name, ssize_t *size);
 void ngx_http_perstack_continue(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
 ngx_table_elt_t *ngx_http_perstack_add_header(ngx_http_request_t *r,

@@ -163,6 +163,19 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
 
     jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"HostConfig\":{"));
     jw_ok(ngx_http_perstack_jw_kv(&jw, "NetworkMode", &plcf->network));
+
+    if (exec->gateway) {
+        /*
+         * Names are not needed (the gateway's URL has its address), and
+         * engines before the fix of CVE-2024-29018 forward the queries of
+         * an internal network from the host: only the gateway's address
+         * is asked, from inside the network.
+         */
+        jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Dns\":["));
+        jw_ok(ngx_http_perstack_jw_str_v(&jw,
+                                         &exec->gateway->address));
+        jw_ok(ngx_http_perstack_jw_raw(&jw, "]"));
+    }
     jw_ok(ngx_http_perstack_jw_raw(&jw, plcf->read_only
                                         ? ",\"ReadonlyRootfs\":true"
                                         : ",\"ReadonlyRootfs\":false"));

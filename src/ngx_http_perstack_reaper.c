@@ -9,6 +9,12 @@
  * A container is ours to remove only if its labels name this host, a
  * worker that no longer exists, and either our own master or a master that
  * no longer exists: the containers of another live nginx are its own.
+ *
+ * A worker's own containers are its executions'; one labelled with this
+ * worker but with no running execution of it is stranded: its removal
+ * failed (the engine was down or restarting), or the engine created it
+ * but its answer was lost.  After such a failure the reaper comes back
+ * within seconds, until it could list the containers again.
  */
 
 
@@ -20,12 +26,16 @@
 #define NGX_HTTP_PERSTACK_REAP_FIRST      500
 #define NGX_HTTP_PERSTACK_REAP_INTERVAL   300000
 #define NGX_HTTP_PERSTACK_REAP_LIST_MAX   (4 * 1024 * 1024)
+/* after a failed removal: the first retry, and the longest wait between */
+#define NGX_HTTP_PERSTACK_REAP_RETRY      1000
+#define NGX_HTTP_PERSTACK_REAP_RETRY_MAX  30000
 
 
 static void ngx_http_perstack_reaper_handler(ngx_event_t *ev);
 static void ngx_http_perstack_reaper_start(ngx_http_perstack_docker_t *docker);
 static void ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op);
 static ngx_uint_t ngx_http_perstack_reaper_orphan(yajl_val labels);
+static ngx_uint_t ngx_http_perstack_reaper_stranded(const char *execution);
 static void ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
     const char *id);
 static void ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op);
@@ -35,6 +45,9 @@ static ngx_uint_t ngx_http_perstack_pid_gone(ngx_pid_t pid);
 ngx_pid_t  ngx_http_perstack_master;
 
 static ngx_event_t       ngx_http_perstack_reaper_event;
+
+/* something may be stranded: the time until the next round, else 0 */
+static ngx_msec_t        ngx_http_perstack_reaper_retry;
 
 /* a debug build logs a timer's ident from a connection: fd -1 */
 static ngx_connection_t  ngx_http_perstack_reaper_conn;
@@ -83,7 +96,43 @@ ngx_http_perstack_reaper_handler(ngx_event_t *ev)
         ngx_http_perstack_reaper_start(dockers[i]);
     }
 
+    if (ngx_http_perstack_reaper_retry) {
+        /* until a round could list the containers: back off, 1 s to 30 s */
+        ngx_add_timer(ev, ngx_http_perstack_reaper_retry);
+
+        ngx_http_perstack_reaper_retry = ngx_min(
+                                     2 * ngx_http_perstack_reaper_retry,
+                                     NGX_HTTP_PERSTACK_REAP_RETRY_MAX);
+        return;
+    }
+
     ngx_add_timer(ev, NGX_HTTP_PERSTACK_REAP_INTERVAL);
+}
+
+
+/* A removal failed: come back soon, and again until a round succeeds. */
+
+void
+ngx_http_perstack_reaper_soon(void)
+{
+    ngx_event_t  *ev;
+
+    ev = &ngx_http_perstack_reaper_event;
+
+    if (ev->handler == NULL || ngx_exiting || ngx_terminate) {
+        /* not started, or the worker removes what it can as it exits */
+        return;
+    }
+
+    if (ngx_http_perstack_reaper_retry == 0) {
+        ngx_http_perstack_reaper_retry = NGX_HTTP_PERSTACK_REAP_RETRY;
+    }
+
+    if (!ev->timer_set
+        || ev->timer.key > ngx_current_msec + ngx_http_perstack_reaper_retry)
+    {
+        ngx_add_timer(ev, ngx_http_perstack_reaper_retry);
+    }
 }
 
 
@@ -157,6 +206,9 @@ ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op)
         goto done;
     }
 
+    /* the engine answers: what this round removes, it removes for good */
+    ngx_http_perstack_reaper_retry = 0;
+
     tree = yajl_tree_parse((char *) op->response, NULL, 0);
 
     if (tree == NULL || !YAJL_IS_ARRAY(tree)) {
@@ -200,11 +252,12 @@ ngx_http_perstack_reaper_orphan(yajl_val labels)
 {
     size_t      i, len;
     ngx_int_t   pid, master;
-    const char *key, *value, *host;
+    const char *key, *value, *host, *execution;
 
     pid = NGX_ERROR;
     master = NGX_ERROR;
     host = NULL;
+    execution = NULL;
 
     for (i = 0; i < labels->u.object.len; i++) {
         key = labels->u.object.keys[i];
@@ -224,6 +277,9 @@ ngx_http_perstack_reaper_orphan(yajl_val labels)
 
         } else if (ngx_strcmp(key, "io.perstack.host") == 0) {
             host = value;
+
+        } else if (ngx_strcmp(key, "io.perstack.execution") == 0) {
+            execution = value;
         }
     }
 
@@ -235,12 +291,29 @@ ngx_http_perstack_reaper_orphan(yajl_val labels)
         return 0;
     }
 
+    if ((ngx_pid_t) pid == ngx_pid) {
+        return execution && ngx_http_perstack_reaper_stranded(execution);
+    }
+
     if (!ngx_http_perstack_pid_gone((ngx_pid_t) pid)) {
         return 0;
     }
 
     return (ngx_pid_t) master == ngx_http_perstack_master
            || ngx_http_perstack_pid_gone((ngx_pid_t) master);
+}
+
+
+/* a container of this worker whose execution is over */
+
+static ngx_uint_t
+ngx_http_perstack_reaper_stranded(const char *execution)
+{
+    if (ngx_strlen(execution) != NGX_HTTP_PERSTACK_ID_LEN) {
+        return 0;
+    }
+
+    return ngx_http_perstack_exec_find((u_char *) execution) == NULL;
 }
 
 
@@ -313,7 +386,8 @@ ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
 
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                   "perstack: removing container %*s, left behind by a "
-                  "worker that is gone", (size_t) 12, id);
+                  "worker that is gone or an execution that is over",
+                  (size_t) 12, id);
 
     op = ngx_http_perstack_op_create(owner, "reaper remove",
                                      ngx_http_perstack_reaper_remove_done);
@@ -347,6 +421,8 @@ ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op)
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "perstack: the reaper could not remove a container: "
                       "curl %d, status %l", op->result, op->status);
+
+        ngx_http_perstack_reaper_soon();
     }
 
     if (owner->ops == 0) {

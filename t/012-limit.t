@@ -781,7 +781,7 @@ zone "zone=a:8k" is too small
 --- suppress_stderr
 --- error_log
 [emerg]
-"perstack_limit_zone" directive takes "zone=name:size"
+invalid zone "zone=a": expected "zone=name:size"
 
 
 
