@@ -26,6 +26,9 @@
 #include <openssl/sha.h>
 #include <yajl/yajl_tree.h>
 
+#include <spawn.h>
+#include <sys/wait.h>
+
 
 #define NGX_HTTP_PERSTACK_CREDENTIAL_PREFIX  "pgw_"
 #define NGX_HTTP_PERSTACK_CREDENTIAL_BYTES   32
@@ -67,6 +70,10 @@ static ngx_int_t ngx_http_perstack_gateway_network(ngx_conf_t *cf,
     ngx_http_perstack_gateway_t *gw);
 static ngx_int_t ngx_http_perstack_gateway_network_check(ngx_conf_t *cf,
     ngx_http_perstack_gateway_t *gw, u_char *json);
+static ngx_int_t ngx_http_perstack_gateway_firewall(ngx_conf_t *cf,
+    ngx_http_perstack_gateway_t *gw);
+static ngx_int_t ngx_http_perstack_gateway_iptables(ngx_conf_t *cf,
+    ngx_uint_t quiet, ...);
 static long ngx_http_perstack_gateway_engine(ngx_conf_t *cf,
     ngx_http_perstack_gateway_t *gw, const char *method, ngx_str_t *path,
     ngx_str_t *body, u_char *response, size_t size);
@@ -178,6 +185,7 @@ ngx_http_perstack_gateway_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     size = 0;
     ngx_str_null(&name);
     ngx_str_set(&docker, NGX_HTTP_PERSTACK_DEFAULT_DOCKER);
+    gw->firewall = 1;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -233,12 +241,23 @@ ngx_http_perstack_gateway_zone(ngx_conf_t *cf, ngx_command_t *cmd,
             gw->subnet.len = p - gw->subnet.data;
 
             net++;
+            gw->in_addr = htonl(net);
 
             p = ngx_sprintf(gw->address.data, "%ud.%ud.%ud.%ud",
                             net >> 24, (net >> 16) & 0xff, (net >> 8) & 0xff,
                             net & 0xff);
             gw->address.len = p - gw->address.data;
 
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "firewall=on") == 0) {
+            gw->firewall = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "firewall=off") == 0) {
+            gw->firewall = 0;
             continue;
         }
 
@@ -591,11 +610,18 @@ ngx_http_perstack_gateway_network(ngx_conf_t *cf,
     p = ngx_sprintf(path.data, "/networks/%V", &gw->network);
     path.len = p - path.data;
 
+
     status = ngx_http_perstack_gateway_engine(cf, gw, "GET", &path, NULL,
                                               response,
                                               NGX_HTTP_PERSTACK_NETWORK_RESPONSE);
     if (status == 200) {
-        return ngx_http_perstack_gateway_network_check(cf, gw, response);
+        if (ngx_http_perstack_gateway_network_check(cf, gw, response)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_perstack_gateway_firewall(cf, gw);
     }
 
     if (status != 404) {
@@ -644,7 +670,9 @@ ngx_http_perstack_gateway_network(ngx_conf_t *cf,
                            "Docker network \"%V\" (%V, host address %V)",
                            &gw->name, &gw->network, &gw->subnet,
                            &gw->address);
-        return NGX_OK;
+
+        /* once more, to learn its bridge */
+        return ngx_http_perstack_gateway_network(cf, gw);
     }
 
     if (status > 0) {
@@ -666,9 +694,13 @@ ngx_http_perstack_gateway_network_check(ngx_conf_t *cf,
 {
     char        *s;
     size_t       i;
-    yajl_val     tree, internal, config, subnet;
+    yajl_val     tree, internal, config, subnet, bridge, id;
     ngx_uint_t   found;
 
+    static const char  *id_path[] = { "Id", NULL };
+    static const char  *bridge_path[] = { "Options",
+                                          "com.docker.network.bridge.name",
+                                          NULL };
     static const char  *internal_path[] = { "Internal", NULL };
     static const char  *config_path[] = { "IPAM", "Config", NULL };
     static const char  *subnet_path[] = { "Subnet", NULL };
@@ -681,6 +713,43 @@ ngx_http_perstack_gateway_network_check(ngx_conf_t *cf,
                            &gw->name, &gw->network);
         return NGX_ERROR;
     }
+
+    /* the host's side: named by the network's option, else by its id */
+
+    bridge = yajl_tree_get(tree, bridge_path, yajl_t_string);
+    id = yajl_tree_get(tree, id_path, yajl_t_string);
+
+    s = bridge ? bridge->u.string : (id ? id->u.string : NULL);
+
+    if (s == NULL
+        || (bridge ? ngx_strlen(s) == 0 || ngx_strlen(s) > 15
+                   : ngx_strlen(s) < 12))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "perstack gateway \"%V\": cannot tell the host's "
+                           "interface of the Docker network \"%V\"",
+                           &gw->name, &gw->network);
+        yajl_tree_free(tree);
+        return NGX_ERROR;
+    }
+
+    gw->bridge.data = ngx_pnalloc(cf->pool, 16);
+    if (gw->bridge.data == NULL) {
+        yajl_tree_free(tree);
+        return NGX_ERROR;
+    }
+
+    if (bridge) {
+        gw->bridge.len = ngx_sprintf(gw->bridge.data, "%s", s)
+                         - gw->bridge.data;
+
+    } else {
+        gw->bridge.len = ngx_sprintf(gw->bridge.data, "br-%*s", (size_t) 12,
+                                     s)
+                         - gw->bridge.data;
+    }
+
+    gw->bridge.data[gw->bridge.len] = '\0';
 
     internal = yajl_tree_get(tree, internal_path, yajl_t_any);
 
@@ -725,6 +794,195 @@ ngx_http_perstack_gateway_network_check(ngx_conf_t *cf,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * An internal network has no route to other hosts, but its containers
+ * still reach the host itself, on every address it has (Docker's rules
+ * only filter what the host forwards).  A chain of our own, jumped to for
+ * all input from the network's bridge, lets through only TCP to the
+ * gateway's address on the ports nginx listens on there, and rejects the
+ * rest: the gateway is the only door.  The chain is written anew at each
+ * start and reload, so that it follows the "listen" directives.
+ */
+
+static ngx_int_t
+ngx_http_perstack_gateway_firewall(ngx_conf_t *cf,
+    ngx_http_perstack_gateway_t *gw)
+{
+    u_char                     chain[32], dest[NGX_INET_ADDRSTRLEN + 4];
+    u_char                     port[NGX_INT_T_LEN + 1];
+    ngx_uint_t                 i, j, n;
+    struct sockaddr_in        *sin;
+    ngx_http_conf_addr_t      *addr;
+    ngx_http_conf_port_t      *ports;
+    ngx_http_core_main_conf_t *cmcf;
+
+    if (ngx_test_config) {
+        return NGX_OK;
+    }
+
+    if (!gw->firewall) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "perstack gateway \"%V\": with \"firewall=off\", "
+                           "the containers of the network \"%V\" reach every "
+                           "address of this host: filter the input from "
+                           "\"%V\" yourself", &gw->name, &gw->network,
+                           &gw->bridge);
+        return NGX_OK;
+    }
+
+    ngx_sprintf(chain, "PERSTACK-%V%Z", &gw->bridge);
+    ngx_sprintf(dest, "%V/32%Z", &gw->address);
+
+    /* a new chain, or the one of the last start, emptied */
+
+    (void) ngx_http_perstack_gateway_iptables(cf, 1, "-N", chain, NULL);
+
+    if (ngx_http_perstack_gateway_iptables(cf, 0, "-F", chain, NULL)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    n = 0;
+    ports = cmcf->ports ? cmcf->ports->elts : NULL;
+
+    for (i = 0; ports && i < cmcf->ports->nelts; i++) {
+
+        if (ports[i].family != AF_INET) {
+            continue;
+        }
+
+        addr = ports[i].addrs.elts;
+
+        for (j = 0; j < ports[i].addrs.nelts; j++) {
+            sin = (struct sockaddr_in *) addr[j].opt.sockaddr;
+
+            if (sin->sin_addr.s_addr != gw->in_addr) {
+                continue;
+            }
+
+            ngx_sprintf(port, "%d%Z", (int) ntohs(sin->sin_port));
+
+            if (ngx_http_perstack_gateway_iptables(cf, 0, "-A", chain,
+                                                   "-d", dest, "-p", "tcp",
+                                                   "-m", "tcp", "--dport",
+                                                   port, "-j", "ACCEPT",
+                                                   NULL)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+            n++;
+        }
+    }
+
+    if (ngx_http_perstack_gateway_iptables(cf, 0, "-A", chain, "-j",
+                                           "REJECT", NULL)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (ngx_http_perstack_gateway_iptables(cf, 1, "-C", "INPUT", "-i",
+                                           gw->bridge.data, "-j", chain,
+                                           NULL)
+        != NGX_OK
+        && ngx_http_perstack_gateway_iptables(cf, 0, "-I", "INPUT", "-i",
+                                              gw->bridge.data, "-j", chain,
+                                              NULL)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (n == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "perstack gateway \"%V\": no server listens on "
+                           "%V, the gateway's address: its containers reach "
+                           "nothing", &gw->name, &gw->address);
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "perstack gateway \"%V\": cannot isolate the Docker "
+                       "network \"%V\" with iptables (chain \"%s\" on "
+                       "input from \"%V\"); nginx must start as root with "
+                       "iptables installed, or use \"firewall=off\" and "
+                       "filter that input otherwise",
+                       &gw->name, &gw->network, chain, &gw->bridge);
+
+    return NGX_ERROR;
+}
+
+
+/* "iptables -w <args>", waited for: at configuration time, in the master */
+
+static ngx_int_t
+ngx_http_perstack_gateway_iptables(ngx_conf_t *cf, ngx_uint_t quiet, ...)
+{
+    int                          status;
+    char                        *argv[24], *arg;
+    pid_t                        pid;
+    va_list                      args;
+    ngx_uint_t                   n;
+    posix_spawn_file_actions_t   actions;
+
+    static char  *envp[] = { "PATH=/usr/sbin:/sbin:/usr/bin:/bin", NULL };
+
+    n = 0;
+    argv[n++] = "iptables";
+    argv[n++] = "-w";
+
+    va_start(args, quiet);
+
+    while ((arg = va_arg(args, char *)) != NULL && n < 23) {
+        argv[n++] = arg;
+    }
+
+    va_end(args);
+
+    argv[n] = NULL;
+
+    if (posix_spawn_file_actions_init(&actions) != 0) {
+        return NGX_ERROR;
+    }
+
+    /* a check that fails, or a chain that exists, is no news */
+    if (quiet) {
+        (void) posix_spawn_file_actions_addopen(&actions, STDERR_FILENO,
+                                                "/dev/null", O_WRONLY, 0);
+    }
+
+    (void) posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO,
+                                            "/dev/null", O_WRONLY, 0);
+
+    status = posix_spawnp(&pid, "iptables", &actions, NULL, argv, envp);
+
+    posix_spawn_file_actions_destroy(&actions);
+
+    if (status != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, status,
+                           "perstack gateway: cannot run iptables");
+        return NGX_ERROR;
+    }
+
+    while (waitpid(pid, &status, 0) == -1) {
+        if (ngx_errno != NGX_EINTR) {
+            return NGX_ERROR;
+        }
+    }
+
+    return (WIFEXITED(status) && WEXITSTATUS(status) == 0) ? NGX_OK
+                                                          : NGX_ERROR;
 }
 
 

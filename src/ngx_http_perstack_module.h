@@ -33,6 +33,11 @@
 #define NGX_HTTP_PERSTACK_JOB_ID_LEN     24
 #define NGX_HTTP_PERSTACK_JOB_ID_MAX     64
 #define NGX_HTTP_PERSTACK_RESPONSE_MAX   4096
+/* how long an execution may outlive its time limit before a worker that
+ * shuts down gracefully stops waiting for it */
+#define NGX_HTTP_PERSTACK_HOLD_EXTRA     120000
+/* how long a container may run on once its output ended */
+#define NGX_HTTP_PERSTACK_EXIT_GRACE     10000
 
 #define NGX_HTTP_PERSTACK_DEFAULT_DOCKER  "unix:/var/run/docker.sock"
 
@@ -74,6 +79,9 @@ struct ngx_http_perstack_gateway_s {
     ngx_str_t                        network;
     ngx_str_t                        subnet;     /* "a.b.c.d/n", normalised */
     ngx_str_t                        address;    /* the host's: "a.b.c.d" */
+    in_addr_t                        in_addr;    /* the same, for listen */
+    ngx_str_t                        bridge;     /* the host's interface */
+    ngx_flag_t                       firewall;
     ngx_http_perstack_docker_t      *docker;
 
     struct ngx_http_perstack_gateway_sh_s  *sh;
@@ -285,7 +293,8 @@ typedef enum {
     NGX_HTTP_PERSTACK_OUTCOME_CLIENT_GONE,
     NGX_HTTP_PERSTACK_OUTCOME_PAUSED,
     NGX_HTTP_PERSTACK_OUTCOME_IDLE_TIMEOUT,
-    NGX_HTTP_PERSTACK_OUTCOME_OUTPUT_LIMIT
+    NGX_HTTP_PERSTACK_OUTCOME_OUTPUT_LIMIT,
+    NGX_HTTP_PERSTACK_OUTCOME_SHUTDOWN
 } ngx_http_perstack_outcome_e;
 
 
@@ -374,6 +383,8 @@ struct ngx_http_perstack_exec_s {
     ngx_event_t                      timeout_ev;
     ngx_event_t                      ping_ev;
     ngx_event_t                      idle_ev;
+    /* keeps a worker that shuts down gracefully until the end is sent */
+    ngx_event_t                      hold_ev;
 
     unsigned                         curl_paused:1;
     unsigned                         stream_done:1;

@@ -1,0 +1,924 @@
+# The LLM gateway: perstack_gateway_zone, perstack_gateway_credentials and
+# perstack_gateway, on real containers and a real (internal) Docker network.
+#
+# The test nginx plays every part of the README's deployment:
+#
+#   - the gateway, on the host's address in the gateway network
+#     ($GwAddr:$GwPort), which admits the credentials of running executions
+#     and proxies to
+#   - a stand-in model provider on loopback (/provider/), which answers 401
+#     unless it gets the real key, and echoes the caller variables the
+#     gateway sends it; its access log counts the requests it saw;
+#   - the executions (/agent), on loopback, whose containers get a
+#     credential as ANTHROPIC_API_KEY and the gateway as ANTHROPIC_BASE_URL;
+#   - a listener on the host's address in a second, ordinary (not internal)
+#     network the test creates, which the containers must not reach.
+#
+# The test nginx listens on loopback and on those two addresses only (the
+# default server too), so that whatever a container reaches besides the
+# gateway is a hole in the sandbox, not an artefact of the test.
+#
+# Two workers (reuseport on the gateway's listen spreads the connections):
+# a credential issued by one worker is checked by the other.
+#
+# Only loopback and the Docker networks the test makes are ever connected
+# to.  The networks (the gateway network, which the module creates, the
+# second network and a not-internal network for a configuration error) are
+# removed before the run, should a run have left them, and at the end.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use PerstackFlow;
+use Test::Nginx::Socket;
+use Perstack;
+use File::Temp ();
+use JSON::PP ();
+use MIME::Base64 ();
+use Time::HiRes ();
+
+master_on();
+workers(2);
+
+
+# ---- fixtures --------------------------------------------------------------
+
+our $GwNet = 'perstack-test-gateway';
+our $GwSubnet = '172.31.241.0/24';
+our $GwAddr = '172.31.241.1';
+
+our $OtherNet = 'perstack-test-gw-other';
+our $OtherSubnet = '172.31.242.0/24';
+our $OtherAddr = '172.31.242.1';
+
+# exists, not internal: the gateway must refuse it
+our $OpenNet = 'perstack-test-gw-open';
+our $OpenSubnet = '172.31.243.0/24';
+
+# a subnet the gateway network does not have
+our $WrongSubnet = '172.31.244.0/24';
+
+our @Networks = ($GwNet, $OtherNet, $OpenNet);
+
+our $Zone = 'gw';
+
+# the provider's key: only nginx has it
+our $RealKey = sprintf 'sk-real-%x-%08x%08x', $$, int rand 0xffffffff,
+                       int rand 0xffffffff;
+
+# what the provider answers, and the tag's fixed part
+our $Answer = sprintf 'the answer is %d', 1000 + int rand 9000;
+our $User = sprintf 'user%04x', int rand 0x10000;
+our $Tag = "team-$User";
+
+# the ports: the test server's (loopback only), the gateway's, the second
+# network's listener
+our $LoopPort = $Test::Nginx::Util::ServerPortForClient;
+our $GwPort = Perstack::free_port();
+our $OtherPort = Perstack::free_port();
+
+# The default server on loopback only.  (Perstack.pm picked the port; the
+# client keeps connecting to 127.0.0.1 on it.)  Test::Nginx derives
+# TEST_NGINX_STREAM_PORT from the port by adding 1, which this file does not
+# use: that one warning is dropped.
+Test::Nginx::Util::server_port("127.0.0.1:$LoopPort");
+{
+    my $prev = $SIG{__WARN__};
+    $SIG{__WARN__} = sub {
+        return if $_[0] =~ m{^Argument "127\.0\.0\.1:\d+" isn't numeric }
+                           && $_[0] =~ m{Test/Nginx/Util\.pm};
+        $prev ? $prev->(@_) : warn @_;
+    };
+}
+
+$ENV{TEST_NGINX_GW_NET} = $GwNet;
+$ENV{TEST_NGINX_GW_SUBNET} = $GwSubnet;
+$ENV{TEST_NGINX_GW_ADDR} = $GwAddr;
+$ENV{TEST_NGINX_GW_PORT} = $GwPort;
+$ENV{TEST_NGINX_OTHER_ADDR} = $OtherAddr;
+$ENV{TEST_NGINX_OTHER_PORT} = $OtherPort;
+$ENV{TEST_NGINX_OPEN_NET} = $OpenNet;
+$ENV{TEST_NGINX_OPEN_SUBNET} = $OpenSubnet;
+$ENV{TEST_NGINX_WRONG_SUBNET} = $WrongSubnet;
+$ENV{TEST_NGINX_LOOPBACK_PORT} = $LoopPort;
+$ENV{TEST_NGINX_REAL_KEY} = $RealKey;
+$ENV{TEST_NGINX_ANSWER} = $Answer;
+
+# The demo image must know the llm and net experts (another run on the same
+# engine may have built perstack-demo:latest from an older tree).
+{
+    open my $fh, '-|', 'docker', 'run', '--rm', '--network', 'none',
+         '-e', 'PERSTACK_DEMO_DELAY_MS=0', $Image,
+         'perstack', 'run', '--runtime', 'local', '--', 'net', '127.0.0.1:1'
+        or die "docker run: $!\n";
+    my $out = do { local $/; <$fh> } // '';
+    close $fh;
+
+    if ($out !~ /^\{"type":"net",/m) {
+        fail("the demo image $Image has the llm and net experts: rebuild it "
+             . "(scripts/build-demo-image.sh)");
+        exit 1;
+    }
+}
+
+sub remove_network {
+    my ($net) = @_;
+
+    # the module's firewall chain for the network's bridge goes with it
+    my $info = network_info($net);
+
+    if ($info && $info->{Id}) {
+        my $bridge = 'br-' . substr($info->{Id}, 0, 12);
+        my $chain = "PERSTACK-$bridge";
+
+        if (iptables_rules($chain)) {
+            system('iptables', '-w', '-D', 'INPUT', '-i', $bridge, '-j',
+                   $chain);
+            system('iptables', '-w', '-F', $chain);
+            system('iptables', '-w', '-X', $chain);
+        }
+    }
+
+    # containers are gone after every block; give removals a moment
+    for (1 .. 50) {
+        my ($st) = Perstack::docker_api('DELETE', "/networks/$net");
+        return 1 if $st == 204 || $st == 404;
+        Time::HiRes::sleep(0.2);
+    }
+    return 0;
+}
+
+sub create_network {
+    my ($net, $subnet, $gateway) = @_;
+
+    my $tmp = File::Temp->new(SUFFIX => '.json');
+    print $tmp json_encode({
+        Name => $net, Driver => 'bridge', CheckDuplicate => JSON::PP::true,
+        Internal => JSON::PP::false,
+        IPAM => { Config => [ { Subnet => $subnet, Gateway => $gateway } ] },
+        Labels => { 'io.perstack.test' => '1' } });
+    close $tmp;
+
+    my ($st, $body) = Perstack::docker_api('POST', '/networks/create',
+        body_file => $tmp->filename, content_type => 'application/json');
+    die "cannot create the Docker network $net: $st $body\n"
+        unless $st == 201;
+}
+
+sub network_info {
+    my ($net) = @_;
+    my ($st, $body) = Perstack::docker_api('GET', "/networks/$net");
+    return $st == 200 ? json_decode($body) : undef;
+}
+
+# leftovers of an earlier run, by these exact names
+for my $net (@Networks) {
+    remove_network($net) or die "cannot remove the leftover network $net\n";
+}
+
+# the gateway network is the module's to create
+die "the network $GwNet is still there\n" if network_info($GwNet);
+
+our $NetworksMade = 1;
+create_network($OtherNet, $OtherSubnet, $OtherAddr);
+create_network($OpenNet, $OpenSubnet, '172.31.243.1');
+
+END {
+    if ($NetworksMade) {
+        remove_network($_) for @Networks;
+    }
+}
+
+
+# ---- the configuration -----------------------------------------------------
+
+my $http_config = <<'_EOC_';
+    perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
+
+    log_format provider '$status $http_x_caller';
+
+    # the gateway, on the host's address in the gateway network
+    server {
+        listen $TEST_NGINX_GW_ADDR:$TEST_NGINX_GW_PORT reuseport;
+
+        location / {
+            perstack_gateway zone=gw;
+
+            proxy_pass http://127.0.0.1:$TEST_NGINX_LOOPBACK_PORT/provider/;
+            proxy_set_header x-api-key "$TEST_NGINX_REAL_KEY";
+            proxy_set_header Authorization "";
+            proxy_set_header X-Caller "$perstack_gateway_execution $perstack_gateway_expert $perstack_gateway_job $perstack_gateway_tag";
+
+            add_header X-Gateway-Pid $pid always;
+        }
+    }
+
+    # the host's address in the second, ordinary network
+    server {
+        listen $TEST_NGINX_OTHER_ADDR:$TEST_NGINX_OTHER_PORT;
+
+        location / {
+            return 200 "the host on the other network\n";
+        }
+    }
+_EOC_
+
+my $config = <<'_EOC_';
+    perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+
+    # the stand-in model provider
+    location /provider/ {
+        access_log logs/provider.log provider;
+        default_type application/json;
+
+        if ($http_x_api_key != "$TEST_NGINX_REAL_KEY") {
+            return 401 '{"error":"bad key"}';
+        }
+
+        return 200 '{"content":[{"type":"text","text":"$TEST_NGINX_ANSWER"}],"caller":"$http_x_caller"}';
+    }
+
+    location = /agent {
+        perstack_execute;
+        perstack_stop_timeout 1s;
+        perstack_gateway_credentials zone=gw tag=team-$arg_user;
+        perstack_env ANTHROPIC_API_KEY $perstack_gateway_credential;
+        perstack_env ANTHROPIC_BASE_URL http://$TEST_NGINX_GW_ADDR:$TEST_NGINX_GW_PORT;
+    }
+
+    location = /agent-timeout {
+        perstack_execute;
+        perstack_timeout 3s;
+        perstack_stop_timeout 1s;
+        perstack_gateway_credentials zone=gw tag=team-$arg_user;
+        perstack_env ANTHROPIC_API_KEY $perstack_gateway_credential;
+        perstack_env ANTHROPIC_BASE_URL http://$TEST_NGINX_GW_ADDR:$TEST_NGINX_GW_PORT;
+    }
+
+    location = /noop {
+        return 204;
+    }
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    return if defined $block->must_die;
+
+    $block->set_value('http_config', $http_config)
+        unless defined $block->http_config;
+    $block->set_value('config', $config) unless defined $block->config;
+    # "@USER@" in a request: the user this run's tag is made of
+    my $req = $block->request;
+    if (defined $req && $req =~ s/\@USER\@/$User/g) {
+        $block->set_value('request', $req);
+    }
+
+    $block->set_value('request', "GET /noop\n")
+        unless defined $block->request;
+    $block->set_value('error_code', 204)
+        unless defined $block->error_code;
+});
+
+
+# ---- helpers ---------------------------------------------------------------
+
+# A request to the gateway, from the host.
+sub gw_call {
+    my (@headers) = @_;
+
+    local $Test::Nginx::Util::ServerAddr = $GwAddr;
+    local $Test::Nginx::Util::ServerPortForClient = $GwPort;
+
+    return http_request(method => 'POST', path => '/v1/messages',
+                        headers => [ 'Content-Type' => 'application/json',
+                                     @headers ],
+                        body => '{"model":"demo","max_tokens":8,'
+                                . '"messages":[]}',
+                        timeout => 10);
+}
+
+# The credential, as an SDK sends it.
+sub key_header {
+    my ($how, $cred) = @_;
+    return $how eq 'bearer' ? ('Authorization' => "Bearer $cred")
+                            : ('x-api-key' => $cred);
+}
+
+# The provider's access log: one "status caller" line per request it saw.
+sub provider_lines {
+    my $file = "$Test::Nginx::Util::ServRoot/logs/provider.log";
+    open my $fh, '<', $file or return ();
+    my @l = <$fh>;
+    close $fh;
+    chomp @l;
+    return @l;
+}
+
+# Wait (bounded) until the provider has seen at least $n requests.
+sub wait_provider_lines {
+    my ($n, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + ($timeout // 10);
+    while (1) {
+        my @l = provider_lines();
+        return @l if @l >= $n || Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+# A 401 of the gateway: WWW-Authenticate and the JSON error.
+sub check_refused {
+    my ($name, $c, $error) = @_;
+    check_error($name, $c, 401, $error);
+    like($c->header('WWW-Authenticate') // '', qr/^Bearer\b/,
+         "$name - WWW-Authenticate: Bearer");
+}
+
+# A fresh credential of the right form that no execution has.
+sub random_credential {
+    my $raw = join '', map { chr int rand 256 } 1 .. 32;
+    my $b64 = MIME::Base64::encode_base64($raw, '');
+    $b64 =~ tr{+/}{-_};
+    $b64 =~ s/=+\z//;
+    return "pgw_$b64";
+}
+
+our $CredentialRe = qr/\Apgw_[A-Za-z0-9_-]{43}\z/;
+
+sub env_of {
+    my ($info) = @_;
+    return map { /^([^=]*)=(.*)\z/s ? ($1 => $2) : () }
+           @{ ($info || {})->{Config}{Env} || [] };
+}
+
+# Start an "llm hold" run at $path; read until its llmCall.  Returns the
+# client, the perstack.execution event's JSON, the llmCall event's JSON
+# and the container's inspect object.
+sub start_hold {
+    my ($name, $path) = @_;
+
+    my $c = open_stream(method => 'GET',
+                        path => "$path?expert=llm&query=hold+on&user=$User");
+
+    ok($c->wait_event('llmCall', 30), "$name - the llm run made its call")
+        or diag("status " . ($c->{status} // 'none') . ", body: "
+                . Perstack::printable($c->{body}));
+
+    my $x = $c->first_event('perstack.execution');
+    $x = $x ? $x->{json} : {};
+    my $call = $c->first_event('llmCall');
+    $call = $call ? $call->{json} : {};
+
+    is($call->{status}, 200, "$name - the call went through the gateway")
+        or diag(json_encode($call));
+
+    my $info = container_info($x->{container} // 'none');
+    ok($info && ($info->{State}{Status} // '') eq 'running',
+       "$name - the container runs");
+
+    return ($c, $x, $call, $info);
+}
+
+# Calls with $cred, alternating x-api-key and Bearer, until the worker that
+# issued it ($issuer) and another one have both answered (at least $min
+# calls, at most $max).  Returns the statuses, the "error" fields (of the
+# JSON bodies: undef for the provider's answers) and the pids that
+# answered.
+sub calls_until_both_workers {
+    my ($cred, $issuer, $min, $max) = @_;
+    my (@status, @error, %pids);
+
+    for my $i (1 .. $max) {
+        my $c = gw_call(key_header($i % 2 ? 'x-api-key' : 'bearer', $cred));
+        push @status, $c->{status} // 0;
+        my $body = eval { json_decode($c->{body}) };
+        push @error, ref $body eq 'HASH' ? $body->{error} : '(not JSON)';
+        my $pid = $c->header('X-Gateway-Pid') // '';
+        $pids{$pid}++;
+        last if $i >= $min && $pids{$issuer}
+                && grep({ $_ ne $issuer } keys %pids);
+    }
+
+    return (\@status, \@error, \%pids);
+}
+
+# After the end of $cred's execution: refused with x-api-key and with
+# Bearer (each checked in full), and by both workers; the provider sees
+# none of it.
+sub check_revoked {
+    my ($name, $cred, $issuer) = @_;
+
+    my $before = () = provider_lines();
+
+    for my $how (qw(x-api-key bearer)) {
+        my $r = gw_call(key_header($how, $cred));
+        check_refused("$name ($how)", $r, 'invalid_credential');
+    }
+
+    my ($statuses, $errors, $pids) = calls_until_both_workers($cred, $issuer,
+                                                              10, 60);
+    my $n = @$statuses;
+    is_deeply([ map { "$statuses->[$_] " . ($errors->[$_] // 'undef') }
+                0 .. $n - 1 ],
+              [ ("401 invalid_credential") x $n ],
+              "$name - $n more calls with it (x-api-key and Bearer): all "
+              . "401 invalid_credential");
+    ok($pids->{$issuer} && grep({ $_ ne $issuer && $_ ne '' } keys %$pids),
+       "$name - refused by the issuing worker and by the other")
+        or diag("issuer $issuer, answered by: " . join ' ', keys %$pids);
+
+    is(scalar(() = provider_lines()), $before,
+       "$name - the provider saw none of the refused calls");
+}
+
+
+# ---- the blocks' checks ----------------------------------------------------
+
+sub check_network_created {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my $n = network_info($GwNet);
+    ok($n, "$name - the network $GwNet exists") or return;
+
+    my $ipam = ($n->{IPAM}{Config} || [])->[0] || {};
+
+    ok($n->{Internal} && JSON::PP::is_bool($n->{Internal}),
+       "$name - it is internal");
+    is($n->{Driver}, 'bridge', "$name - a bridge");
+    is(scalar @{ $n->{IPAM}{Config} || [] }, 1, "$name - one IPAM config");
+    is($ipam->{Subnet}, $GwSubnet, "$name - the configured subnet");
+    is($ipam->{Gateway}, $GwAddr, "$name - the host is the first address");
+    is(($n->{Options} || {})->{'com.docker.network.bridge.enable_icc'},
+       'false', "$name - no traffic between containers (enable_icc false)");
+    is(($n->{Labels} || {})->{'io.perstack.managed'}, '1',
+       "$name - labelled io.perstack.managed");
+    is(($n->{Labels} || {})->{'io.perstack.gateway'}, $Zone,
+       "$name - labelled io.perstack.gateway=$Zone");
+    ok(!exists(($n->{Labels} || {})->{'io.perstack.test'}),
+       "$name - the module made it, not the test");
+
+    # nginx listens on the host's address in it
+    my $c = gw_call();
+    is($c->{status}, 401, "$name - the gateway answers on $GwAddr:$GwPort");
+
+    # the input from its bridge goes to the module's chain, which admits
+    # the gateway's address and port only
+    my $bridge = 'br-' . substr($n->{Id}, 0, 12);
+    my $chain = "PERSTACK-$bridge";
+    my @input = iptables_rules('INPUT');
+    ok((grep { $_ eq "-A INPUT -i $bridge -j $chain" } @input),
+       "$name - input from $bridge jumps to $chain")
+        or diag(join "\n", @input);
+    is_deeply([iptables_rules($chain)],
+              ["-N $chain",
+               "-A $chain -d $GwAddr/32 -p tcp -m tcp --dport $GwPort "
+               . "-j ACCEPT",
+               "-A $chain -j REJECT --reject-with icmp-port-unreachable"],
+              "$name - $chain admits $GwAddr:$GwPort and rejects the rest");
+}
+
+sub iptables_rules {
+    my ($chain) = @_;
+
+    open my $fh, '-|', 'iptables', '-w', '-S', $chain or return ();
+    my @rules = <$fh>;
+    close $fh;
+    chomp @rules;
+
+    return @rules;
+}
+
+sub check_llm {
+    my ($block, $s, $res) = @_;
+    my $name = $block->name;
+
+    my ($x) = grep { ($_->{type} // '') eq 'perstack.execution' }
+              @{ $s->{events} };
+    $x = $x ? $x->{json} : {};
+    my ($call) = grep { ($_->{type} // '') eq 'llmCall' } @{ $s->{events} };
+    $call = $call ? $call->{json} : {};
+
+    is($call->{status}, 200, "$name - llmCall status 200")
+        or diag(json_encode($call));
+
+    my $body = eval { json_decode($call->{body} // '') };
+    ok(ref $body eq 'HASH', "$name - the provider's answer is JSON")
+        or diag(Perstack::printable($call->{body}));
+    $body = {} unless ref $body eq 'HASH';
+
+    is((($body->{content} || [])->[0] || {})->{text}, $Answer,
+       "$name - the provider's text");
+
+    my $xid = $res->header('X-Perstack-Execution') // '';
+    is($x->{execution}, $xid, "$name - (the stream's execution id)");
+    is($body->{caller}, "$xid llm $x->{job} $Tag",
+       "$name - the provider saw the caller: execution, expert, job, tag");
+
+    # the provider saw the real key (else 401), and one request only
+    my @l = wait_provider_lines(1);
+    is_deeply(\@l, ["200 $xid llm $x->{job} $Tag"],
+              "$name - the provider saw one request, with the real key");
+
+    unlike($res->content, qr/\Q$RealKey\E/,
+           "$name - the real key is nowhere in the stream");
+}
+
+sub check_probe {
+    my ($block, $s, $res) = @_;
+    my $name = $block->name;
+
+    my ($probe) = grep { ($_->{type} // '') eq 'probe' } @{ $s->{events} };
+    my $data = $probe ? $probe->{data} : '';
+    $probe = $probe ? $probe->{json} : {};
+    my $env = $probe->{env} || {};
+
+    like($env->{ANTHROPIC_API_KEY} // '', $CredentialRe,
+         "$name - ANTHROPIC_API_KEY is a gateway credential");
+    is($env->{ANTHROPIC_BASE_URL}, "http://$GwAddr:$GwPort",
+       "$name - ANTHROPIC_BASE_URL is the gateway");
+    ok(length $data && index($data, $RealKey) < 0,
+       "$name - the real key is nowhere in the probe event");
+    unlike($res->content, qr/\Q$RealKey\E/,
+           "$name - ... nor in the stream");
+    is_deeply([ sort @{ $probe->{interfaces} || [] } ], ['eth0', 'lo'],
+              "$name - one interface besides lo");
+
+    # the run is over: its credential is worth nothing now
+    my $cred = $env->{ANTHROPIC_API_KEY} // '';
+    my $c = gw_call(key_header('x-api-key', $cred));
+    check_refused("$name (the ended run's credential)", $c,
+                  'invalid_credential');
+
+    # another run gets another credential
+    my $c2 = http_request(method => 'GET',
+                          path => "/agent?expert=probe&query=/&user=$User",
+                          timeout => 30);
+    my $r = check_run("$name (second probe)", $c2, expert => 'probe',
+                      outcome => 'completed', exit_code => 0);
+    my $cred2 = ((($r->{by_type}{probe} || [])->[0] || {})->{env} || {})
+                ->{ANTHROPIC_API_KEY} // '';
+    like($cred2, $CredentialRe, "$name - the second run's credential");
+    isnt($cred2, $cred, "$name - each execution has its own credential");
+
+    is(scalar provider_lines(), 0, "$name - the provider saw nothing");
+}
+
+sub check_hold_close {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my ($c, $x, $call, $info) = start_hold($name, '/agent');
+    my $id = $x->{container} // '';
+    my %env = env_of($info);
+    my $cred = $env{ANTHROPIC_API_KEY} // '';
+
+    # the container, as the Engine API has it
+
+    is(($info->{HostConfig} || {})->{NetworkMode}, $GwNet,
+       "$name - HostConfig.NetworkMode is the gateway network");
+    is_deeply(($info->{HostConfig} || {})->{Dns}, [$GwAddr],
+              "$name - HostConfig.Dns is the gateway's address");
+    is_deeply([ sort keys %{ ($info->{NetworkSettings} || {})->{Networks}
+                             || {} } ], [$GwNet],
+              "$name - on the gateway network and no other");
+
+    like($cred, $CredentialRe,
+         "$name - Config.Env's ANTHROPIC_API_KEY is a credential");
+    my $all_env = join "\n", @{ ($info->{Config} || {})->{Env} || [] };
+    ok(index($all_env, $RealKey) < 0,
+       "$name - the real key is not in Config.Env");
+    ok(index(json_encode($info), $RealKey) < 0,
+       "$name - nor anywhere in the container's inspect object");
+
+    # the container's filesystem: an export of it (a tar)
+
+    my ($st, $tar) = Perstack::docker_api('GET', "/containers/$id/export",
+                                          timeout => 60);
+    is($st, 200, "$name - the container's filesystem exported");
+    like($tar, qr{usr/local/bin/perstack\0},
+         "$name - the export is the container's filesystem");
+    ok(index($tar, $RealKey) < 0,
+       "$name - the real key is not in the container's filesystem");
+
+    # the stolen credential works while the run runs, on either worker
+
+    my $issuer = ($info->{Config}{Labels} || {})->{'io.perstack.pid'} // '';
+    my (undef, @workers) = nginx_pids();
+    is(scalar @workers, 2, "$name - two workers");
+    ok(grep({ $_ eq $issuer } @workers),
+       "$name - a worker issued the credential");
+
+    my $before = () = provider_lines();
+
+    my ($statuses, undef, $pids) = calls_until_both_workers($cred, $issuer,
+                                                             10, 60);
+    my $n = @$statuses;
+    is_deeply($statuses, [ (200) x $n ],
+              "$name - $n calls with the credential (x-api-key and "
+              . "Bearer): all 200");
+    ok($pids->{$issuer} && grep({ $_ ne $issuer && $_ ne '' } keys %$pids),
+       "$name - admitted by the issuing worker and by the other")
+        or diag("issuer $issuer, answered by: " . join ' ', keys %$pids);
+
+    my @l = wait_provider_lines($before + $n);
+    is_deeply([ @l[$before .. $#l] ],
+              [ ("200 $x->{execution} llm $x->{job} $Tag") x $n ],
+              "$name - the provider saw each, with the real key and the "
+              . "execution's caller variables");
+
+    # the client goes away: the run ends, the credential with it
+
+    $c->close;
+    ok(defined wait_container_gone($id, 20),
+       "$name - the container is gone after the client closed");
+
+    check_revoked("$name (after the end)", $cred, $issuer);
+}
+
+
+sub check_hold_timeout {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my ($c, $x, $call, $info) = start_hold($name, '/agent-timeout');
+    my %env = env_of($info);
+    my $cred = $env{ANTHROPIC_API_KEY} // '';
+    like($cred, $CredentialRe, "$name - the credential, from Config.Env");
+
+    for my $how (qw(x-api-key bearer)) {
+        my $r = gw_call(key_header($how, $cred));
+        is($r->{status}, 200, "$name - with $how while it runs: 200");
+        my $body = eval { json_decode($r->{body}) } || {};
+        is($body->{caller}, "$x->{execution} llm $x->{job} $Tag",
+           "$name - with $how: the caller variables");
+    }
+
+    # perstack_timeout ends the run; read the stream to its end
+
+    ok($c->drain(30), "$name - the stream ends");
+    $c->close;
+    check_run($name, $c, expert => 'llm', outcome => 'timeout');
+
+    # revoked before perstack.end was sent: refused at once
+    my $issuer = ($info->{Config}{Labels} || {})->{'io.perstack.pid'} // '';
+    check_revoked("$name (after perstack.end)", $cred, $issuer);
+}
+
+
+sub check_refusals {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my $c = gw_call();
+    check_refused("$name (no credential)", $c, 'credential_required');
+
+    $c = gw_call('Authorization' => 'Basic dXNlcjpwYXNz');
+    check_refused("$name (Authorization: Basic)", $c, 'credential_required');
+
+    $c = gw_call('x-api-key' => $RealKey);
+    check_refused("$name (the real key itself)", $c, 'invalid_credential');
+
+    for my $how (qw(x-api-key bearer)) {
+        my $r = gw_call(key_header($how, random_credential()));
+        check_refused("$name (a random pgw_ credential, $how)", $r,
+                      'invalid_credential');
+    }
+
+    is(scalar provider_lines(), 0, "$name - the provider saw nothing");
+
+    # (the provider's log counts: a request that does get through shows)
+    my $h = open_stream(method => 'GET',
+                        path => "/agent?expert=llm&query=hold+on"
+                                . "&user=$User");
+    ok($h->wait_event('llmCall', 30), "$name - an llm run made its call");
+    my @l = wait_provider_lines(1);
+    is(scalar @l, 1, "$name - the provider saw that one call");
+    my $x = $h->first_event('perstack.execution');
+    $h->close;
+    ok(defined wait_container_gone($x ? $x->{json}{container} : 'none', 20),
+       "$name - the llm run's container is gone");
+}
+
+sub check_net {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    # from the host, both listeners answer
+    my $c = gw_call();
+    is($c->{status}, 401, "$name - from the host, the gateway answers");
+
+    {
+        local $Test::Nginx::Util::ServerAddr = $OtherAddr;
+        local $Test::Nginx::Util::ServerPortForClient = $OtherPort;
+        $c = http_request(method => 'GET', path => '/', timeout => 10);
+    }
+    is($c->{status}, 200, "$name - from the host, nginx answers on "
+       . "$OtherAddr:$OtherPort");
+    is($c->{body}, "the host on the other network\n",
+       "$name - ... the second network's listener");
+
+    # from the container
+
+    my %want = (
+        "$GwAddr:$GwPort" => 1,              # the gateway
+        # the host's address in the other network, where nginx listens (as
+        # just proven): the container gets there only if the host accepts
+        # what the gateway network sends to its other addresses
+        "$OtherAddr:$OtherPort" => 0,
+        "127.0.0.1:$LoopPort" => 0,          # its own loopback
+        # the test server's port, at the gateway's address: it listens on
+        # loopback only
+        "$GwAddr:$LoopPort" => 0,
+    );
+    my @targets = sort keys %want;
+
+    my $run = http_request(method => 'GET',
+                           path => "/agent?expert=net&user=$User&query="
+                                   . join('+', @targets),
+                           timeout => 60);
+    my $r = check_run($name, $run, expert => 'net', outcome => 'completed',
+                      exit_code => 0);
+    is_deeply($r->{types}, [qw(initializeRuntime startRun net completeRun)],
+              "$name - the events") or diag("got: @{ $r->{types} }");
+
+    my $net = (($r->{by_type}{net} || [])->[0] || {});
+    my %got = map { $_->{target} => $_ } @{ $net->{results} || [] };
+
+    is_deeply([ sort keys %got ], \@targets, "$name - every target tried");
+
+    for my $t (@targets) {
+        my $g = $got{$t} || {};
+        my $ok = JSON::PP::is_bool($g->{connected})
+                 && ($g->{connected} ? 1 : 0) == $want{$t};
+        ok($ok, "$name - $t: " . ($want{$t} ? 'connected'
+                                            : 'not connected'))
+            or diag(json_encode($g));
+    }
+
+    is($got{"127.0.0.1:$LoopPort"}{error}, 'ECONNREFUSED',
+       "$name - 127.0.0.1 is the container's own loopback");
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the module creates the gateway network: internal, the subnet, no ICC, labelled
+--- check: check_network_created
+
+
+
+=== TEST 2: llm through the gateway: the provider's answer, the real key at the provider, the caller variables
+--- request
+GET /agent?expert=llm&query=what+is+the+answer&user=@USER@
+--- error_code: 200
+--- stream: sse
+--- expert: llm
+--- types: initializeRuntime startRun startGeneration llmCall completeRun
+--- end
+outcome: completed
+exit_code: 0
+--- check: check_llm
+
+
+
+=== TEST 3: probe: the container's key is a credential, never the real key; one per execution
+--- request
+GET /agent?expert=probe&query=/&user=@USER@
+--- error_code: 200
+--- stream: sse
+--- expert: probe
+--- types: initializeRuntime startRun probe completeRun
+--- end
+outcome: completed
+--- check: check_probe
+
+
+
+=== TEST 4: llm hold: no real key in the container; a stolen credential works on both workers until the client closes
+--- check: check_hold_close
+
+
+
+=== TEST 5: llm hold, perstack_timeout 3s: the credential works until perstack.end
+--- check: check_hold_timeout
+
+
+
+=== TEST 6: no credential, a random one, the real key: 401 with WWW-Authenticate, the provider sees nothing
+--- check: check_refusals
+
+
+
+=== TEST 7: net: the container reaches the gateway and nothing else
+--- check: check_net
+
+
+
+=== TEST 8: the network exists but is not internal
+--- http_config
+    perstack_gateway_zone zone=open:1m network=$TEST_NGINX_OPEN_NET subnet=$TEST_NGINX_OPEN_SUBNET;
+--- config
+    location = /noop { return 204; }
+--- must_die
+--- suppress_stderr
+--- error_log
+[emerg]
+the Docker network "perstack-test-gw-open" exists but is not internal
+
+
+
+=== TEST 9: the network exists without the subnet
+--- http_config
+    perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_WRONG_SUBNET;
+--- config
+    location = /noop { return 204; }
+--- must_die
+--- suppress_stderr
+--- error_log
+[emerg]
+the Docker network "perstack-test-gateway" exists without the subnet 172.31.244.0/24
+
+
+
+=== TEST 10: the Docker Engine cannot be reached
+--- http_config
+    perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET docker=unix:/nonexistent/docker.sock;
+--- config
+    location = /noop { return 204; }
+--- must_die
+--- suppress_stderr
+--- error_log
+[emerg]
+cannot reach the Docker Engine at "unix:/nonexistent/docker.sock"
+
+
+
+=== TEST 11: perstack_network none with perstack_gateway_credentials
+--- http_config
+    perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
+--- config
+    location = /agent {
+        perstack_execute;
+        perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+        perstack_network none;
+        perstack_gateway_credentials zone=gw;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log
+[emerg]
+"perstack_network none" conflicts with "perstack_gateway_credentials"
+
+
+
+=== TEST 12: perstack_gateway and perstack_execute in one location
+--- http_config
+    perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
+--- config
+    location = /agent {
+        perstack_execute;
+        perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+        perstack_gateway zone=gw;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log
+[emerg]
+"perstack_gateway" and "perstack_execute" cannot share a location
+
+
+
+=== TEST 13: perstack_gateway with an unknown zone
+--- http_config
+    perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
+--- config
+    location / {
+        perstack_gateway zone=nosuch;
+        return 204;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log
+[emerg]
+unknown perstack gateway zone "nosuch"
+
+
+
+=== TEST 14: perstack_gateway_credentials with an unknown zone
+--- http_config
+    perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
+--- config
+    location = /agent {
+        perstack_execute;
+        perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+        perstack_gateway_credentials zone=nosuch;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log
+[emerg]
+unknown perstack gateway zone "nosuch"
