@@ -634,7 +634,20 @@ ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(easy);
 
-    ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                  "perstack: worker exiting, removed container \"%V\": "
-                  "curl %d, status %l", container, rc, status);
+    if (rc == CURLE_OK && (status == 204 || status == 404)) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "perstack: worker exiting, removed container \"%V\"",
+                      container);
+
+    } else if (rc == CURLE_OK && status == 409) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "perstack: worker exiting, container \"%V\" is being "
+                      "removed already", container);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "perstack: worker exiting, could not remove container "
+                      "\"%V\" (curl %d, status %l): the reaper will",
+                      container, rc, status);
+    }
 }

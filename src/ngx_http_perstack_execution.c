@@ -43,6 +43,8 @@ static void ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_start(ngx_event_t *ev);
 static void ngx_http_perstack_start_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_timeout(ngx_event_t *ev);
+static void ngx_http_perstack_hold(ngx_event_t *ev);
+static void ngx_http_perstack_exit_watch_handler(ngx_event_t *ev);
 static void ngx_http_perstack_idle(ngx_event_t *ev);
 static void ngx_http_perstack_stop(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_outcome_e outcome);
@@ -92,6 +94,11 @@ static void ngx_http_perstack_daemon_message(ngx_http_perstack_op_t *op,
 static ngx_queue_t  ngx_http_perstack_executions;
 static ngx_uint_t   ngx_http_perstack_executions_ready;
 
+/* while executions run: is the worker shutting down gracefully? */
+static ngx_event_t       ngx_http_perstack_exit_watch;
+static ngx_connection_t  ngx_http_perstack_exit_watch_conn;
+static ngx_msec_t        ngx_http_perstack_shutdown_at;
+
 
 static const char  *ngx_http_perstack_outcomes[] = {
     "none",
@@ -102,7 +109,8 @@ static const char  *ngx_http_perstack_outcomes[] = {
     "client_gone",
     "paused",
     "idle_timeout",
-    "output_limit"
+    "output_limit",
+    "shutdown"
 };
 
 
@@ -245,6 +253,17 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     exec->ping_ev.log = log;
     exec->ping_ev.cancelable = 1;
 
+    /*
+     * nginx lets a worker that shuts down gracefully (a reload, "nginx -s
+     * quit") exit once no timer that cannot be cancelled is left.  This
+     * one lasts as long as the execution may, so the worker stays until
+     * the container is removed and the closing event is sent;
+     * worker_shutdown_timeout still bounds the wait.
+     */
+    exec->hold_ev.handler = ngx_http_perstack_hold;
+    exec->hold_ev.data = exec;
+    exec->hold_ev.log = log;
+
     cln = ngx_http_cleanup_add(r, 0);
     if (cln == NULL) {
         ngx_http_perstack_gateway_revoke(exec);
@@ -256,6 +275,24 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     cln->data = exec;
 
     ngx_queue_insert_tail(&ngx_http_perstack_executions, &exec->queue);
+
+    if (ngx_http_perstack_exit_watch.handler == NULL) {
+        ngx_http_perstack_exit_watch_conn.fd = (ngx_socket_t) -1;
+        ngx_http_perstack_exit_watch.handler =
+                                        ngx_http_perstack_exit_watch_handler;
+        ngx_http_perstack_exit_watch.data = &ngx_http_perstack_exit_watch_conn;
+        ngx_http_perstack_exit_watch.log = ngx_cycle->log;
+        ngx_http_perstack_exit_watch.cancelable = 1;
+    }
+
+    if (!ngx_http_perstack_exit_watch.timer_set) {
+        ngx_add_timer(&ngx_http_perstack_exit_watch, 1000);
+    }
+
+    ngx_add_timer(&exec->hold_ev, (plcf->timeout ? plcf->timeout
+                                                 : NGX_HTTP_PERSTACK_HOLD_EXTRA)
+                                  + plcf->stop_timeout
+                                  + NGX_HTTP_PERSTACK_HOLD_EXTRA);
 
     /* a client that goes away is noticed while the container is prepared */
     r->read_event_handler = ngx_http_test_reading;
@@ -320,6 +357,102 @@ ngx_http_perstack_event_handler(ngx_event_t *ev)
     if (c) {
         ngx_http_run_posted_requests(c);
     }
+}
+
+
+static void
+ngx_http_perstack_hold(ngx_event_t *ev)
+{
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+
+    /* the timers of the execution end it: it is stuck on the engine */
+    ngx_log_error(NGX_LOG_WARN, exec->log, 0,
+                  "perstack: execution still not over, in state %d",
+                  (int) exec->state);
+}
+
+
+/*
+ * A worker that shuts down gracefully lets its executions run to their
+ * end.  With worker_shutdown_timeout, nginx closes every connection when
+ * it passes; the executions are stopped before that, early enough for
+ * their containers' grace period, so that each client still gets its
+ * closing event, with the outcome "shutdown".
+ */
+
+static void
+ngx_http_perstack_exit_watch_handler(ngx_event_t *ev)
+{
+    ngx_msec_t                 wait, stop;
+    ngx_queue_t               *q, *next;
+    ngx_core_conf_t           *ccf;
+    ngx_http_perstack_exec_t  *exec;
+
+    if (ngx_queue_empty(&ngx_http_perstack_executions)) {
+        return;
+    }
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, 1000);
+        return;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (ccf->shutdown_timeout == 0) {
+        /* no limit: the executions end as they would have */
+        return;
+    }
+
+    if (ngx_http_perstack_shutdown_at == 0) {
+        /* the longest grace period any execution here has */
+        stop = 0;
+
+        for (q = ngx_queue_head(&ngx_http_perstack_executions);
+             q != ngx_queue_sentinel(&ngx_http_perstack_executions);
+             q = ngx_queue_next(q))
+        {
+            exec = ngx_queue_data(q, ngx_http_perstack_exec_t, queue);
+            stop = ngx_max(stop, exec->conf->stop_timeout);
+        }
+
+        wait = (ccf->shutdown_timeout > stop + 2000)
+               ? ccf->shutdown_timeout - stop - 2000 : 0;
+
+        /* +1: zero means "not known yet" */
+        ngx_http_perstack_shutdown_at = ngx_current_msec + wait + 1;
+
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "perstack: shutting down, running executions are "
+                      "stopped in %M ms", wait);
+    }
+
+    if (ngx_current_msec >= ngx_http_perstack_shutdown_at) {
+
+        /* a stop that fails at once may free its execution */
+        for (q = ngx_queue_head(&ngx_http_perstack_executions);
+             q != ngx_queue_sentinel(&ngx_http_perstack_executions);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            exec = ngx_queue_data(q, ngx_http_perstack_exec_t, queue);
+
+            if (exec->state == NGX_HTTP_PERSTACK_RUNNING && !exec->stopping) {
+                ngx_log_error(NGX_LOG_NOTICE, exec->log, 0,
+                              "perstack: worker shutting down, stopping "
+                              "the execution");
+
+                ngx_http_perstack_stop(exec,
+                                       NGX_HTTP_PERSTACK_OUTCOME_SHUTDOWN);
+            }
+        }
+    }
+
+    /* executions that were still starting are stopped once they run */
+    ngx_add_timer(ev, 200);
 }
 
 
@@ -873,11 +1006,20 @@ ngx_http_perstack_timeout(ngx_event_t *ev)
 static void
 ngx_http_perstack_idle(ngx_event_t *ev)
 {
+    ngx_str_t                  message;
     ngx_msec_t                 idle, limit;
     ngx_http_perstack_exec_t  *exec;
 
     exec = ev->data;
     limit = exec->conf->idle_timeout;
+
+    if (exec->state == NGX_HTTP_PERSTACK_WAIT && !exec->stopping) {
+        ngx_str_set(&message, "the container's output stream ended while "
+                              "it was still running: output was lost");
+        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
+                               &message);
+        return;
+    }
 
     if (exec->state != NGX_HTTP_PERSTACK_RUNNING || exec->stopping) {
         return;
@@ -982,6 +1124,20 @@ ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec)
 
     if (exec->ping_ev.timer_set) {
         ngx_del_timer(&exec->ping_ev);
+    }
+
+    /*
+     * The output ends when the container exits.  If the container runs on
+     * long after, its output no longer reaches us: the engine (or
+     * something in between) cut the stream.
+     */
+
+    if (exec->idle_ev.timer_set) {
+        ngx_del_timer(&exec->idle_ev);
+    }
+
+    if (!exec->stopping) {
+        ngx_add_timer(&exec->idle_ev, NGX_HTTP_PERSTACK_EXIT_GRACE);
     }
 
     op = ngx_http_perstack_op_create(exec, "wait",
@@ -1436,7 +1592,7 @@ ngx_http_perstack_free_if_idle(ngx_http_perstack_exec_t *exec)
 static void
 ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
 {
-    ngx_event_t  *events[5];
+    ngx_event_t  *events[6];
     ngx_uint_t    i;
 
     events[0] = &exec->process_ev;
@@ -1444,8 +1600,9 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
     events[2] = &exec->timeout_ev;
     events[3] = &exec->ping_ev;
     events[4] = &exec->idle_ev;
+    events[5] = &exec->hold_ev;
 
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < 6; i++) {
         if (events[i]->timer_set) {
             ngx_del_timer(events[i]);
         }
@@ -1514,6 +1671,9 @@ ngx_http_perstack_exec_find(u_char *id)
 void
 ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle)
 {
+    u_char                     buf[sizeof("perstack-")
+                                   + NGX_HTTP_PERSTACK_ID_LEN];
+    ngx_str_t                  name;
     ngx_queue_t               *q;
     ngx_http_perstack_exec_t  *exec;
 
@@ -1530,6 +1690,17 @@ ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle)
         if (exec->container.len && !exec->removed) {
             ngx_http_perstack_docker_remove_now(exec->docker,
                                                 &exec->container,
+                                                cycle->log);
+
+        } else if (exec->state == NGX_HTTP_PERSTACK_CREATE) {
+            /* created perhaps, its id not known yet: by its name then */
+            name.len = ngx_sprintf(buf, "perstack-%*s",
+                                   (size_t) NGX_HTTP_PERSTACK_ID_LEN,
+                                   exec->id)
+                       - buf;
+            name.data = buf;
+
+            ngx_http_perstack_docker_remove_now(exec->docker, &name,
                                                 cycle->log);
         }
 
@@ -1727,8 +1898,12 @@ ngx_http_perstack_process(ngx_event_t *ev)
     }
 
     if (ngx_http_perstack_demux_truncated(&exec->demux)) {
-        ngx_log_error(NGX_LOG_WARN, exec->log, 0,
-                      "perstack: the output stream ended inside a frame");
+        /* the container's writes are whole frames: the engine cut it */
+        ngx_str_set(&message, "the Docker engine cut the container's "
+                              "output inside a frame: output was lost");
+        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
+                               &message);
+        return;
     }
 
     ngx_http_perstack_wait(exec);
