@@ -30,6 +30,10 @@
 #define NGX_HTTP_PERSTACK_REAP_RETRY      1000
 #define NGX_HTTP_PERSTACK_REAP_RETRY_MAX  30000
 
+/* why a container is the reaper's */
+#define NGX_HTTP_PERSTACK_REAP_ORPHAN     1
+#define NGX_HTTP_PERSTACK_REAP_STRANDED   2
+
 
 static void ngx_http_perstack_reaper_handler(ngx_event_t *ev);
 static void ngx_http_perstack_reaper_start(ngx_http_perstack_docker_t *docker);
@@ -37,7 +41,7 @@ static void ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op);
 static ngx_uint_t ngx_http_perstack_reaper_orphan(yajl_val labels);
 static ngx_uint_t ngx_http_perstack_reaper_stranded(const char *execution);
 static void ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
-    const char *id);
+    const char *id, ngx_uint_t why);
 static void ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op);
 static ngx_uint_t ngx_http_perstack_pid_gone(ngx_pid_t pid);
 
@@ -191,6 +195,7 @@ ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op)
 {
     size_t                     i;
     yajl_val                   tree, c, id, labels;
+    ngx_uint_t                 why;
     ngx_http_perstack_exec_t  *owner;
 
     static const char  *id_path[] = { "Id", NULL };
@@ -228,13 +233,15 @@ ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op)
         id = yajl_tree_get(c, id_path, yajl_t_string);
         labels = yajl_tree_get(c, labels_path, yajl_t_object);
 
-        if (id == NULL || labels == NULL
-            || !ngx_http_perstack_reaper_orphan(labels))
-        {
+        if (id == NULL || labels == NULL) {
             continue;
         }
 
-        ngx_http_perstack_reaper_remove(owner, id->u.string);
+        why = ngx_http_perstack_reaper_orphan(labels);
+
+        if (why) {
+            ngx_http_perstack_reaper_remove(owner, id->u.string, why);
+        }
     }
 
     yajl_tree_free(tree);
@@ -292,15 +299,17 @@ ngx_http_perstack_reaper_orphan(yajl_val labels)
     }
 
     if ((ngx_pid_t) pid == ngx_pid) {
-        return execution && ngx_http_perstack_reaper_stranded(execution);
+        return (execution && ngx_http_perstack_reaper_stranded(execution))
+               ? NGX_HTTP_PERSTACK_REAP_STRANDED : 0;
     }
 
     if (!ngx_http_perstack_pid_gone((ngx_pid_t) pid)) {
         return 0;
     }
 
-    return (ngx_pid_t) master == ngx_http_perstack_master
-           || ngx_http_perstack_pid_gone((ngx_pid_t) master);
+    return ((ngx_pid_t) master == ngx_http_perstack_master
+            || ngx_http_perstack_pid_gone((ngx_pid_t) master))
+           ? NGX_HTTP_PERSTACK_REAP_ORPHAN : 0;
 }
 
 
@@ -372,7 +381,7 @@ ngx_http_perstack_pid_gone(ngx_pid_t pid)
 
 static void
 ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
-    const char *id)
+    const char *id, ngx_uint_t why)
 {
     size_t                   len;
     ngx_str_t                path;
@@ -385,9 +394,11 @@ ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
     }
 
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                  "perstack: removing container %*s, left behind by a "
-                  "worker that is gone or an execution that is over",
-                  (size_t) 12, id);
+                  "perstack: removing container %*s, left behind by %s",
+                  (size_t) 12, id,
+                  why == NGX_HTTP_PERSTACK_REAP_ORPHAN
+                  ? "a worker that is gone"
+                  : "an execution that is over (its removal failed)");
 
     op = ngx_http_perstack_op_create(owner, "reaper remove",
                                      ngx_http_perstack_reaper_remove_done);

@@ -29,6 +29,8 @@
 use strict;
 use warnings;
 
+use POSIX ();
+
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use PerstackFlow;
@@ -483,7 +485,16 @@ sub check_network_created {
 sub iptables_rules {
     my ($chain) = @_;
 
-    open my $fh, '-|', 'iptables', '-w', '-S', $chain or return ();
+    # (a chain that does not exist is no news: stderr is dropped)
+    my $pid = open my $fh, '-|';
+    return () unless defined $pid;
+
+    if ($pid == 0) {
+        open STDERR, '>', '/dev/null';
+        exec 'iptables', '-w', '-S', $chain;
+        POSIX::_exit(127);
+    }
+
     my @rules = <$fh>;
     close $fh;
     chomp @rules;
