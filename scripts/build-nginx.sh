@@ -8,6 +8,9 @@
 #           private apt configuration), full build: build/nginx-1.22/objs/...
 #   debian  the module alone, for Debian's own /usr/sbin/nginx, from nginx-dev's
 #           tree and configure flags: build/nginx-debian/objs/*.so
+#   asan    nginx 1.26.3 and the module with AddressSanitizer and
+#           UndefinedBehaviorSanitizer (scripts/asan.sh runs the suite on
+#           it): build/nginx-asan/objs/...  Not among the defaults.
 # Sources are fetched and unpacked once into build/src/ and reused.  A build
 # tree is configured once; later runs only run make, so after a change to the
 # module's sources only the module is rebuilt.  Its configuration is redone
@@ -60,8 +63,8 @@ variants=()
 for a in "$@"; do
     case "$a" in
         -h|--help) usage; exit 0 ;;
-        1.26|1.22|debian) variants+=("$a") ;;
-        *) die "unknown variant '$a' (expected 1.26, 1.22 or debian)" ;;
+        1.26|1.22|debian|asan) variants+=("$a") ;;
+        *) die "unknown variant '$a' (expected 1.26, 1.22, debian or asan)" ;;
     esac
 done
 [ "${#variants[@]}" -gt 0 ] || variants=(1.26 1.22 debian)
@@ -149,7 +152,7 @@ build_variant() {
     start=$(now)
     bdir="$PERSTACK_BUILD/nginx-$v"
     case "$v" in
-        1.26) srcdir="$(fetch_1_26)" ;;
+        1.26|asan) srcdir="$(fetch_1_26)" ;;
         1.22) srcdir="$(fetch_1_22)" ;;
         debian)
             srcdir=/usr/share/nginx/src
@@ -175,8 +178,17 @@ build_variant() {
     else
         srcid="$(cat "$srcdir/.perstack-source")"
         args=("${FULL_CONFIGURE_ARGS[@]}")
-        [ -z "${PERSTACK_CC_OPT:-}" ] || args+=("--with-cc-opt=$PERSTACK_CC_OPT")
-        [ -z "${PERSTACK_LD_OPT:-}" ] || args+=("--with-ld-opt=$PERSTACK_LD_OPT")
+        cc_opt="${PERSTACK_CC_OPT:-}"
+        ld_opt="${PERSTACK_LD_OPT:-}"
+        if [ "$v" = asan ]; then
+            # -O1 and frame pointers for readable reports.  nginx's core
+            # passes NULL with a length of 0 to memcpy() and reads unaligned
+            # fields on purpose: those two checks would stop every start.
+            cc_opt="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize=nonnull-attribute,alignment -fno-sanitize-recover=undefined $cc_opt"
+            ld_opt="-fsanitize=address,undefined $ld_opt"
+        fi
+        [ -z "$cc_opt" ] || args+=("--with-cc-opt=$cc_opt")
+        [ -z "$ld_opt" ] || args+=("--with-ld-opt=$ld_opt")
     fi
     args+=("--add-dynamic-module=$MODULE_DIR")
 

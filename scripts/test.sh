@@ -10,7 +10,10 @@
 #
 # Usage: scripts/test.sh [options]
 #   --variants LIST   nginx variants, space or comma separated
-#                     (default: $PERSTACK_TEST_VARIANTS or "1.26 1.22 debian")
+#                     (default: $PERSTACK_TEST_VARIANTS or "1.26 1.22 debian";
+#                     "asan": nginx and the module with AddressSanitizer and
+#                     UBSan, any sanitizer report fails the run; see
+#                     scripts/asan.sh)
 #   --only FILE       run only this .t file or directory (repeatable)
 #   --full            the whole t/ suite on every variant (by default, the
 #                     whole suite runs on "debian", the nginx a Debian user
@@ -56,7 +59,7 @@ done
 read -r -a variants <<<"${variants_arg//,/ }"
 [ "${#variants[@]}" -gt 0 ] || die "no variants given"
 for v in "${variants[@]}"; do
-    case "$v" in 1.26|1.22|debian) ;; *) die "unknown variant '$v' (1.26, 1.22, debian)" ;; esac
+    case "$v" in 1.26|1.22|debian|asan) ;; *) die "unknown variant '$v' (1.26, 1.22, debian, asan)" ;; esac
 done
 
 # --only paths: as given from the caller's directory, else from the root.
@@ -210,6 +213,7 @@ run_unit() {
 
 run_prove() {  # VARIANT
     local v="$1" bin log
+    local asan_dir=""
     if [ "$v" = debian ]; then bin=/usr/sbin/nginx; else bin="$PERSTACK_BUILD/nginx-$v/objs/nginx"; fi
     log="$PERSTACK_BUILD/logs/prove-$v.log"
     local -a targets=(t/)
@@ -219,6 +223,20 @@ run_prove() {  # VARIANT
     esac
     [ "${#only_abs[@]}" -eq 0 ] || targets=("${only_abs[@]}")
     local rc=0
+    local -a sanitizer_env=()
+    if [ "$v" = asan ]; then
+        # Reports go to files, one a process, read after the run.  Leaks
+        # are not looked for: nginx frees by pools, and at exit not at all.
+        # A dynamic module defines ngx_module_names as nginx does, by
+        # nginx's design: not a "one definition rule" violation to report.
+        asan_dir="$PERSTACK_BUILD/asan-reports"
+        rm -rf "$asan_dir"; mkdir -p "$asan_dir"
+        sanitizer_env=(
+            "ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0:abort_on_error=1:disable_coredump=1:log_path=$asan_dir/asan"
+            "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$asan_dir/ubsan"
+        )
+    fi
+    env ${sanitizer_env[@]+"${sanitizer_env[@]}"} \
     TEST_NGINX_BINARY="$bin" \
     TEST_NGINX_PERSTACK_MODULE="$PERSTACK_BUILD/nginx-$v/objs/$MODULE_NAME.so" \
     TEST_NGINX_SERVROOT="$PERSTACK_BUILD/servroot-$v" \
@@ -238,6 +256,17 @@ run_prove() {  # VARIANT
     tests_failed=$((tests_failed + failed_n))
     stage_note="$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$log" | tail -n 1 | cut -d, -f1,2)"
     stage_note="$stage_note $(grep -E '^Result: ' "$log" | tail -n 1)"
+    if [ "$v" = asan ]; then
+        local reports
+        reports="$(find "$asan_dir" -type f | wc -l)"
+        stage_note="$stage_note, sanitizer reports: $reports"
+        if [ "$reports" -gt 0 ]; then
+            echo "---- sanitizer reports ($asan_dir) ----" >&2
+            head -n 60 "$asan_dir"/* >&2 || true
+            tests_failed=$((tests_failed + reports))
+            rc=1
+        fi
+    fi
     return "$rc"
 }
 
