@@ -664,6 +664,53 @@ sub check_killed_worker {
     }
 }
 
+
+# ---- a reload ------------------------------------------------------------------
+
+sub check_reload {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $t0 = Time::HiRes::time();
+
+    my ($master, @workers) = nginx_pids();
+    is(scalar @workers, 1, "$name - one worker");
+    my $old = $workers[0];
+
+    my $c = start_req('/one?expert=slow&query=4');
+    ok(streaming($c), "$name - the run streams") or return;
+    is(container_pid($c), $old, "$name - its container is the old worker's");
+
+    ok(kill('HUP', $master), "$name - the master is told to reload");
+
+    # a new worker, while the old one still streams its run
+    my $deadline = Time::HiRes::time() + 10;
+    my $new;
+    while (Time::HiRes::time() < $deadline) {
+        my ($m, @ws) = nginx_pids();
+        ($new) = grep { $_ != $old } @ws;
+        last if $new;
+        Time::HiRes::sleep(0.05);
+    }
+    ok($new, "$name - a new worker started (" . ($new // 'none') . ")")
+        or return;
+
+    # the zone kept its count: the new worker sees the old run's slot
+    ok(!$c->has_event('perstack.end'), "$name - the old run still streams");
+    one_is_taken("$name (new worker)");
+
+    finish_ok("$name (old run)", $c);
+
+    # and the slot the old worker gave back is free for the new one
+    run_ok("$name (after)", '/one?expert=demo&query=free+again');
+
+    my @gave = error_lines(qr/perstack: gave back/);
+    is(scalar @gave, 0, "$name - no slot had to be reclaimed")
+        or diag(join "\n", @gave);
+
+    is(scalar creates_since($t0), 2,
+       "$name - two containers in all: none for the refused request");
+}
+
 run_tests();
 
 __DATA__
@@ -920,3 +967,10 @@ duplicate zone "a"
 --- no_error_log
 [crit]
 [emerg]
+
+
+
+=== TEST 23: a reload mid-run: the count lives on, and the slot comes back
+--- nginx_workers: 1
+--- check: check_reload
+--- timeout: 60
