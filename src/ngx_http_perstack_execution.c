@@ -367,7 +367,17 @@ ngx_http_perstack_hold(ngx_event_t *ev)
 
     exec = ev->data;
 
-    /* the timers of the execution end it: it is stuck on the engine */
+    if (exec->conf->timeout == 0) {
+        /* no time limit: it may run as long as it likes */
+        ngx_add_timer(ev, NGX_HTTP_PERSTACK_HOLD_EXTRA);
+        return;
+    }
+
+    /*
+     * Its own timers would have ended it by now: it is stuck on the
+     * engine.  A worker that shuts down stops waiting for it (and removes
+     * its container as it exits).
+     */
     ngx_log_error(NGX_LOG_WARN, exec->log, 0,
                   "perstack: execution still not over, in state %d",
                   (int) exec->state);
@@ -827,6 +837,12 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
     ngx_sprintf(path.data, "/containers/%V/attach?stream=1&stdout=1&stderr=1",
                 &exec->container);
 
+    /*
+     * The stream itself has no time limit (the execution's timers bound
+     * it), but the engine must answer the attach: start_ev waits for that.
+     */
+    ngx_add_timer(&exec->start_ev, NGX_HTTP_PERSTACK_ENGINE_TIMEOUT);
+
     if (ngx_http_perstack_op_run(attach, "POST", &path, 0) != NGX_OK) {
         goto failed;
     }
@@ -848,6 +864,10 @@ ngx_http_perstack_stream_attached(ngx_http_perstack_exec_t *exec)
 {
     /* called inside a libcurl callback: start from outside it */
 
+    if (exec->start_ev.timer_set) {
+        ngx_del_timer(&exec->start_ev);
+    }
+
     if (exec->state == NGX_HTTP_PERSTACK_ATTACH && !exec->start_ev.posted) {
         ngx_post_event(&exec->start_ev, &ngx_posted_events);
     }
@@ -864,6 +884,16 @@ ngx_http_perstack_start(ngx_event_t *ev)
     exec = ev->data;
 
     if (exec->state != NGX_HTTP_PERSTACK_ATTACH || exec->aborted) {
+        return;
+    }
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+
+        ngx_str_set(&message, "container attach: the Docker engine did not "
+                              "answer in time");
+        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
+                               &message);
         return;
     }
 
@@ -1013,9 +1043,15 @@ ngx_http_perstack_idle(ngx_event_t *ev)
     exec = ev->data;
     limit = exec->conf->idle_timeout;
 
-    if (exec->state == NGX_HTTP_PERSTACK_WAIT && !exec->stopping) {
-        ngx_str_set(&message, "the container's output stream ended while "
-                              "it was still running: output was lost");
+    if (exec->state == NGX_HTTP_PERSTACK_WAIT) {
+        /*
+         * Either the stream was cut while the container runs on, or the
+         * engine does not report an exit: the container is removed.
+         */
+        ngx_str_set(&message, "the container's output ended, but its exit "
+                              "was not reported within 10 s: the engine cut "
+                              "the stream (output may have been lost) or "
+                              "does not answer");
         ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
                                &message);
         return;
@@ -1136,9 +1172,7 @@ ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec)
         ngx_del_timer(&exec->idle_ev);
     }
 
-    if (!exec->stopping) {
-        ngx_add_timer(&exec->idle_ev, NGX_HTTP_PERSTACK_EXIT_GRACE);
-    }
+    ngx_add_timer(&exec->idle_ev, NGX_HTTP_PERSTACK_EXIT_GRACE);
 
     op = ngx_http_perstack_op_create(exec, "wait",
                                      ngx_http_perstack_wait_done);
@@ -1877,6 +1911,18 @@ ngx_http_perstack_process(ngx_event_t *ev)
         return;
     }
 
+    if (ngx_http_perstack_demux_truncated(&exec->demux)) {
+        /*
+         * The container's writes are whole frames: the engine cut the
+         * stream, and the line it cut is not passed on half.
+         */
+        ngx_str_set(&message, "the Docker engine cut the container's "
+                              "output inside a frame: output was lost");
+        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
+                               &message);
+        return;
+    }
+
     /* the stream ended: lines without a final newline still count */
 
     for ( ;; ) {
@@ -1895,15 +1941,6 @@ ngx_http_perstack_process(ngx_event_t *ev)
         if (ngx_http_perstack_busy(exec)) {
             return;
         }
-    }
-
-    if (ngx_http_perstack_demux_truncated(&exec->demux)) {
-        /* the container's writes are whole frames: the engine cut it */
-        ngx_str_set(&message, "the Docker engine cut the container's "
-                              "output inside a frame: output was lost");
-        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
-                               &message);
-        return;
     }
 
     ngx_http_perstack_wait(exec);

@@ -36,6 +36,8 @@
 /* how long an execution may outlive its time limit before a worker that
  * shuts down gracefully stops waiting for it */
 #define NGX_HTTP_PERSTACK_HOLD_EXTRA     120000
+/* how long the engine may take to answer a call that is not a stream */
+#define NGX_HTTP_PERSTACK_ENGINE_TIMEOUT 60000
 /* how long a container may run on once its output ended */
 #define NGX_HTTP_PERSTACK_EXIT_GRACE     10000
 
