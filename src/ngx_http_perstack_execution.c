@@ -662,7 +662,9 @@ ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec)
 
     ngx_str_set(&path, "/_ping");
 
-    return ngx_http_perstack_op_run(op, "GET", &path, 10000);
+    return ngx_http_perstack_op_run(op, "GET", &path,
+                                    ngx_min(exec->conf->docker_timeout,
+                                            10000));
 }
 
 
@@ -737,7 +739,8 @@ ngx_http_perstack_create(ngx_http_perstack_exec_t *exec)
                     (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id);
     path.len = p - path.data;
 
-    return ngx_http_perstack_op_run(op, "POST", &path, 60000);
+    return ngx_http_perstack_op_run(op, "POST", &path,
+                                    exec->conf->docker_timeout);
 }
 
 
@@ -841,7 +844,7 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
      * The stream itself has no time limit (the execution's timers bound
      * it), but the engine must answer the attach: start_ev waits for that.
      */
-    ngx_add_timer(&exec->start_ev, NGX_HTTP_PERSTACK_ENGINE_TIMEOUT);
+    ngx_add_timer(&exec->start_ev, exec->conf->docker_timeout);
 
     if (ngx_http_perstack_op_run(attach, "POST", &path, 0) != NGX_OK) {
         goto failed;
@@ -913,7 +916,10 @@ ngx_http_perstack_start(ngx_event_t *ev)
 
     ngx_sprintf(path.data, "/containers/%V/start", &exec->container);
 
-    if (ngx_http_perstack_op_run(op, "POST", &path, 60000) != NGX_OK) {
+    if (ngx_http_perstack_op_run(op, "POST", &path,
+                                 exec->conf->docker_timeout)
+        != NGX_OK)
+    {
         goto failed;
     }
 
@@ -1114,7 +1120,8 @@ ngx_http_perstack_stop(ngx_http_perstack_exec_t *exec,
     ngx_sprintf(path.data, "/containers/%V/stop", &exec->container);
 
     if (ngx_http_perstack_op_run(op, "POST", &path,
-                                 exec->conf->stop_timeout + 30000)
+                                 exec->conf->stop_timeout
+                                 + exec->conf->docker_timeout)
         == NGX_OK)
     {
         return;
@@ -1308,7 +1315,10 @@ ngx_http_perstack_remove(ngx_http_perstack_exec_t *exec)
 
     ngx_sprintf(path.data, "/containers/%V?force=1&v=1", &exec->container);
 
-    if (ngx_http_perstack_op_run(op, "DELETE", &path, 60000) == NGX_OK) {
+    if (ngx_http_perstack_op_run(op, "DELETE", &path,
+                                 exec->conf->docker_timeout)
+        == NGX_OK)
+    {
         return;
     }
 

@@ -142,6 +142,13 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       offsetof(ngx_http_perstack_loc_conf_t, stop_timeout),
       NULL },
 
+    { ngx_string("perstack_docker_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, docker_timeout),
+      NULL },
+
     { ngx_string("perstack_ping_interval"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -1128,6 +1135,7 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
     conf->max_events = NGX_CONF_UNSET;
     conf->stop_timeout = NGX_CONF_UNSET_MSEC;
     conf->ping_interval = NGX_CONF_UNSET_MSEC;
+    conf->docker_timeout = NGX_CONF_UNSET_MSEC;
     conf->format = NGX_CONF_UNSET_UINT;
     conf->buffer_size = NGX_CONF_UNSET_SIZE;
     conf->max_line = NGX_CONF_UNSET_SIZE;
@@ -1206,6 +1214,14 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->max_events, prev->max_events, 0);
     ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
                               15000);
+    ngx_conf_merge_msec_value(conf->docker_timeout, prev->docker_timeout,
+                              60000);
+
+    if (conf->docker_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"perstack_docker_timeout\" must not be 0");
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_uint_value(conf->format, prev->format,
                               NGX_HTTP_PERSTACK_FORMAT_AUTO);
     ngx_conf_merge_size_value(conf->buffer_size, prev->buffer_size,

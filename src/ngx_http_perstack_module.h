@@ -36,8 +36,6 @@
 /* how long an execution may outlive its time limit before a worker that
  * shuts down gracefully stops waiting for it */
 #define NGX_HTTP_PERSTACK_HOLD_EXTRA     120000
-/* how long the engine may take to answer a call that is not a stream */
-#define NGX_HTTP_PERSTACK_ENGINE_TIMEOUT 60000
 /* how long a container may run on once its output ended */
 #define NGX_HTTP_PERSTACK_EXIT_GRACE     10000
 
@@ -166,6 +164,8 @@ typedef struct {
     ngx_msec_t                       idle_timeout;
     ngx_msec_t                       stop_timeout;
     ngx_msec_t                       ping_interval;
+    /* an Engine API call that is not a stream */
+    ngx_msec_t                       docker_timeout;
 
     ngx_uint_t                       format;
 

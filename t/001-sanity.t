@@ -269,6 +269,7 @@ GET /run
     perstack_image $TEST_NGINX_PERSTACK_IMAGE;
     perstack_timeout 10m;
     perstack_stop_timeout 5s;
+    perstack_docker_timeout 60s;
     perstack_ping_interval 15s;
     perstack_format auto;
     perstack_buffer_size 64k;
@@ -285,6 +286,7 @@ GET /run
         perstack_docker http://127.0.0.1:2375;
         perstack_timeout 1s;
         perstack_stop_timeout 0;
+        perstack_docker_timeout 1ms;
         perstack_ping_interval 0;
         perstack_format ndjson;
         perstack_buffer_size 1m;
