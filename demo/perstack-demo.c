@@ -73,7 +73,8 @@
     "\n"                                                                      \
     "experts (demo scenarios): demo interactive error slow flood huge"        \
     " garbage\n"                                                              \
-    "  stderr exit crash stubborn nonl stdin probe memhog forkbomb llm net\n"
+    "  stderr exit crash stubborn nonl stdin probe memhog forkbomb llm net\n"                                     \
+    "  deep\n"
 
 
 typedef struct {
@@ -151,6 +152,7 @@ static int demo_scenario_memhog(void);
 static int demo_scenario_forkbomb(void);
 static int demo_scenario_llm(void);
 static int demo_scenario_net(void);
+static int demo_scenario_deep(void);
 static int demo_unknown_expert(void);
 static int demo_continue(void);
 static int demo_read_file(const char *path, demo_buf_t *b);
@@ -178,6 +180,7 @@ static const demo_scenario_t  demo_scenarios[] = {
     { "forkbomb",    demo_scenario_forkbomb },
     { "llm",         demo_scenario_llm },
     { "net",         demo_scenario_net },
+    { "deep",        demo_scenario_deep },
     { NULL,          NULL }
 };
 
@@ -3657,6 +3660,55 @@ demo_scenario_net(void)
     for (i = 0; i < n; i++) {
         free(targets[i]);
     }
+
+    free(b.data);
+
+    return 0;
+}
+
+
+/*
+ * deep: a stopRunByInteractiveTool event whose pendingToolCalls nest N
+ * arrays deep (the query, default 400000: a line of about 800 KB), then
+ * exit 0.  A reader that recurses once a level runs out of stack on it.
+ */
+
+static int
+demo_scenario_deep(void)
+{
+    long         i, n;
+    char        *end;
+    demo_buf_t   b;
+
+    memset(&b, 0, sizeof(b));
+
+    errno = 0;
+    n = strtol(demo.query, &end, 10);
+
+    if (errno || end == demo.query || n < 1 || n > 10000000) {
+        n = 400000;
+    }
+
+    demo_begin(NULL);
+
+    demo_event(&b, "stopRunByInteractiveTool", 1);
+    demo_buf_str(&b, ",\"checkpoint\":{\"status\":\"stoppedByInteractiveTool\","
+                 "\"pendingToolCalls\":");
+
+    demo_buf_reserve(&b, (size_t) (2 * n));
+
+    for (i = 0; i < n; i++) {
+        b.data[b.len++] = '[';
+    }
+
+    for (i = 0; i < n; i++) {
+        b.data[b.len++] = ']';
+    }
+
+    b.data[b.len] = '\0';
+
+    demo_buf_str(&b, "}");
+    demo_emit(&b);
 
     free(b.data);
 

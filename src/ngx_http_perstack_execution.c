@@ -758,7 +758,9 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
     exec = op->exec;
 
     if (op->result == CURLE_OK && op->status == 201) {
-        tree = yajl_tree_parse((char *) op->response, NULL, 0);
+        tree = ngx_http_perstack_json_depth_ok(op->response, op->response_len,
+                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
+           ? yajl_tree_parse((char *) op->response, NULL, 0) : NULL;
         id = tree ? yajl_tree_get(tree, id_path, yajl_t_string) : NULL;
 
         /* yajl_tree_get() checked the type: u.string is set */
@@ -1234,7 +1236,9 @@ ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op)
         return;
     }
 
-    tree = yajl_tree_parse((char *) op->response, NULL, 0);
+    tree = ngx_http_perstack_json_depth_ok(op->response, op->response_len,
+                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
+           ? yajl_tree_parse((char *) op->response, NULL, 0) : NULL;
     code = tree ? yajl_tree_get(tree, code_path, yajl_t_number) : NULL;
 
     if (code && YAJL_IS_INTEGER(code)) {
@@ -1458,7 +1462,9 @@ ngx_http_perstack_daemon_message(ngx_http_perstack_op_t *op,
         return;
     }
 
-    tree = yajl_tree_parse((char *) op->response, NULL, 0);
+    tree = ngx_http_perstack_json_depth_ok(op->response, op->response_len,
+                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
+           ? yajl_tree_parse((char *) op->response, NULL, 0) : NULL;
     msg = tree ? yajl_tree_get(tree, message_path, yajl_t_string) : NULL;
 
     if (msg) {
@@ -2083,7 +2089,10 @@ ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec, u_char *type,
     ngx_memcpy(copy, line->data, line->len);
     copy[line->len] = '\0';
 
-    tree = yajl_tree_parse((char *) copy, NULL, 0);
+    /* a line the container printed: its depth is checked first */
+    tree = ngx_http_perstack_json_depth_ok(copy, line->len,
+                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
+           ? yajl_tree_parse((char *) copy, NULL, 0) : NULL;
     ngx_free(copy);
 
     if (tree == NULL) {

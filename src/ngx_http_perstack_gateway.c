@@ -22,6 +22,7 @@
 
 
 #include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_json.h"
 
 #include <openssl/sha.h>
 #include <yajl/yajl_tree.h>
@@ -705,7 +706,9 @@ ngx_http_perstack_gateway_network_check(ngx_conf_t *cf,
     static const char  *config_path[] = { "IPAM", "Config", NULL };
     static const char  *subnet_path[] = { "Subnet", NULL };
 
-    tree = yajl_tree_parse((char *) json, NULL, 0);
+    tree = ngx_http_perstack_json_depth_ok(json, ngx_strlen(json),
+                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
+           ? yajl_tree_parse((char *) json, NULL, 0) : NULL;
     if (tree == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "perstack gateway \"%V\": the Docker Engine's "

@@ -777,3 +777,55 @@ ngx_http_perstack_name_printable(const u_char *name, size_t len)
 
     return 1;
 }
+
+
+int
+ngx_http_perstack_json_depth_ok(const u_char *data, size_t len, size_t max)
+{
+    size_t        depth;
+    const u_char  *p, *end;
+    int           in_string;
+
+    depth = 0;
+    in_string = 0;
+
+    for (p = data, end = data + len; p < end; p++) {
+
+        if (in_string) {
+            if (*p == '\\') {
+                /* what follows is escaped, whatever it is */
+                p++;
+
+            } else if (*p == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        switch (*p) {
+
+        case '"':
+            in_string = 1;
+            break;
+
+        case '[':
+        case '{':
+            if (++depth > max) {
+                return 0;
+            }
+
+            break;
+
+        case ']':
+        case '}':
+            if (depth) {
+                depth--;
+            }
+
+            break;
+        }
+    }
+
+    return 1;
+}

@@ -79,4 +79,17 @@ void ngx_http_perstack_body_free(ngx_http_perstack_field_t *fields,
     size_t nfields);
 
 
+/*
+ * Whether the JSON text data (not NUL-terminated, not validated) nests
+ * arrays and objects at most max deep; brackets inside strings do not
+ * count.  yajl's tree parser and yajl_tree_free() recurse once a level:
+ * text from a container or an engine goes through this first, so that no
+ * input can exhaust a worker's (or a thread's) stack.
+ */
+int ngx_http_perstack_json_depth_ok(const u_char *data, size_t len,
+    size_t max);
+
+#define NGX_HTTP_PERSTACK_JSON_DEPTH_MAX  64
+
+
 #endif /* _NGX_HTTP_PERSTACK_JSON_H_INCLUDED_ */

@@ -634,7 +634,10 @@ ngx_http_perstack_workspace_pending(ngx_http_perstack_ws_task_t *t,
     close(fd);
     buf[len] = '\0';
 
-    tree = yajl_tree_parse((char *) buf, NULL, 0);
+    /* the container wrote it: its depth is checked first */
+    tree = ngx_http_perstack_json_depth_ok(buf, len,
+                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
+           ? yajl_tree_parse((char *) buf, NULL, 0) : NULL;
     free(buf);
 
     if (tree == NULL) {

@@ -742,10 +742,61 @@ test_body(void)
 }
 
 
+#define DEPTH_OK(lit, max)                                                    \
+    ngx_http_perstack_json_depth_ok((const u_char *) lit, sizeof(lit) - 1, max)
+
+
+static void
+test_depth(void)
+{
+    size_t   i, n;
+    u_char  *deep;
+
+    CHECK(DEPTH_OK("", 0));
+    CHECK(DEPTH_OK("1", 0));
+    CHECK(!DEPTH_OK("[]", 0));
+    CHECK(DEPTH_OK("[]", 1));
+    CHECK(DEPTH_OK("[][][]", 1));
+    CHECK(!DEPTH_OK("[[]]", 1));
+    CHECK(DEPTH_OK("{\"a\":[1,{\"b\":2}]}", 3));
+    CHECK(!DEPTH_OK("{\"a\":[1,{\"b\":2}]}", 2));
+
+    /* brackets in strings do not count, escaped quotes do not end them */
+    CHECK(DEPTH_OK("{\"a\":\"[[[[{{{{\"}", 1));
+    CHECK(DEPTH_OK("{\"a\":\"\\\"[[[[\"}", 1));
+    CHECK(!DEPTH_OK("{\"a\":\"\\\\\"[[}", 1));
+
+    /* closing brackets without opening ones do not go below zero */
+    CHECK(DEPTH_OK("]]]][", 1));
+    CHECK(!DEPTH_OK("]]]][[", 1));
+
+    /* a line of the default perstack_max_line, nested all the way */
+    n = 1024 * 1024;
+    deep = malloc(n);
+    CHECK(deep != NULL);
+
+    if (deep) {
+        for (i = 0; i < n / 2; i++) {
+            deep[i] = '[';
+            deep[n - 1 - i] = ']';
+        }
+
+        CHECK(!ngx_http_perstack_json_depth_ok(deep, n,
+                                            NGX_HTTP_PERSTACK_JSON_DEPTH_MAX));
+        CHECK(ngx_http_perstack_json_depth_ok(deep + n / 2 - 64, 128,
+                                            NGX_HTTP_PERSTACK_JSON_DEPTH_MAX));
+        CHECK(!ngx_http_perstack_json_depth_ok(deep + n / 2 - 65, 130,
+                                            NGX_HTTP_PERSTACK_JSON_DEPTH_MAX));
+        free(deep);
+    }
+}
+
+
 int
 main(void)
 {
     test_classify();
+    test_depth();
     test_escape();
     test_escape_random();
     test_body_errors();
