@@ -491,7 +491,7 @@ sub iptables_rules {
 
     if ($pid == 0) {
         open STDERR, '>', '/dev/null';
-        exec 'iptables', '-w', '-S', $chain;
+        { no warnings 'exec'; exec 'iptables', '-w', '-S', $chain; }
         POSIX::_exit(127);
     }
 
