@@ -35,6 +35,7 @@ rc=0
     TEST_NGINX_BINARY=/usr/sbin/nginx \
     TEST_NGINX_PERSTACK_MODULE="$so" \
     TEST_NGINX_PERSTACK_VARIANT=valgrind \
+    TEST_NGINX_SERVROOT="$PERSTACK_BUILD/servroot-valgrind" \
         prove "${files[@]}" </dev/null
 ) 2>&1 | tee "$log" || rc=$?
 
