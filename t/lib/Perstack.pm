@@ -1270,7 +1270,10 @@ sub nginx_pids {
         next unless defined $line;
         my ($pid, $comm, $ppid) = $line =~ /^(\d+) \((.*)\) \S+ (\d+)/s
             or next;
-        push @workers, $pid if $ppid == $master && $comm =~ /nginx/;
+        # (under valgrind, Test::Nginx's TEST_NGINX_USE_VALGRIND, the
+        # processes are valgrind's: "memcheck-amd64-")
+        push @workers, $pid
+            if $ppid == $master && $comm =~ /nginx|memcheck/;
     }
 
     return ($master, sort { $a <=> $b } @workers);
