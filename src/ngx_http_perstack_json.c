@@ -533,6 +533,105 @@ ngx_http_perstack_json_short_escape(u_char c)
 }
 
 
+/* the 4 hex digits at p as a number, or -1 */
+
+static long
+ngx_http_perstack_hex4(const u_char *p, const u_char *end)
+{
+    long    n;
+    size_t  i;
+    u_char  c;
+
+    if (end - p < 4) {
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < 4; i++) {
+        c = p[i];
+
+        if (c >= '0' && c <= '9') {
+            n = n * 16 + (c - '0');
+
+        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+            n = n * 16 + ((c | 0x20) - 'a' + 10);
+
+        } else {
+            return -1;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * Whether every escaped surrogate in the strings of data is one half of a
+ * pair: "\uD8xx" to "\uDBxx" followed at once by "\uDCxx" to "\uDFxx".
+ */
+
+int
+ngx_http_perstack_json_surrogates_paired(const u_char *data, size_t len)
+{
+    long           u, v;
+    int            in_string;
+    const u_char  *p, *end;
+
+    in_string = 0;
+
+    for (p = data, end = data + len; p < end; p++) {
+
+        if (!in_string) {
+            in_string = (*p == '"');
+            continue;
+        }
+
+        if (*p == '"') {
+            in_string = 0;
+            continue;
+        }
+
+        if (*p != '\\' || p + 1 >= end) {
+            continue;
+        }
+
+        p++;
+
+        if (*p != 'u') {
+            continue;
+        }
+
+        u = ngx_http_perstack_hex4(p + 1, end);
+
+        if (u < 0xd800 || u > 0xdfff) {
+            /* not a surrogate (or not an escape yajl would take) */
+            continue;
+        }
+
+        if (u >= 0xdc00) {
+            return 0;
+        }
+
+        /* "\uXXXX" then "\uDCxx" */
+
+        if (end - p < 11 || p[5] != '\\' || p[6] != 'u') {
+            return 0;
+        }
+
+        v = ngx_http_perstack_hex4(p + 7, end);
+
+        if (v < 0xdc00 || v > 0xdfff) {
+            return 0;
+        }
+
+        p += 10;
+    }
+
+    return 1;
+}
+
+
 int
 ngx_http_perstack_body_parse(const u_char *data, size_t len,
     ngx_http_perstack_field_t *fields, size_t nfields, char *err,
@@ -558,6 +657,22 @@ ngx_http_perstack_body_parse(const u_char *data, size_t len,
     ctx.err = err;
     ctx.err_size = err_size;
 
+    /*
+     * What yajl takes and JSON does not: "\f" and "\v" as white space, and
+     * an escaped surrogate without its pair, which yajl turns into "?" or
+     * into another character
+     */
+
+    if (memchr(data, '\f', len) != NULL || memchr(data, '\v', len) != NULL) {
+        snprintf(err, err_size, "body is not valid JSON");
+        return -1;
+    }
+
+    if (!ngx_http_perstack_json_surrogates_paired(data, len)) {
+        snprintf(err, err_size, "body escapes half a surrogate pair");
+        return -1;
+    }
+
     h = yajl_alloc(&ngx_http_perstack_body_callbacks, NULL, &ctx);
     if (h == NULL) {
         snprintf(err, err_size, "out of memory");
@@ -565,6 +680,12 @@ ngx_http_perstack_body_parse(const u_char *data, size_t len,
     }
 
     status = yajl_parse(h, data, len);
+
+    /* a string left open after the object: as in classify() */
+
+    if (status == yajl_status_ok) {
+        status = yajl_parse(h, (const u_char *) "\n", 1);
+    }
 
     if (status == yajl_status_ok) {
         status = yajl_complete_parse(h);

@@ -78,6 +78,14 @@ int ngx_http_perstack_body_parse(const u_char *data, size_t len,
 void ngx_http_perstack_body_free(ngx_http_perstack_field_t *fields,
     size_t nfields);
 
+/*
+ * Whether every escaped surrogate in data's strings is half of a pair
+ * ("\uD800\uDC00"); yajl turns a lone one into "?" or into another
+ * character.
+ */
+int ngx_http_perstack_json_surrogates_paired(const u_char *data,
+    size_t len);
+
 
 /*
  * Whether the JSON text data (not NUL-terminated, not validated) nests

@@ -660,7 +660,21 @@ test_body_errors(void)
 
     /* what yajl lets through */
     BODY_ERROR("{\"query\":\"\\udc00\"}",
-               "field \"query\" is not valid UTF-8");
+               "body escapes half a surrogate pair");
+    BODY_ERROR("{\"query\":\"\\ud800\"}",
+               "body escapes half a surrogate pair");
+    BODY_ERROR("{\"query\":\"\\ud800x\"}",
+               "body escapes half a surrogate pair");
+    BODY_ERROR("{\"query\":\"\\ud800\\u0041\"}",
+               "body escapes half a surrogate pair");
+    BODY_ERROR("{\"query\":\"\\uD800\\uD800\"}",
+               "body escapes half a surrogate pair");
+    BODY_ERROR("{\"query\":\"a\"} \"",
+               "body is not valid JSON");
+    BODY_ERROR("{\"query\":\"a\"}\v",
+               "body is not valid JSON");
+    BODY_ERROR("{\"query\":\f\"a\"}",
+               "body is not valid JSON");
     BODY_ERROR("{\"query\":\"\xed\xa0\x80\"}",
                "field \"query\" is not valid UTF-8");
     BODY_ERROR("{\"query\":\"\xc0\x80\"}",
