@@ -1522,6 +1522,18 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
         ngx_del_timer(&exec->ping_ev);
     }
 
+    /*
+     * The container is gone: its slot is free before the client hears of
+     * the end, so that the client's next request finds it free, in any
+     * worker.  A container whose removal failed keeps its slot until the
+     * execution is freed.
+     */
+
+    if (exec->slot && (exec->removed || exec->container.len == 0)) {
+        ngx_http_perstack_limit_release(exec->slot);
+        exec->slot = NULL;
+    }
+
     r = exec->request;
 
     ngx_log_error(NGX_LOG_INFO, exec->log, 0,

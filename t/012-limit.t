@@ -711,6 +711,21 @@ sub check_reload {
        "$name - two containers in all: none for the refused request");
 }
 
+
+# ---- the slot is free when the client hears the end ----------------------------
+
+sub check_free_at_end {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    # max=1: each run's closing event must find its slot given back, so
+    # that the same client's next request, at once, in whichever worker,
+    # gets in
+    for my $i (1 .. 4) {
+        run_ok("$name (run $i)", "/one?expert=demo&query=run+$i");
+    }
+}
+
 run_tests();
 
 __DATA__
@@ -973,4 +988,10 @@ duplicate zone "a"
 === TEST 23: a reload mid-run: the count lives on, and the slot comes back
 --- nginx_workers: 1
 --- check: check_reload
+--- timeout: 60
+
+
+
+=== TEST 24: the slot is given back before the closing event: back-to-back runs get in
+--- check: check_free_at_end
 --- timeout: 60
