@@ -397,8 +397,9 @@ ngx_module_t  ngx_http_perstack_module = {
 static ngx_int_t
 ngx_http_perstack_handler(ngx_http_request_t *r)
 {
-    ngx_int_t   rc;
-    ngx_str_t   message;
+    ngx_int_t                  rc;
+    ngx_str_t                  message;
+    ngx_http_core_loc_conf_t  *clcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST))) {
         rc = ngx_http_discard_request_body(r);
@@ -427,7 +428,29 @@ ngx_http_perstack_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    /* the body is parsed from memory: a larger one is refused, not spooled */
+    /*
+     * The body is parsed from memory: a larger one is refused, not spooled;
+     * when its length is announced, before it is read.
+     */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->headers_in.content_length_n > (off_t) clcf->client_body_buffer_size)
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ngx_str_set(&message, "the request body is larger than "
+                              "client_body_buffer_size");
+
+        return ngx_http_perstack_send_error(r,
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                            "body_too_large", &message,
+                                            NULL, NULL);
+    }
+
     r->request_body_in_single_buf = 1;
 
     rc = ngx_http_read_client_request_body(r, ngx_http_perstack_body_handler);

@@ -310,6 +310,25 @@ sub check_truncated {
 # A body whose Content-Length promises more than is sent, then the client
 # closes: nginx sees the end of the connection while reading the body
 # (c->error), answers nothing and closes; the module never parses it.
+# The status line and headers of a response, read as they come (at most
+# $timeout seconds); '' if none.
+sub read_response_head {
+    my ($s, $timeout) = @_;
+
+    my $buf = '';
+    my $sel = IO::Select->new($s);
+    my $deadline = Time::HiRes::time() + $timeout;
+
+    while ($buf !~ /\r\n\r\n/) {
+        my $left = $deadline - Time::HiRes::time();
+        last if $left <= 0 || !$sel->can_read($left);
+        my $n = sysread $s, $buf, 65536, length $buf;
+        last unless $n;
+    }
+
+    return $buf;
+}
+
 sub check_truncated_close {
     my ($block) = @_;
     my $name = $block->name;
@@ -324,9 +343,9 @@ sub check_truncated_close {
         [ 'Content-Length 100, the header, then 20 bytes apart',
           "POST /run HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n"
           . "\r\n", substr($json, 0, 20) ],
-        [ 'Content-Length 50000 (spooled to a file), 20000 bytes sent',
+        [ 'Content-Length 50000 (over client_body_buffer_size), 20000 bytes sent',
           "POST /run HTTP/1.1\r\nHost: localhost\r\nContent-Length: 50000\r\n"
-          . "\r\n", '{"expert":"demo","query":"' . ('a' x 19974) ],
+          . "\r\n", '{"expert":"demo","query":"' . ('a' x 19974), 413 ],
         [ 'a chunked body cut inside a chunk',
           "POST /run HTTP/1.1\r\nHost: localhost\r\n"
           . "Transfer-Encoding: chunked\r\n\r\n",
@@ -334,13 +353,21 @@ sub check_truncated_close {
     );
 
     for my $case (@cases) {
-        my ($label, $head, $more) = @$case;
+        my ($label, $head, $more, $early_status) = @$case;
         my $n = "$name: $label";
 
         my $s = raw_connect();
         write_all($s, $head);
 
-        if (defined $more) {
+        if (defined $more && defined $early_status) {
+            # a length over client_body_buffer_size is refused at once,
+            # before the body is read
+            my $early = read_response_head($s, 10);
+            like($early, qr{\AHTTP/1\.1 $early_status },
+                 "$n - $early_status before the body");
+            write_all($s, $more);
+
+        } elsif (defined $more) {
             # the header first, the body on its own read
             my ($early, $closed) = read_to_eof($s, 0.2);
             is($early, '', "$n - nothing is answered before the body");
@@ -875,7 +902,8 @@ sub check_many_slow {
 
     my $hreq = "GET /run?expert=demo&query=slow HTTP/1.1\r\nHost: localhost\r\n"
                . "X-Pad: " . ('p' x 10000);
-    my $json = '{"expert":"demo","query":"' . ('s' x 10000) . '"}';
+    # (within client_body_buffer_size: a larger length is refused at once)
+    my $json = '{"expert":"demo","query":"' . ('s' x 4000) . '"}';
     my $breq = "POST /run HTTP/1.1\r\nHost: localhost\r\n"
                . "Content-Length: " . length($json) . "\r\n\r\n" . $json;
 
