@@ -112,6 +112,13 @@ typedef struct {
 #define NGX_HTTP_PERSTACK_CALLER_TAG        3
 
 
+/*
+ * The shared memory tag of gateway zones: not the module's, which the
+ * limit zones have, so that nginx itself refuses a zone name used for both.
+ */
+static ngx_uint_t  ngx_http_perstack_gateway_tag;
+
+
 static ngx_http_variable_t  ngx_http_perstack_gateway_vars[] = {
 
     { ngx_string("perstack_gateway_credential"), NULL,
@@ -297,7 +304,7 @@ ngx_http_perstack_gateway_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                     &ngx_http_perstack_module);
+                                     &ngx_http_perstack_gateway_tag);
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }

@@ -184,15 +184,6 @@ ngx_http_perstack_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            if (shm_zone->init
-                && shm_zone->init != ngx_http_perstack_limit_init_zone)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "zone \"%V\" is not a "
-                                   "\"perstack_limit_zone\"", &s);
-                return NGX_CONF_ERROR;
-            }
-
             continue;
         }
 
@@ -547,10 +538,7 @@ ngx_http_perstack_limit_init_process(ngx_cycle_t *cycle)
             i = 0;
         }
 
-        /* gateway zones have the same tag */
-        if (shm_zone[i].tag != &ngx_http_perstack_module
-            || shm_zone[i].init != ngx_http_perstack_limit_init_zone)
-        {
+        if (shm_zone[i].tag != &ngx_http_perstack_module) {
             continue;
         }
 
