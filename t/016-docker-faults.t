@@ -569,10 +569,10 @@ sub check_slow_engine {
 
 # ---- 7 to 9: a hanging engine --------------------------------------------
 
-sub check_hang_client_gone {
-    my ($block) = @_;
-    my $name = $block->name;
-    my $mark = begin_case();
+# A request whose container create the engine never answers; /static
+# answers meanwhile.  Returns the client and when it was sent.
+sub start_hanging_create {
+    my ($name, $mark) = @_;
 
     $Proxy->rules(['hang', '^POST /containers/create']);
 
@@ -584,6 +584,16 @@ sub check_hang_client_gone {
               'the create hangs') or return;
 
     static_ok($name, 'while the create hangs');
+
+    return ($c, $t0);
+}
+
+sub check_hang_client_gone {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $mark = begin_case();
+
+    my ($c, $t0) = start_hanging_create($name, $mark) or return;
     $c->read_available;
     ok(!defined $c->{status} && !$c->{bytes},
        "$name - the client has no answer yet")
@@ -619,16 +629,7 @@ sub check_hang_engine_down {
     my $name = $block->name;
     my $mark = begin_case();
 
-    $Proxy->rules(['hang', '^POST /containers/create']);
-
-    my $t0 = Time::HiRes::time();
-    my $c = open_stream(method => 'GET',
-                        path => '/run?expert=demo&query=hang');
-
-    proxy_saw($name, $mark, qr{^POST /containers/create\S* -> hang$},
-              'the create hangs') or return;
-
-    static_ok($name, 'while the create hangs');
+    my ($c, $t0) = start_hanging_create($name, $mark) or return;
 
     # the engine goes down while the client waits: well before the
     # module's own 60 s limit on a create, the client gets its answer
