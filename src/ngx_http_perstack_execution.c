@@ -61,7 +61,10 @@ static void ngx_http_perstack_fail_op(ngx_http_perstack_op_t *op,
     const char *what);
 static void ngx_http_perstack_end(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_free_if_idle(ngx_http_perstack_exec_t *exec);
+static void ngx_http_perstack_free_handler(ngx_event_t *ev);
 static void ngx_http_perstack_free(ngx_http_perstack_exec_t *exec);
+static ngx_int_t ngx_http_perstack_record(ngx_http_perstack_exec_t *exec);
+static void ngx_http_perstack_recorded(ngx_event_t *ev);
 
 static void ngx_http_perstack_process(ngx_event_t *ev);
 static ngx_int_t ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
@@ -180,6 +183,14 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     exec->job.len = ctx->job.len;
     exec->workspace.data = ngx_pstrdup(pool, &ctx->workspace);
     exec->workspace.len = ctx->workspace.len;
+    /* a file name for the record's thread: NUL-terminated */
+    exec->workspace_name.data = ngx_pnalloc(pool,
+                                            ctx->workspace_name.len + 1);
+    if (exec->workspace_name.data) {
+        ngx_cpystrn(exec->workspace_name.data, ctx->workspace_name.data,
+                    ctx->workspace_name.len + 1);
+        exec->workspace_name.len = ctx->workspace_name.len;
+    }
     exec->answer = ctx->answer;
     exec->continuing = ctx->continuing;
 
@@ -191,6 +202,7 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     if (exec->image.data == NULL || exec->expert.data == NULL
         || exec->query.data == NULL || exec->job.data == NULL
         || (ctx->workspace.len && exec->workspace.data == NULL)
+        || exec->workspace_name.data == NULL
         || exec->in == NULL
         || exec->out_buf == NULL)
     {
@@ -263,6 +275,10 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     exec->hold_ev.handler = ngx_http_perstack_hold;
     exec->hold_ev.data = exec;
     exec->hold_ev.log = log;
+
+    exec->free_ev.handler = ngx_http_perstack_free_handler;
+    exec->free_ev.data = exec;
+    exec->free_ev.log = log;
 
     cln = ngx_http_cleanup_add(r, 0);
     if (cln == NULL) {
@@ -1534,6 +1550,23 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
         exec->slot = NULL;
     }
 
+    /*
+     * A job that ran in a workspace is recorded before the client hears
+     * of its end, so that the client's next request finds the record.
+     */
+
+    if (exec->recording) {
+        return;
+    }
+
+    if (exec->workspace_name.len && exec->headers_sent && !exec->recorded) {
+        if (ngx_http_perstack_record(exec) == NGX_OK) {
+            return;
+        }
+
+        exec->recorded = 1;
+    }
+
     r = exec->request;
 
     ngx_log_error(NGX_LOG_INFO, exec->log, 0,
@@ -1640,9 +1673,143 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
 }
 
 
+/*
+ * The job's record: {"job","expert","execution","outcome","exit_code",
+ * "pendingToolCalls"}, the last only when the run paused and its calls
+ * are not over NGX_HTTP_PERSTACK_RECORD_PENDING_MAX.
+ */
+
+static ngx_int_t
+ngx_http_perstack_record(ngx_http_perstack_exec_t *exec)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   record;
+    ngx_uint_t  pending;
+
+    pending = (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_PAUSED
+               && exec->pending.len
+               && exec->pending.len <= NGX_HTTP_PERSTACK_RECORD_PENDING_MAX);
+
+    len = sizeof("{\"job\":\"\",\"expert\":\"\",\"execution\":\"\","
+                 "\"outcome\":\"client_gone\",\"exit_code\":,"
+                 "\"pendingToolCalls\":}\n") - 1
+          + exec->job.len + NGX_HTTP_PERSTACK_ID_LEN + NGX_INT64_LEN
+          + ngx_http_perstack_json_escape_size(exec->expert.data,
+                                               exec->expert.len)
+          + (pending ? exec->pending.len : 0);
+
+    record.data = ngx_pnalloc(exec->pool, len);
+    if (record.data == NULL) {
+        goto failed;
+    }
+
+    p = ngx_sprintf(record.data, "{\"job\":\"%V\",\"expert\":\"", &exec->job);
+    p = ngx_http_perstack_json_escape(p, exec->expert.data, exec->expert.len);
+    p = ngx_sprintf(p, "\",\"execution\":\"%*s\",\"outcome\":\"%s\","
+                       "\"exit_code\":",
+                    (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id,
+                    ngx_http_perstack_outcomes[exec->outcome]);
+
+    if (exec->exit_code >= 0) {
+        p = ngx_sprintf(p, "%i", exec->exit_code);
+
+    } else {
+        p = ngx_cpymem(p, "null", 4);
+    }
+
+    if (pending) {
+        p = ngx_sprintf(p, ",\"pendingToolCalls\":%V", &exec->pending);
+    }
+
+    *p++ = '}';
+    *p++ = LF;
+
+    record.len = p - record.data;
+
+    if (ngx_http_perstack_workspace_record(exec, &record,
+                                           ngx_http_perstack_recorded)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    exec->recording = 1;
+    exec->ops++;
+
+    return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_CRIT, exec->log, 0,
+                  "perstack: the record of job \"%V\" could not be written",
+                  &exec->job);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_perstack_recorded(ngx_event_t *ev)
+{
+    ngx_err_t                  err;
+    ngx_connection_t          *c;
+    const char                *what;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+    c = exec->request ? exec->request->connection : NULL;
+
+    exec->ops--;
+    exec->recording = 0;
+    exec->recorded = 1;
+
+    what = ngx_http_perstack_workspace_record_error(exec, &err);
+
+    if (what) {
+        ngx_log_error(NGX_LOG_CRIT, exec->log, err,
+                      "perstack: the record of job \"%V\" could not be "
+                      "written: %s", &exec->job, what);
+
+        if (exec->message.len == 0) {
+            ngx_str_set(&exec->message, "the job could not be recorded: it "
+                                        "cannot be continued");
+        }
+    }
+
+    ngx_http_perstack_end(exec);
+
+    if (c) {
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+/*
+ * Finalizing the request from deep inside our own handlers (a stop that
+ * fails, then a removal that fails, then the end) runs its cleanup, which
+ * comes here: the execution is freed later, from an event of its own,
+ * once every caller has returned.
+ */
+
 static void
 ngx_http_perstack_free_if_idle(ngx_http_perstack_exec_t *exec)
 {
+    if (exec->state == NGX_HTTP_PERSTACK_DONE && exec->ops == 0
+        && exec->request == NULL && !exec->free_ev.posted)
+    {
+        ngx_post_event(&exec->free_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_perstack_free_handler(ngx_event_t *ev)
+{
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+
     if (exec->state == NGX_HTTP_PERSTACK_DONE && exec->ops == 0
         && exec->request == NULL)
     {
@@ -1654,7 +1821,7 @@ ngx_http_perstack_free_if_idle(ngx_http_perstack_exec_t *exec)
 static void
 ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
 {
-    ngx_event_t  *events[6];
+    ngx_event_t  *events[7];
     ngx_uint_t    i;
 
     events[0] = &exec->process_ev;
@@ -1663,8 +1830,9 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
     events[3] = &exec->ping_ev;
     events[4] = &exec->idle_ev;
     events[5] = &exec->hold_ev;
+    events[6] = &exec->free_ev;
 
-    for (i = 0; i < 6; i++) {
+    for (i = 0; i < 7; i++) {
         if (events[i]->timer_set) {
             ngx_del_timer(events[i]);
         }

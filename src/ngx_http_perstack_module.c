@@ -616,13 +616,22 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
     /* an answer to a pending interactive tool call takes the query's place */
 
     if (answer.len) {
+        if (plcf->query) {
+            /* a pinned query pins every text the agent is given */
+            status = NGX_HTTP_FORBIDDEN;
+            code = "answer_not_allowed";
+            ngx_str_set(&message, "this location pins the query: it takes "
+                                  "no answer");
+            goto failed;
+        }
+
         if (ctx->job.len == 0) {
             ngx_str_set(&message, "an answer needs the \"jobId\" of the job "
                                   "that asked");
             goto failed;
         }
 
-        if (ctx->query.len && plcf->query == NULL) {
+        if (ctx->query.len) {
             ngx_str_set(&message, "send either \"query\" or \"answer\", "
                                   "not both");
             goto failed;
@@ -720,8 +729,8 @@ failed:
 
 /*
  * The steps between a valid request and its execution, each of which may
- * wait: the workspace and the approval callback.  Each step calls this
- * again when it is done.
+ * wait: the approval callback, the workspace and admission.  Each step
+ * calls this again when it is done.
  */
 
 void
@@ -734,18 +743,18 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
 
     /*
-     * The workspace comes first, so that a continuation's job is known to
-     * exist and the callback is told which tool call is answered; unless
-     * the workspace is named by what the callback says.
+     * Nothing is written, and no answer depends on a job or a workspace,
+     * before the approval allowed the request.  The callback is told which
+     * tool call a continuation answers, from the module's record of the
+     * job, when the workspace can be named before the callback answers.
      */
 
-    if (plcf->workspace && !ctx->workspace_done
-        && !plcf->workspace_after_approval)
+    if (plcf->workspace && plcf->approval_uri.len && ctx->continuing
+        && !plcf->workspace_after_approval && !ctx->workspace_peeked)
     {
-        rc = ngx_http_perstack_workspace_prepare(r, ctx);
+        rc = ngx_http_perstack_workspace_peek(r, ctx);
 
         if (rc != NGX_OK) {
-            /* waiting (NGX_AGAIN), or answered already (NGX_DONE) */
             if (rc == NGX_ERROR) {
                 ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             }
@@ -770,6 +779,7 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
         rc = ngx_http_perstack_workspace_prepare(r, ctx);
 
         if (rc != NGX_OK) {
+            /* waiting (NGX_AGAIN), or answered already (NGX_DONE) */
             if (rc == NGX_ERROR) {
                 ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             }

@@ -33,6 +33,8 @@
 #define NGX_HTTP_PERSTACK_JOB_ID_LEN     24
 #define NGX_HTTP_PERSTACK_JOB_ID_MAX     64
 #define NGX_HTTP_PERSTACK_RESPONSE_MAX   4096
+/* a job's record keeps pending tool calls up to this size */
+#define NGX_HTTP_PERSTACK_RECORD_PENDING_MAX  (512 * 1024)
 /* how long an execution may outlive its time limit before a worker that
  * shuts down gracefully stops waiting for it */
 #define NGX_HTTP_PERSTACK_HOLD_EXTRA     120000
@@ -212,6 +214,8 @@ typedef struct {
     ngx_str_t                        job;
     /* the directory bind-mounted at /workspace; empty: a tmpfs */
     ngx_str_t                        workspace;
+    /* its parent below perstack_workspace_root, which is the module's */
+    ngx_str_t                        workspace_name;
 
     /* the pending tool call a continuation answers, for the approval */
     ngx_str_t                        pending_tool;
@@ -238,6 +242,8 @@ typedef struct {
     unsigned                         continuing:1;
     unsigned                         approval_done:1;
     unsigned                         workspace_done:1;
+    /* the job's record was looked at for the approval */
+    unsigned                         workspace_peeked:1;
     unsigned                         queued:1;
     unsigned                         limit_cleanup:1;
 } ngx_http_perstack_ctx_t;
@@ -327,6 +333,10 @@ struct ngx_http_perstack_exec_s {
     ngx_str_t                        query;
     ngx_str_t                        job;
     ngx_str_t                        workspace;
+    ngx_str_t                        workspace_name;
+
+    /* the job's record, written once the container is gone */
+    void                            *record_task;
 
     /* perstack_env, evaluated: "NAME=value" ngx_str_t */
     ngx_array_t                     *env;
@@ -387,6 +397,11 @@ struct ngx_http_perstack_exec_s {
     ngx_event_t                      idle_ev;
     /* keeps a worker that shuts down gracefully until the end is sent */
     ngx_event_t                      hold_ev;
+    /*
+     * The execution is freed from an event of its own, never inside a
+     * call chain that may still use it.
+     */
+    ngx_event_t                      free_ev;
 
     unsigned                         curl_paused:1;
     unsigned                         stream_done:1;
@@ -400,6 +415,8 @@ struct ngx_http_perstack_exec_s {
     unsigned                         continuing:1;
     unsigned                         paused:1;
     unsigned                         over_limit:1;
+    unsigned                         recording:1;
+    unsigned                         recorded:1;
 };
 
 
@@ -479,8 +496,14 @@ char *ngx_http_perstack_policy_merge(ngx_conf_t *cf,
     ngx_http_perstack_loc_conf_t *prev, ngx_http_perstack_loc_conf_t *conf);
 
 /* ngx_http_perstack_workspace.c */
+ngx_int_t ngx_http_perstack_workspace_peek(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx);
 ngx_int_t ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
+ngx_int_t ngx_http_perstack_workspace_record(ngx_http_perstack_exec_t *exec,
+    ngx_str_t *record, ngx_event_handler_pt handler);
+const char *ngx_http_perstack_workspace_record_error(
+    ngx_http_perstack_exec_t *exec, ngx_err_t *err);
 char *ngx_http_perstack_workspace_merge(ngx_conf_t *cf,
     ngx_http_perstack_loc_conf_t *prev, ngx_http_perstack_loc_conf_t *conf);
 

@@ -2,36 +2,51 @@
 /*
  * Copyright (C) The ngx_http_perstack_module authors
  *
- * Per-user workspaces: a directory under perstack_workspace_root,
- * bind-mounted at /workspace, where the runtime keeps its jobs.
+ * Per-user workspaces.  perstack_workspace names a workspace; the name
+ * becomes one directory below perstack_workspace_root, whatever it holds
+ * (a '/' in it is encoded, never a level), and that directory is the
+ * module's alone:
  *
- * The path is checked as a string first (no "..", no NUL, no absolute path
- * elsewhere, no over-long name), then walked from the root one component at
- * a time with O_NOFOLLOW in a thread of nginx's thread pool, so that no
- * symbolic link is ever followed and the worker never waits on the disk.
+ *     <root>/<name>/             the module's, mode 0700
+ *     <root>/<name>/workspace/   bind-mounted at /workspace, the
+ *                                container's user's, mode 0700
+ *     <root>/<name>/jobs/        the module's record of each job it ran
+ *
+ * Docker follows symbolic links in the path it mounts, when the container
+ * starts.  No container can write to <root> or <root>/<name>, so none can
+ * swap a component of that path for a link between our check and the
+ * mount.  Every directory is still opened one at a time with O_NOFOLLOW,
+ * in a thread of nginx's thread pool: the worker never waits on the disk.
+ *
+ * Before the approval, nothing is written: a continuation's record is
+ * only read, for the callback's X-Perstack-Tool-Call.  After it, the
+ * directories are made and a continued job must have a record.
  */
 
 
 #include "ngx_http_perstack_module.h"
 #include "ngx_http_perstack_json.h"
 
-#include <dirent.h>
 #include <yajl/yajl_tree.h>
 
 
-#define NGX_HTTP_PERSTACK_PATH_MAX        1024
-#define NGX_HTTP_PERSTACK_NAME_MAX        255
-#define NGX_HTTP_PERSTACK_CHECKPOINT_MAX  (4 * 1024 * 1024)
+#define NGX_HTTP_PERSTACK_NAME_MAX    255
+#define NGX_HTTP_PERSTACK_RECORD_MAX  (1024 * 1024)
 
 
 typedef struct {
     /* in */
     u_char                          *root;
-    u_char                          *path;
+    u_char                          *name;
     u_char                          *job;
     uid_t                            uid;
     gid_t                            gid;
     unsigned                         give:1;
+    /* after the approval: make what is missing, and want the record */
+    unsigned                         create:1;
+
+    /* set in the worker once the thread is done */
+    unsigned                         done:1;
 
     /* out */
     ngx_int_t                        rc;
@@ -42,20 +57,36 @@ typedef struct {
 } ngx_http_perstack_ws_task_t;
 
 
+typedef struct {
+    u_char                          *root;
+    u_char                          *name;
+    /* "<job>.json" and the file it is written to first */
+    u_char                          *file;
+    u_char                          *temp;
+    ngx_str_t                        record;
+
+    ngx_err_t                        err;
+    const char                      *what;
+} ngx_http_perstack_record_task_t;
+
+
 #if (NGX_THREADS)
 
 static ngx_uint_t ngx_http_perstack_workspace_uses_approval(
     ngx_http_perstack_loc_conf_t *conf);
-static ngx_int_t ngx_http_perstack_workspace_path(ngx_str_t *root,
-    ngx_str_t *value, ngx_str_t *rel, const char **why, ngx_pool_t *pool);
+static ngx_int_t ngx_http_perstack_workspace_name(ngx_str_t *value,
+    ngx_str_t *name, const char **why, ngx_pool_t *pool);
+static ngx_int_t ngx_http_perstack_workspace_post(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx, ngx_uint_t create);
 static void ngx_http_perstack_workspace_thread(void *data, ngx_log_t *log);
-static int ngx_http_perstack_workspace_walk(ngx_http_perstack_ws_task_t *t,
-    int dir, u_char *path, ngx_uint_t create);
-static void ngx_http_perstack_workspace_pending(
-    ngx_http_perstack_ws_task_t *t, int jobdir);
+static int ngx_http_perstack_workspace_dir(ngx_http_perstack_ws_task_t *t,
+    int dir, char *name, ngx_uint_t give);
+static void ngx_http_perstack_workspace_read(ngx_http_perstack_ws_task_t *t,
+    int jobs);
 static void ngx_http_perstack_workspace_event(ngx_event_t *ev);
 static void ngx_http_perstack_workspace_resume(ngx_http_request_t *r);
 static void ngx_http_perstack_workspace_cleanup(void *data);
+static void ngx_http_perstack_record_thread(void *data, ngx_log_t *log);
 
 #endif
 
@@ -161,14 +192,37 @@ ngx_http_perstack_workspace_merge(ngx_conf_t *cf,
 
 #if (NGX_THREADS)
 
+/*
+ * Before the approval: the tool call a continued job waits for, from the
+ * module's own record, for the callback.  Nothing is made, and whatever
+ * is found or not changes no answer to the client.
+ */
+
+ngx_int_t
+ngx_http_perstack_workspace_peek(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx)
+{
+    ctx->workspace_peeked = 1;
+
+    return ngx_http_perstack_workspace_post(r, ctx, 0);
+}
+
+
 ngx_int_t
 ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx)
 {
+    return ngx_http_perstack_workspace_post(r, ctx, 1);
+}
+
+
+static ngx_int_t
+ngx_http_perstack_workspace_post(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx, ngx_uint_t create)
+{
     u_char                        *p;
     uid_t                          uid;
-    gid_t                          gid;
-    ngx_str_t                      value, rel, message;
+    ngx_str_t                      value, name, message;
     const char                    *why;
     ngx_thread_task_t             *task;
     ngx_pool_cleanup_t            *cln;
@@ -181,18 +235,22 @@ ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (ngx_http_perstack_workspace_path(&plcf->workspace_root, &value, &rel,
-                                         &why, r->pool)
+    if (ngx_http_perstack_workspace_name(&value, &name, &why, r->pool)
         != NGX_OK)
     {
         if (why == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "perstack: workspace \"%V\" refused: %s", &value, why);
+        if (!create) {
+            /* refused after the approval, if it gets that far */
+            return NGX_OK;
+        }
 
-        ngx_str_set(&message, "this request's workspace path is not "
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "perstack: workspace refused: %s", why);
+
+        ngx_str_set(&message, "this request's workspace name is not "
                               "acceptable");
 
         ngx_http_finalize_request(r,
@@ -203,10 +261,8 @@ ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
     }
 
     uid = (uid_t) plcf->uid;
-    gid = (gid_t) plcf->gid;
 
-    if (geteuid() != 0 && geteuid() != uid)
-    {
+    if (create && geteuid() != 0 && geteuid() != uid) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "perstack: a workspace must belong to the container's "
                       "user \"%V\": the workers must run as root or as that "
@@ -222,14 +278,18 @@ ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    ctx->workspace.len = plcf->workspace_root.len + 1 + rel.len;
+    ctx->workspace_name = name;
+
+    /* what Docker mounts */
+    ctx->workspace.len = plcf->workspace_root.len + name.len
+                         + sizeof("//workspace") - 1;
     ctx->workspace.data = ngx_pnalloc(r->pool, ctx->workspace.len + 1);
     if (ctx->workspace.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(ctx->workspace.data, "%V/%V", &plcf->workspace_root,
-                    &rel);
+    p = ngx_sprintf(ctx->workspace.data, "%V/%V/workspace",
+                    &plcf->workspace_root, &name);
     *p = '\0';
 
     task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_perstack_ws_task_t));
@@ -240,19 +300,19 @@ ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
     t = task->ctx;
 
     t->root = plcf->workspace_root.data;
-    t->path = rel.data;
+    t->name = name.data;
     t->uid = uid;
-    t->gid = gid;
+    t->gid = (gid_t) plcf->gid;
     t->give = (geteuid() == 0);
+    t->create = create;
 
     if (ctx->continuing) {
-        t->job = ngx_pnalloc(r->pool, ctx->job.len + 1);
+        t->job = ngx_pnalloc(r->pool, ctx->job.len + sizeof(".json"));
         if (t->job == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(t->job, ctx->job.data, ctx->job.len);
-        t->job[ctx->job.len] = '\0';
+        ngx_sprintf(t->job, "%V.json%Z", &ctx->job);
     }
 
     /* what the thread allocated is freed with the request, however it ends */
@@ -283,16 +343,21 @@ ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
 
 
 /*
- * rel receives the path below the root, its components joined by "/".
- * Returns NGX_DECLINED with why set for a path that is refused.
+ * The workspace's directory below the root: the value as it is, but for
+ * a leading '.' and any byte other than a letter, a digit, '-', '_' or
+ * '.', which become "%XX".  Two values never share a directory, and none
+ * is more than one level deep.
  */
 
 static ngx_int_t
-ngx_http_perstack_workspace_path(ngx_str_t *root, ngx_str_t *value,
-    ngx_str_t *rel, const char **why, ngx_pool_t *pool)
+ngx_http_perstack_workspace_name(ngx_str_t *value, ngx_str_t *name,
+    const char **why, ngx_pool_t *pool)
 {
-    u_char  *p, *last, *name, *dst;
-    size_t   len;
+    u_char      *p, c;
+    size_t       len;
+    ngx_uint_t   i;
+
+    static u_char  hex[] = "0123456789ABCDEF";
 
     *why = NULL;
 
@@ -301,82 +366,41 @@ ngx_http_perstack_workspace_path(ngx_str_t *root, ngx_str_t *value,
         return NGX_DECLINED;
     }
 
-    if (value->len > NGX_HTTP_PERSTACK_PATH_MAX) {
-        *why = "it is too long";
+    len = 0;
+
+    for (i = 0; i < value->len; i++) {
+        c = value->data[i];
+        len += (isalnum(c) || c == '-' || c == '_' || (c == '.' && i > 0))
+               ? 1 : 3;
+    }
+
+    if (len > NGX_HTTP_PERSTACK_NAME_MAX) {
+        *why = "it is longer than 255 bytes once encoded";
         return NGX_DECLINED;
     }
 
-    if (ngx_strlchr(value->data, value->data + value->len, '\0')) {
-        *why = "it contains a NUL byte";
-        return NGX_DECLINED;
-    }
-
-    p = value->data;
-    last = value->data + value->len;
-
-    if (*p == '/') {
-        /* an absolute path is accepted only inside the root */
-        if (value->len <= root->len + 1
-            || ngx_strncmp(p, root->data, root->len) != 0
-            || p[root->len] != '/')
-        {
-            *why = "it is not under perstack_workspace_root";
-            return NGX_DECLINED;
-        }
-
-        p += root->len + 1;
-    }
-
-    dst = ngx_pnalloc(pool, last - p + 1);
-    if (dst == NULL) {
+    name->data = ngx_pnalloc(pool, len + 1);
+    if (name->data == NULL) {
         return NGX_ERROR;
     }
 
-    rel->data = dst;
+    p = name->data;
 
-    while (p < last) {
-        name = p;
+    for (i = 0; i < value->len; i++) {
+        c = value->data[i];
 
-        while (p < last && *p != '/') {
-            p++;
-        }
-
-        len = p - name;
-
-        if (p < last) {
-            p++;
-        }
-
-        if (len == 0) {
+        if (isalnum(c) || c == '-' || c == '_' || (c == '.' && i > 0)) {
+            *p++ = c;
             continue;
         }
 
-        if ((len == 1 && name[0] == '.')
-            || (len == 2 && name[0] == '.' && name[1] == '.'))
-        {
-            *why = "it has a \".\" or \"..\" component";
-            return NGX_DECLINED;
-        }
-
-        if (len > NGX_HTTP_PERSTACK_NAME_MAX) {
-            *why = "a component is longer than 255 bytes";
-            return NGX_DECLINED;
-        }
-
-        if (dst != rel->data) {
-            *dst++ = '/';
-        }
-
-        dst = ngx_cpymem(dst, name, len);
+        *p++ = '%';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xf];
     }
 
-    if (dst == rel->data) {
-        *why = "it names the root itself";
-        return NGX_DECLINED;
-    }
-
-    rel->len = dst - rel->data;
-    *dst = '\0';
+    *p = '\0';
+    name->len = len;
 
     return NGX_OK;
 }
@@ -389,8 +413,7 @@ ngx_http_perstack_workspace_thread(void *data, ngx_log_t *log)
 {
     ngx_http_perstack_ws_task_t  *t = data;
 
-    int      root, ws, jobdir;
-    u_char   jobs[NGX_HTTP_PERSTACK_JOB_ID_MAX + sizeof("perstack/jobs/")];
+    int  root, home, dir;
 
     t->rc = NGX_ERROR;
 
@@ -401,229 +424,147 @@ ngx_http_perstack_workspace_thread(void *data, ngx_log_t *log)
         return;
     }
 
-    ws = ngx_http_perstack_workspace_walk(t, root, t->path, 1);
+    home = ngx_http_perstack_workspace_dir(t, root, (char *) t->name, 0);
     close(root);
 
-    if (ws == -1) {
+    if (home == -1) {
         return;
     }
 
-    if (t->job == NULL) {
-        close(ws);
-        t->rc = NGX_OK;
-        return;
-    }
-
-    ngx_sprintf(jobs, "perstack/jobs/%s%Z", t->job);
-
-    jobdir = ngx_http_perstack_workspace_walk(t, ws, jobs, 0);
-    close(ws);
-
-    if (jobdir == -1) {
-        return;
-    }
-
-    ngx_http_perstack_workspace_pending(t, jobdir);
-    close(jobdir);
-
-    t->rc = NGX_OK;
-}
-
-
-/*
- * Opens path below dir one component at a time, never following a
- * symbolic link; with create, makes what is missing, for the container's
- * user.  Returns the last directory, or -1 with t->rc set.
- */
-
-static int
-ngx_http_perstack_workspace_walk(ngx_http_perstack_ws_task_t *t, int dir,
-    u_char *path, ngx_uint_t create)
-{
-    int      fd, next;
-    u_char  *p, *name, c;
-
-    fd = dup(dir);
-    if (fd == -1) {
-        t->err = ngx_errno;
-        t->what = "dup()";
-        return -1;
-    }
-
-    p = path;
-    c = '\0';
-
-    while (*p) {
-        name = p;
-
-        while (*p && *p != '/') {
-            p++;
+    if (t->create) {
+        dir = ngx_http_perstack_workspace_dir(t, home, "workspace", t->give);
+        if (dir == -1) {
+            close(home);
+            return;
         }
 
-        c = *p;
-        *p = '\0';
-
-        next = openat(fd, (char *) name,
-                      O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
-
-        if (next == -1 && ngx_errno == NGX_ENOENT && create) {
-            if (mkdirat(fd, (char *) name, 0700) == -1
-                && ngx_errno != NGX_EEXIST)
-            {
-                t->err = ngx_errno;
-                t->what = "mkdirat()";
-                goto failed;
-            }
-
-            if (t->give
-                && fchownat(fd, (char *) name, t->uid, t->gid,
-                            AT_SYMLINK_NOFOLLOW)
-                   == -1)
-            {
-                t->err = ngx_errno;
-                t->what = "fchownat()";
-                goto failed;
-            }
-
-            next = openat(fd, (char *) name,
-                          O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
-        }
-
-        if (next == -1) {
-            t->err = ngx_errno;
-
-            if (t->err == NGX_ENOENT) {
-                t->rc = NGX_ABORT;
-                t->what = "no such job";
-
-            } else if (t->err == ELOOP || t->err == NGX_ENOTDIR) {
-                t->rc = NGX_DECLINED;
-                t->what = "a component is a symbolic link or not a directory";
-
-            } else {
-                t->what = "openat()";
-            }
-
-            goto failed;
-        }
-
-        *p = c;
-
-        if (c) {
-            p++;
-        }
-
-        close(fd);
-        fd = next;
+        close(dir);
     }
 
-    return fd;
+    dir = ngx_http_perstack_workspace_dir(t, home, "jobs", 0);
+    close(home);
 
-failed:
-
-    *p = c;
-    close(fd);
-
-    return -1;
-}
-
-
-/*
- * The tool call the job waits for, from its newest checkpoint, so that the
- * approval callback sees what is being answered.  Best effort: a job with
- * no readable checkpoint just has none.
- */
-
-static void
-ngx_http_perstack_workspace_pending(ngx_http_perstack_ws_task_t *t,
-    int jobdir)
-{
-    int             dir, fd;
-    u_char         *buf, *p;
-    DIR            *d;
-    size_t          len, n;
-    ssize_t         got;
-    yajl_val        tree, calls, call, v;
-    ngx_uint_t      i;
-    struct stat     st;
-    struct dirent  *de;
-    struct timespec newest;
-    char            name[NGX_HTTP_PERSTACK_NAME_MAX + 1];
-
-    static const char  *calls_path[] = { "pendingToolCalls", NULL };
-    static const char  *keys[] = { "id", "skillName", "toolName" };
-
-    dir = openat(jobdir, "checkpoints",
-                 O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
     if (dir == -1) {
         return;
     }
 
-    d = fdopendir(dir);
-    if (d == NULL) {
-        close(dir);
-        return;
+    if (t->job) {
+        ngx_http_perstack_workspace_read(t, dir);
+
+    } else {
+        t->rc = NGX_OK;
     }
 
-    name[0] = '\0';
-    newest.tv_sec = 0;
-    newest.tv_nsec = 0;
+    close(dir);
+}
 
-    while ((de = readdir(d)) != NULL) {
-        len = ngx_strlen(de->d_name);
 
-        if (len < sizeof(".json") || len > NGX_HTTP_PERSTACK_NAME_MAX
-            || ngx_strcmp(de->d_name + len - 5, ".json") != 0)
-        {
-            continue;
+/*
+ * Opens the directory name in dir, never following a symbolic link;
+ * after the approval, makes it first if it is missing, for the
+ * container's user with give.  Returns it, or -1 with t->rc set:
+ * NGX_DECLINED when it is missing before the approval.
+ */
+
+static int
+ngx_http_perstack_workspace_dir(ngx_http_perstack_ws_task_t *t, int dir,
+    char *name, ngx_uint_t give)
+{
+    int  fd;
+
+    fd = openat(dir, name, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+
+    if (fd == -1 && ngx_errno == NGX_ENOENT) {
+        if (!t->create) {
+            t->rc = NGX_DECLINED;
+            return -1;
         }
 
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1
-            || !S_ISREG(st.st_mode)
-            || st.st_size > NGX_HTTP_PERSTACK_CHECKPOINT_MAX)
-        {
-            continue;
+        if (mkdirat(dir, name, 0700) == -1 && ngx_errno != NGX_EEXIST) {
+            t->err = ngx_errno;
+            t->what = "mkdirat()";
+            return -1;
         }
 
-        if (name[0] == '\0' || st.st_mtim.tv_sec > newest.tv_sec
-            || (st.st_mtim.tv_sec == newest.tv_sec
-                && st.st_mtim.tv_nsec > newest.tv_nsec))
+        if (give
+            && fchownat(dir, name, t->uid, t->gid, AT_SYMLINK_NOFOLLOW) == -1)
         {
-            newest = st.st_mtim;
-            ngx_memcpy(name, de->d_name, len + 1);
+            t->err = ngx_errno;
+            t->what = "fchownat()";
+            return -1;
         }
+
+        fd = openat(dir, name, O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
     }
-
-    if (name[0] == '\0') {
-        closedir(d);
-        return;
-    }
-
-    /* the container may have swapped it for a FIFO since: never block */
-    fd = openat(dirfd(d), name, O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC);
-    closedir(d);
 
     if (fd == -1) {
+        t->err = ngx_errno;
+        t->what = (t->err == ELOOP || t->err == NGX_ENOTDIR)
+                  ? "a directory of the workspace is a symbolic link or "
+                    "not a directory"
+                  : "openat()";
+    }
+
+    return fd;
+}
+
+
+/*
+ * The module's record of the continued job: without one, the job is not
+ * this workspace's (NGX_ABORT).  The first tool call it waits for, if
+ * any, goes to the approval callback.
+ */
+
+static void
+ngx_http_perstack_workspace_read(ngx_http_perstack_ws_task_t *t, int jobs)
+{
+    int          fd;
+    u_char      *buf, *p;
+    size_t       len, n;
+    ssize_t      got;
+    yajl_val     tree, calls, call, v;
+    ngx_uint_t   i;
+    struct stat  st;
+
+    static const char  *calls_path[] = { "pendingToolCalls", NULL };
+    static const char  *keys[] = { "id", "skillName", "toolName" };
+
+    fd = openat(jobs, (char *) t->job,
+                O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC);
+
+    if (fd == -1) {
+        t->err = ngx_errno;
+
+        if (t->err == NGX_ENOENT) {
+            t->rc = NGX_ABORT;
+            t->what = "no such job";
+
+        } else {
+            t->what = "openat() of the job's record";
+        }
+
         return;
     }
 
     if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)
-        || st.st_size > NGX_HTTP_PERSTACK_CHECKPOINT_MAX)
+        || st.st_size > NGX_HTTP_PERSTACK_RECORD_MAX)
     {
         close(fd);
+        t->what = "the job's record is not a regular file of at most 1m";
         return;
     }
 
-    buf = malloc(NGX_HTTP_PERSTACK_CHECKPOINT_MAX + 1);
+    buf = malloc(st.st_size + 1);
     if (buf == NULL) {
         close(fd);
+        t->what = "malloc()";
         return;
     }
 
     len = 0;
 
-    while (len < NGX_HTTP_PERSTACK_CHECKPOINT_MAX) {
-        got = read(fd, buf + len, NGX_HTTP_PERSTACK_CHECKPOINT_MAX - len);
+    while (len < (size_t) st.st_size) {
+        got = read(fd, buf + len, st.st_size - len);
         if (got <= 0) {
             break;
         }
@@ -634,7 +575,8 @@ ngx_http_perstack_workspace_pending(ngx_http_perstack_ws_task_t *t,
     close(fd);
     buf[len] = '\0';
 
-    /* the container wrote it: its depth is checked first */
+    t->rc = NGX_OK;
+
     tree = ngx_http_perstack_json_depth_ok(buf, len,
                                            NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
            ? yajl_tree_parse((char *) buf, NULL, 0) : NULL;
@@ -703,14 +645,20 @@ ngx_http_perstack_workspace_pending(ngx_http_perstack_ws_task_t *t,
 static void
 ngx_http_perstack_workspace_event(ngx_event_t *ev)
 {
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_perstack_ctx_t      *ctx;
+    ngx_http_perstack_ws_task_t  *t;
 
     r = ev->data;
     c = r->connection;
 
     r->main->blocked--;
     r->aio = 0;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_perstack_module);
+    t = ctx->workspace_task;
+    t->done = 1;
 
     /* our resume handler, or nginx's finalizer if the client went away */
     r->write_event_handler(r);
@@ -729,17 +677,29 @@ ngx_http_perstack_workspace_resume(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_perstack_module);
     t = ctx->workspace_task;
 
+    if (!t->done) {
+        /* a write event on the connection while the thread still works */
+        return;
+    }
+
     r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (!t->create) {
+        /* before the approval: nothing found is no error */
+        if (t->rc == NGX_OK && t->pending) {
+            ctx->pending_tool.data = t->pending;
+            ctx->pending_tool.len = t->pending_len;
+        }
+
+        ngx_http_perstack_continue(r, ctx);
+        return;
+    }
+
     ctx->workspace_done = 1;
 
     switch (t->rc) {
 
     case NGX_OK:
-        if (t->pending) {
-            ctx->pending_tool.data = t->pending;
-            ctx->pending_tool.len = t->pending_len;
-        }
-
         ngx_http_perstack_continue(r, ctx);
         return;
 
@@ -750,20 +710,6 @@ ngx_http_perstack_workspace_resume(ngx_http_request_t *r)
                 ngx_http_perstack_send_error(r, NGX_HTTP_NOT_FOUND,
                                              "job_not_found", &message,
                                              "jobId", &ctx->job));
-        return;
-
-    case NGX_DECLINED:
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "perstack: workspace \"%V\" refused: %s",
-                      &ctx->workspace, t->what);
-
-        ngx_str_set(&message, "this request's workspace path is not "
-                              "acceptable");
-
-        ngx_http_finalize_request(r,
-                ngx_http_perstack_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                             "bad_workspace", &message,
-                                             NULL, NULL));
         return;
 
     default:
@@ -795,15 +741,204 @@ ngx_http_perstack_workspace_cleanup(void *data)
 }
 
 
+/*
+ * At the end of an execution whose container ran: the job's record,
+ * <root>/<name>/jobs/<job>.json, says which execution ran it last, how it
+ * ended and, paused, which tool calls it waits for, as the module saw
+ * them.  The record is written whole to a file of its own, then renamed.
+ * handler runs in the worker once it is done, with ev->data the exec.
+ */
+
+ngx_int_t
+ngx_http_perstack_workspace_record(ngx_http_perstack_exec_t *exec,
+    ngx_str_t *record, ngx_event_handler_pt handler)
+{
+    ngx_thread_task_t                *task;
+    ngx_http_perstack_record_task_t  *t;
+
+    task = ngx_thread_task_alloc(exec->pool,
+                                 sizeof(ngx_http_perstack_record_task_t));
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    t = task->ctx;
+
+    t->root = exec->conf->workspace_root.data;
+    t->name = exec->workspace_name.data;
+    t->record = *record;
+
+    t->file = ngx_pnalloc(exec->pool, exec->job.len + sizeof(".json"));
+    t->temp = ngx_pnalloc(exec->pool, exec->job.len
+                                      + NGX_HTTP_PERSTACK_ID_LEN
+                                      + sizeof("..tmp"));
+    if (t->file == NULL || t->temp == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(t->file, "%V.json%Z", &exec->job);
+    ngx_sprintf(t->temp, ".%V.%*s.tmp%Z", &exec->job,
+                (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id);
+
+    task->handler = ngx_http_perstack_record_thread;
+    task->event.handler = handler;
+    task->event.data = exec;
+
+    if (ngx_thread_task_post(exec->conf->thread_pool, task) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    exec->record_task = t;
+
+    return NGX_OK;
+}
+
+
+/* what went wrong writing the record, or NULL */
+
+const char *
+ngx_http_perstack_workspace_record_error(ngx_http_perstack_exec_t *exec,
+    ngx_err_t *err)
+{
+    ngx_http_perstack_record_task_t  *t = exec->record_task;
+
+    *err = t->err;
+
+    return t->what;
+}
+
+
+static void
+ngx_http_perstack_record_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_perstack_record_task_t  *t = data;
+
+    int       root, home, jobs, fd;
+    size_t    len;
+    ssize_t   n;
+
+    root = -1;
+    home = -1;
+    jobs = -1;
+    fd = -1;
+
+    t->what = "open() of perstack_workspace_root";
+
+    root = open((char *) t->root, O_RDONLY|O_DIRECTORY|O_CLOEXEC);
+    if (root == -1) {
+        goto failed;
+    }
+
+    t->what = "openat() of the workspace's jobs";
+
+    home = openat(root, (char *) t->name,
+                  O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+    if (home == -1) {
+        goto failed;
+    }
+
+    jobs = openat(home, "jobs", O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC);
+    if (jobs == -1) {
+        goto failed;
+    }
+
+    t->what = "openat() of the job's record";
+
+    fd = openat(jobs, (char *) t->temp,
+                O_WRONLY|O_CREAT|O_TRUNC|O_NOFOLLOW|O_CLOEXEC, 0600);
+    if (fd == -1) {
+        goto failed;
+    }
+
+    t->what = "write() of the job's record";
+
+    for (len = 0; len < t->record.len; len += n) {
+        n = write(fd, t->record.data + len, t->record.len - len);
+
+        if (n == -1) {
+            goto failed;
+        }
+    }
+
+    if (close(fd) == -1) {
+        fd = -1;
+        goto failed;
+    }
+
+    fd = -1;
+
+    t->what = "renameat() of the job's record";
+
+    if (renameat(jobs, (char *) t->temp, jobs, (char *) t->file) == -1) {
+        goto failed;
+    }
+
+    t->what = NULL;
+
+    goto done;
+
+failed:
+
+    t->err = ngx_errno;
+
+    if (fd != -1) {
+        close(fd);
+    }
+
+    if (jobs != -1) {
+        (void) unlinkat(jobs, (char *) t->temp, 0);
+    }
+
+done:
+
+    if (jobs != -1) {
+        close(jobs);
+    }
+
+    if (home != -1) {
+        close(home);
+    }
+
+    if (root != -1) {
+        close(root);
+    }
+}
+
+
 #else /* !(NGX_THREADS) */
+
+
+ngx_int_t
+ngx_http_perstack_workspace_peek(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx)
+{
+    /* the configuration refuses perstack_workspace without threads */
+    return NGX_ERROR;
+}
 
 
 ngx_int_t
 ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx)
 {
-    /* the configuration refuses perstack_workspace without threads */
     return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_perstack_workspace_record(ngx_http_perstack_exec_t *exec,
+    ngx_str_t *record, ngx_event_handler_pt handler)
+{
+    return NGX_ERROR;
+}
+
+
+const char *
+ngx_http_perstack_workspace_record_error(ngx_http_perstack_exec_t *exec,
+    ngx_err_t *err)
+{
+    *err = 0;
+    return "no thread pools";
 }
 
 

@@ -1,11 +1,14 @@
-# Per-request workspaces: perstack_workspace resolves a path under
-# perstack_workspace_root, which is created (0700, for the container's
-# user) and bind-mounted at /workspace.  Paths that could leave the root
-# are refused with 400 bad_workspace: "." and "..", absolute paths
-# elsewhere, NUL bytes, names over 255 bytes, paths over 1024 bytes, the
-# root itself, and any component that is a symbolic link or not a
-# directory.  Nothing is created for them, outside the root least of all,
-# and no container runs.
+# Per-request workspaces: perstack_workspace names a workspace, and the
+# name is one directory below perstack_workspace_root, whatever it holds:
+# a '/', a leading '.', and any byte but a letter, a digit, '-', '_' or
+# '.' become "%XX".  The module makes <root>/<name> (0700, its own),
+# <root>/<name>/workspace (0700, the container user's), bind-mounted at
+# /workspace, and <root>/<name>/jobs (0700, its own: the jobs' records).
+# No container can write to <root> or <root>/<name>, so none can swap a
+# directory of what Docker mounts for a link.  Only an empty name, or one
+# over 255 bytes once encoded, is refused with 400 bad_workspace; a link
+# or a file where the module's directories should be is a 500, never
+# followed.
 #
 # Every block gets a root of its own, with these fixtures in it:
 #     real/                   a directory
@@ -25,11 +28,13 @@ use PerstackFlow;
 use Test::Nginx::Socket;
 use Perstack;
 use File::Find ();
+use IO::Select;
+use IO::Socket::INET;
 
-our ($Root, $Outside);
+our ($Root, $Outside, $Hold);
 
 my $config = <<'_EOC_';
-    # the path from a header; a run when approved
+    # the name from a header
     location = /ws {
         perstack_execute;
         perstack_image $TEST_NGINX_PERSTACK_IMAGE;
@@ -37,20 +42,28 @@ my $config = <<'_EOC_';
         perstack_workspace_root $TEST_NGINX_WS_ROOT;
     }
 
-    # the same, but the approval (after the workspace) always refuses:
-    # the workspace is made, and no container runs
+    # the same with an image that does not exist: the workspace is made,
+    # and no container runs
+    location = /made {
+        perstack_execute;
+        perstack_image perstack-no-such-image:latest;
+        perstack_workspace $http_x_ws;
+        perstack_workspace_root $TEST_NGINX_WS_ROOT/;
+    }
+
+    # the approval always refuses: nothing is made
     location = /dry {
         perstack_execute;
         perstack_image $TEST_NGINX_PERSTACK_IMAGE;
         perstack_workspace $http_x_ws;
-        perstack_workspace_root $TEST_NGINX_WS_ROOT/;
+        perstack_workspace_root $TEST_NGINX_WS_ROOT;
         perstack_approval_request /never;
     }
 
     # 127.0.0.1 as four bytes: two of them are NUL
     location = /binary {
         perstack_execute;
-        perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+        perstack_image perstack-no-such-image:latest;
         perstack_workspace "u/$binary_remote_addr";
         perstack_workspace_root $TEST_NGINX_WS_ROOT;
     }
@@ -60,6 +73,21 @@ my $config = <<'_EOC_';
         perstack_image $TEST_NGINX_PERSTACK_IMAGE;
         perstack_workspace users/$http_x_user;
         perstack_workspace_root $TEST_NGINX_WS_ROOT;
+    }
+
+    # the approval waits for the test, which changes the root meanwhile
+    location = /held {
+        perstack_execute;
+        perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+        perstack_workspace $http_x_ws;
+        perstack_workspace_root $TEST_NGINX_WS_ROOT;
+        perstack_approval_request /hold;
+    }
+
+    location = /hold {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_HOLD_PORT;
+        proxy_read_timeout 30s;
     }
 
     location = /never {
@@ -99,6 +127,13 @@ add_block_preprocessor(sub {
 
     $ENV{TEST_NGINX_WS_ROOT} = $Root;
 
+    # the approval backend of /held: this test, when it wants
+    $Hold = IO::Socket::INET->new(Listen => 4, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, Proto => 'tcp',
+                                  ReuseAddr => 1)
+        or die "listen: $!\n";
+    $ENV{TEST_NGINX_HOLD_PORT} = $Hold->sockport;
+
     # the blocks' "eval"s run before any of this: paths go as placeholders
     my $more = $block->more_headers;
     if (defined $more && $more =~ /\@(?:ROOT|OUTSIDE)\@/) {
@@ -121,9 +156,18 @@ sub listing {
     return sort @l;
 }
 
+# The mode and owner a directory of the module has: the workspace is the
+# container user's, the rest the workers' (this test's nginx runs them as
+# its own user).
+sub want_mode {
+    my ($d) = @_;
+    return $d =~ m{/workspace\z} ? '0700 65534:65534' : "0700 $>:" . (0 + $));
+}
+
 # After every block: nothing appeared outside the root; with
-# "--- ws_refused", nothing appeared in it either; with "--- ws_created",
-# exactly these directories appeared, each 0700 and the container user's.
+# "--- ws_refused", nothing appeared in it either; with "--- ws_created
+# NAME...", exactly these workspaces appeared, each with its three
+# directories, of the right modes and owners.
 add_response_body_check(sub {
     my ($block, $body, $req_idx, $rep_idx, $dry_run) = @_;
     return if $dry_run;
@@ -141,7 +185,8 @@ add_response_body_check(sub {
     }
 
     if (defined $block->ws_created) {
-        my @want = map { "d:$_" } split ' ', $block->ws_created;
+        my @want = map { ("d:$_", "d:$_/jobs", "d:$_/workspace") }
+                   split ' ', $block->ws_created;
         my %fix = map { $_ => 1 } @Fixtures;
         is_deeply([grep { !$fix{$_} } listing($Root)], [sort @want],
                   "$name - the directories made in the root");
@@ -149,7 +194,7 @@ add_response_body_check(sub {
         for my $d (map { substr $_, 2 } @want) {
             my @st = lstat "$Root/$d";
             is(sprintf('%04o %d:%d', $st[2] & 07777, $st[4], $st[5]),
-               '0700 65534:65534', "$name - $d: mode 0700, owner 65534");
+               want_mode($d), "$name - $d: its mode and owner");
         }
     }
 });
@@ -162,7 +207,7 @@ sub check_mounted {
     my $r = check_run($name, $c, expert => 'demo', continued => 0,
                       outcome => 'completed', exit_code => 0);
     my $job = $r->{job};
-    my $ws = "$Root/users/alice";
+    my $ws = "$Root/users%2Falice/workspace";
 
     my @st = stat $ws;
     is(sprintf('%04o %d:%d', $st[2] & 07777, $st[4], $st[5]),
@@ -183,17 +228,75 @@ sub check_mounted {
     my @cp = glob "$ws/perstack/jobs/$job/checkpoints/*.json";
     is(scalar @cp, 1, "$name - one checkpoint");
 
+    # the module's record of the job, beside the workspace
+    my $record = eval { open my $fh, '<', "$Root/users%2Falice/jobs/$job.json"
+                            or die; local $/; json_decode(scalar <$fh>) }
+                 || {};
+    is_deeply([@{$record}{qw(job expert execution outcome exit_code)}],
+              [$job, 'demo', $r->{exec}{execution}, 'completed', 0],
+              "$name - the module recorded the job");
+
     # another user: another directory; alice's is untouched
     my $c2 = run_get('/user?expert=demo&query=again', 'X-User' => 'bob');
     my $r2 = check_run("$name (bob)", $c2, expert => 'demo',
                        outcome => 'completed', exit_code => 0);
 
-    ok(-f "$Root/users/bob/perstack/jobs/$r2->{job}/job.json",
+    ok(-f "$Root/users%2Fbob/workspace/perstack/jobs/$r2->{job}/job.json",
        "$name - bob's job is in bob's workspace");
     ok(!-e "$ws/perstack/jobs/$r2->{job}",
        "$name - and not in alice's");
     is_deeply([map { s{.*/}{}r } glob "$ws/perstack/jobs/*"], [$job],
               "$name - alice's workspace has her one job");
+}
+
+# One workspace inside another used to be a directory the outer one's
+# container could swap for a link between the check and the mount.  Here
+# the test swaps it while the approval waits: the inner workspace is a
+# directory of its own all the same, and nothing lands outside the root.
+sub check_swap {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    # a target the container could write to, were it mounted
+    chown 65534, 65534, $Outside;
+
+    # what the outer workspace's container could have made in /workspace
+    for my $d ("$Root/team", "$Root/team/x", "$Root/team/workspace",
+               "$Root/team/workspace/x") {
+        mkdir $d or die "mkdir $d: $!\n";
+        chown 65534, 65534, $d;
+    }
+
+    my $c = open_stream(method => 'GET', path => '/held?expert=demo&query=s',
+                        headers => ['X-WS' => 'team/x']);
+
+    my $sel = IO::Select->new($Hold);
+    ok($sel->can_read(20), "$name - the approval callback was asked")
+        or return;
+
+    my $cb = $Hold->accept;
+    my $req = '';
+    while ($req !~ /\r\n\r\n/ && IO::Select->new($cb)->can_read(10)) {
+        last unless sysread $cb, $req, 4096, length $req;
+    }
+
+    # the swap, in both layouts a container could reach
+    for my $d ("$Root/team/x", "$Root/team/workspace/x") {
+        rename $d, "$d.old" or die "rename $d: $!\n";
+        symlink $Outside, $d or die "symlink $d: $!\n";
+    }
+
+    print $cb "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
+    close $cb;
+
+    $c->drain(30);
+    $c->close;
+
+    my $r = check_run($name, $c, expert => 'demo', continued => 0,
+                      outcome => 'completed', exit_code => 0);
+
+    ok(-f "$Root/team%2Fx/workspace/perstack/jobs/$r->{job}/job.json",
+       "$name - the job is in the workspace of its own");
 }
 
 run_tests();
@@ -241,7 +344,139 @@ __DATA__
 
 
 
-=== TEST 4: a workspace is made: 0700, the container user's
+=== TEST 4: a workspace is made: its three directories
+--- request
+GET /made?expert=@REFUSED@&query=hi
+--- more_headers
+X-WS: alice
+--- error_code: 502
+--- json_error
+error: image_not_found
+image: perstack-no-such-image:latest
+--- ws_created: alice
+--- containers_created: 0
+
+
+
+=== TEST 5: a name with slashes is one directory
+--- request
+GET /made?expert=@REFUSED@&query=hi
+--- more_headers
+X-WS: team/alice/deep
+--- error_code: 502
+--- json_error
+error: image_not_found
+image: perstack-no-such-image:latest
+--- ws_created: team%2Falice%2Fdeep
+
+
+
+=== TEST 6: ".." is a name like any other
+--- request
+GET /made?expert=@REFUSED@&query=hi
+--- more_headers
+X-WS: ../../escape
+--- error_code: 502
+--- json_error
+error: image_not_found
+image: perstack-no-such-image:latest
+--- ws_created: %2E.%2F..%2Fescape
+
+
+
+=== TEST 7: "." is a name like any other
+--- request
+GET /made?expert=@REFUSED@&query=hi
+--- more_headers
+X-WS: .
+--- error_code: 502
+--- json_error
+error: image_not_found
+image: perstack-no-such-image:latest
+--- ws_created: %2E
+
+
+
+=== TEST 8: an absolute path is a name like any other
+--- request
+GET /made?expert=@REFUSED@&query=hi
+--- more_headers
+X-WS: /etc/x
+--- error_code: 502
+--- json_error
+error: image_not_found
+image: perstack-no-such-image:latest
+--- ws_created: %2Fetc%2Fx
+
+
+
+=== TEST 9: a name that is not ASCII, with "%" in it, and one with a space
+--- request
+GET /made?expert=@REFUSED@&query=hi
+--- more_headers eval
+"X-WS: %41 b\xC3\xA9"
+--- error_code: 502
+--- json_error
+error: image_not_found
+image: perstack-no-such-image:latest
+--- ws_created: %2541%20b%C3%A9
+
+
+
+=== TEST 10: NUL bytes (from $binary_remote_addr) are a name too
+--- request
+GET /binary?expert=@REFUSED@&query=hi
+--- error_code: 502
+--- json_error
+error: image_not_found
+image: perstack-no-such-image:latest
+--- ws_created: u%2F%7F%00%00%01
+
+
+
+=== TEST 11: 255 bytes once encoded are fine
+--- request
+GET /made?expert=@REFUSED@&query=hi
+--- more_headers eval
+"X-WS: " . ('a' x 252) . '/'
+--- error_code: 502
+--- json_error
+error: image_not_found
+image: perstack-no-such-image:latest
+--- ws_created eval
+('a' x 252) . '%2F'
+
+
+
+=== TEST 12: 256 bytes once encoded are refused
+--- request
+GET /ws?expert=@REFUSED@&query=hi
+--- more_headers eval
+"X-WS: " . ('a' x 253) . '/'
+--- error_code: 400
+--- json_error
+error: bad_workspace
+--- ws_refused
+--- containers_created: 0
+--- error_log
+workspace refused: it is longer than 255 bytes once encoded
+
+
+
+=== TEST 13: no workspace (empty)
+--- request
+GET /ws?expert=@REFUSED@&query=hi
+--- error_code: 400
+--- json_error
+error: bad_workspace
+--- ws_refused
+--- containers_created: 0
+--- error_log
+workspace refused: it is empty
+
+
+
+=== TEST 14: nothing is made before the approval
 --- request
 GET /dry?expert=@REFUSED@&query=hi
 --- more_headers
@@ -249,419 +484,85 @@ X-WS: alice
 --- error_code: 403
 --- json_error
 error: not_approved
---- ws_created: alice
---- containers_created: 0
-
-
-
-=== TEST 5: every missing directory of the path is made
---- request
-GET /dry?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: team/alice/deep
---- error_code: 403
---- json_error
-error: not_approved
---- ws_created: team team/alice team/alice/deep
---- containers_created: 0
-
-
-
-=== TEST 6: empty components are dropped
---- request
-GET /dry?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: a//b/
---- error_code: 403
---- json_error
-error: not_approved
---- ws_created: a a/b
-
-
-
-=== TEST 7: an absolute path under the root
---- request
-GET /dry?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: @ROOT@/abs/x
---- error_code: 403
---- json_error
-error: not_approved
---- ws_created: abs abs/x
-
-
-
-=== TEST 8: inside a directory that exists
---- request
-GET /dry?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: real/sub
---- error_code: 403
---- json_error
-error: not_approved
---- ws_created: real/sub
-
-
-
-=== TEST 9: a 255-byte name, and 1024 bytes in all, are fine
---- request
-GET /dry?expert=@REFUSED@&query=hi
---- more_headers eval
-"X-WS: " . CORE::join '/', ('a' x 255) x 3, 'b' x 254, 'c'
---- error_code: 403
---- json_error
-error: not_approved
---- ws_created eval
-CORE::join ' ', map { my $n = $_; CORE::join '/', (('a' x 255) x 3, 'b' x 254, 'c')[0 .. $n] } 0 .. 4
-
-
-
-=== TEST 10: no workspace (empty)
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- error_code: 400
---- json_error
-error: bad_workspace
 --- ws_refused
 --- containers_created: 0
---- error_log
-workspace "" refused: it is empty
 
 
 
-=== TEST 11: ".."
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: ..
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- containers_created: 0
---- error_log
-workspace ".." refused: it has a "." or ".." component
-
-
-
-=== TEST 12: ".." inside
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: real/../../escape
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- containers_created: 0
---- error_log
-it has a "." or ".." component
-
-
-
-=== TEST 13: "." alone
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: .
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- error_log
-it has a "." or ".." component
-
-
-
-=== TEST 14: "." inside
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: a/./b
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- error_log
-it has a "." or ".." component
-
-
-
-=== TEST 15: ".." after an absolute path under the root
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: @ROOT@/../escape
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- error_log
-it has a "." or ".." component
-
-
-
-=== TEST 16: an absolute path elsewhere
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: @OUTSIDE@/x
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- containers_created: 0
---- error_log
-refused: it is not under perstack_workspace_root
-
-
-
-=== TEST 17: "/"
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: /
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- error_log
-refused: it is not under perstack_workspace_root
-
-
-
-=== TEST 18: a path that only starts like the root
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: @ROOT@x/a
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- error_log
-refused: it is not under perstack_workspace_root
-
-
-
-=== TEST 19: the root itself
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: @ROOT@
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- containers_created: 0
---- error_log
-refused: it is not under perstack_workspace_root
-
-
-
-=== TEST 20: the root itself, with slashes
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: @ROOT@//
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- error_log
-refused: it names the root itself
-
-
-
-=== TEST 21: the root itself, to a root configured with a trailing slash
---- request
-GET /dry?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: @ROOT@///
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- error_log
-refused: it names the root itself
-
-
-
-=== TEST 22: NUL bytes (from $binary_remote_addr)
---- request
-GET /binary?expert=@REFUSED@&query=hi
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- containers_created: 0
---- error_log
-refused: it contains a NUL byte
-
-
-
-=== TEST 23: a 256-byte name
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers eval
-"X-WS: ok/" . 'n' x 256
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- containers_created: 0
---- error_log
-refused: a component is longer than 255 bytes
-
-
-
-=== TEST 24: 1025 bytes
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers eval
-"X-WS: " . CORE::join '/', ('a' x 255) x 3, 'b' x 254, 'cc'
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- containers_created: 0
---- error_log
-refused: it is too long
-
-
-
-=== TEST 25: a symbolic link out of the root
+=== TEST 15: a symbolic link where the workspace should be: never followed
 --- request
 GET /ws?expert=@REFUSED@&query=hi
 --- more_headers
 X-WS: link-out
---- error_code: 400
+--- error_code: 500
 --- json_error
-error: bad_workspace
+error: workspace_unavailable
 --- ws_refused
 --- containers_created: 0
 --- error_log
-refused: a component is a symbolic link or not a directory
+a directory of the workspace is a symbolic link or not a directory
+--- no_error_log
+[alert]
+[emerg]
 
 
 
-=== TEST 26: a path through a symbolic link out of the root
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: link-out/sub/deeper
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- containers_created: 0
---- error_log
-refused: a component is a symbolic link or not a directory
-
-
-
-=== TEST 27: an absolute path through a symbolic link
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: @ROOT@/link-out/sub
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- error_log
-refused: a component is a symbolic link or not a directory
-
-
-
-=== TEST 28: a symbolic link deeper down
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: nest/deep/link/sub
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- containers_created: 0
---- error_log
-refused: a component is a symbolic link or not a directory
-
-
-
-=== TEST 29: a symbolic link that stays inside the root
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: link-in/sub
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- error_log
-refused: a component is a symbolic link or not a directory
-
-
-
-=== TEST 30: a dangling symbolic link (its target is not made)
+=== TEST 16: a dangling symbolic link (its target is not made)
 --- request
 GET /ws?expert=@REFUSED@&query=hi
 --- more_headers
 X-WS: dangling
---- error_code: 400
+--- error_code: 500
 --- json_error
-error: bad_workspace
+error: workspace_unavailable
 --- ws_refused
 --- containers_created: 0
 --- error_log
-refused: a component is a symbolic link or not a directory
+a directory of the workspace is a symbolic link or not a directory
+--- no_error_log
+[alert]
+[emerg]
 
 
 
-=== TEST 31: a path through a dangling symbolic link
---- request
-GET /ws?expert=@REFUSED@&query=hi
---- more_headers
-X-WS: dangling/sub
---- error_code: 400
---- json_error
-error: bad_workspace
---- ws_refused
---- error_log
-refused: a component is a symbolic link or not a directory
-
-
-
-=== TEST 32: a regular file
+=== TEST 17: a regular file where the workspace should be
 --- request
 GET /ws?expert=@REFUSED@&query=hi
 --- more_headers
 X-WS: file
---- error_code: 400
+--- error_code: 500
 --- json_error
-error: bad_workspace
+error: workspace_unavailable
 --- ws_refused
 --- containers_created: 0
 --- error_log
-refused: a component is a symbolic link or not a directory
+a directory of the workspace is a symbolic link or not a directory
+--- no_error_log
+[alert]
+[emerg]
 
 
 
-=== TEST 33: a path through a regular file
+=== TEST 18: a symbolic link where /workspace's directory should be
 --- request
 GET /ws?expert=@REFUSED@&query=hi
 --- more_headers
-X-WS: file/sub
---- error_code: 400
+X-WS: real
+--- error_code: 500
 --- json_error
-error: bad_workspace
---- ws_refused
+error: workspace_unavailable
+--- containers_created: 0
 --- error_log
-refused: a component is a symbolic link or not a directory
+a directory of the workspace is a symbolic link or not a directory
+--- no_error_log
+[alert]
+[emerg]
+--- init
+symlink $::Outside, "$::Root/real/workspace" or die "symlink: $!\n";
 
 
 
-=== TEST 34: the root is missing: 500, and nothing runs
+=== TEST 19: the root is missing: 500, and nothing runs
 --- config
     location = /ws {
         perstack_execute;
@@ -687,9 +588,18 @@ failed: open() of perstack_workspace_root
 
 
 
-=== TEST 35: the run's /workspace is the directory: the runtime's job lands in it
+=== TEST 20: the run's /workspace is the directory: the runtime's job lands in it
 --- request
 GET /noop
 --- error_code: 204
 --- check: check_mounted
 --- timeout: 40
+
+
+
+=== TEST 21: a workspace inside another's is its own directory, whatever is swapped
+--- request
+GET /noop
+--- error_code: 204
+--- check: check_swap
+--- timeout: 60

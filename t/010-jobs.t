@@ -36,6 +36,15 @@ my $config = <<'_EOC_';
         perstack_workspace_root $TEST_NGINX_JOBS_ROOT;
     }
 
+    # the query is pinned: no text from the client reaches the agent
+    location = /pinned {
+        perstack_execute;
+        perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+        perstack_workspace $user_ws;
+        perstack_workspace_root $TEST_NGINX_JOBS_ROOT;
+        perstack_query "the operator's query";
+    }
+
     location = /nows {
         perstack_execute;
         perstack_image $TEST_NGINX_PERSTACK_IMAGE;
@@ -165,7 +174,7 @@ sub answered {
 
 sub job_dir {
     my ($user, $job) = @_;
-    return "$JobsRoot/users/$user/perstack/jobs/$job";
+    return "$JobsRoot/users%2F$user/workspace/perstack/jobs/$job";
 }
 
 
@@ -286,9 +295,11 @@ sub check_other_user {
     check_error("$name (no user)", $c, 400, 'bad_workspace');
 
     no_container_for($name, $t0, "io.perstack.job=$job");
-    ok(!-e "$JobsRoot/users/bob/perstack",
+    ok(!-e "$JobsRoot/users%2Fbob/workspace/perstack",
        "$name - nothing was made in bob's workspace");
-    ok(-d "$JobsRoot/users/bob", "$name - (which exists)");
+    ok(-d "$JobsRoot/users%2Fbob/workspace", "$name - (which exists)");
+    ok(!-e "$JobsRoot/users%2Fbob/jobs/$job.json",
+       "$name - and bob's jobs have no record of it");
 
     # the job still waits for alice
     $c = run_post('/job', { expert => 'interactive', jobId => $job,
@@ -297,8 +308,9 @@ sub check_other_user {
     answered("$name (alice answers)", $c, $job, $p, 'it is mine');
 }
 
-# A job directory, or the jobs' directory, that is a symbolic link into
-# another workspace: refused, never followed.
+# A job is continued only from the workspace whose record has it: a job
+# directory, or the jobs' directory, that is a symbolic link into another
+# workspace is not a job there.
 sub check_job_links {
     my ($block) = @_;
     my $name = $block->name;
@@ -308,7 +320,7 @@ sub check_job_links {
     my $job = $r->{job};
 
     # bob's workspace, with links to alice's job and jobs
-    my $bob = "$JobsRoot/users/bob";
+    my $bob = "$JobsRoot/users%2Fbob/workspace";
     check_error("$name (bob's workspace is made)",
                 run_post('/job', { expert => 'demo', jobId => 'none',
                                    query => 'q' }, 'X-User' => 'bob'),
@@ -322,11 +334,13 @@ sub check_job_links {
     close $fh;
 
     # carol's "perstack" is alice's
-    my $carol = "$JobsRoot/users/carol";
+    my $carol = "$JobsRoot/users%2Fcarol";
     mkdir $carol;
-    chown 65534, 65534, $carol;
-    chmod 0700, $carol;
-    symlink "$JobsRoot/users/alice/perstack", "$carol/perstack"
+    mkdir "$carol/workspace";
+    chown 65534, 65534, "$carol/workspace";
+    chmod 0700, "$carol/workspace";
+    symlink "$JobsRoot/users%2Falice/workspace/perstack",
+            "$carol/workspace/perstack"
         or die "symlink: $!\n";
 
     my $t0 = Time::HiRes::time();
@@ -422,9 +436,10 @@ sub check_approved_continuation {
        "$name (continue) - no X-Perstack-Tool-Call: nothing is pending");
 }
 
-# The pending tool call comes from the newest checkpoint, a file the
-# container wrote: what it holds reaches the callback escaped, and what is
-# not a regular file (a FIFO would block a reader) is passed over.
+# The pending tool call the callback is told of is the one the module saw
+# when the job paused, from its own record: checkpoints the container
+# wrote since (newer, crafted, or a FIFO that would block a reader) change
+# nothing.
 sub check_crafted_checkpoint {
     my ($block) = @_;
     my $name = $block->name;
@@ -459,9 +474,67 @@ sub check_crafted_checkpoint {
 
     my $tc = $c->header('X-Saw-Tool-Call') // '';
     ok($tc =~ s/\A\[(.*)\]\z/$1/s, "$name - X-Perstack-Tool-Call is there");
-    is_deeply(eval { json_decode($tc) }, $crafted,
-              "$name - the newest checkpoint's first pending call, escaped")
+    is_deeply(eval { json_decode($tc) },
+              { map { $_ => $p->{$_} } qw(id skillName toolName) },
+              "$name - the call perstack.end reported, not the newest "
+              . "checkpoint's")
         or diag("X-Perstack-Tool-Call: $tc");
+}
+
+# Where perstack_query pins the query, an answer is refused: it would be
+# text of the client's reaching the agent.  The job stays paused for a
+# location that takes answers.
+sub check_pinned_answer {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my ($r, $p) = pause_job("$name (ask)", '/job', 'pinned',
+                            'X-User' => 'alice');
+    my $job = $r->{job};
+    my $t0 = Time::HiRes::time();
+
+    for my $c (run_post('/pinned', { expert => 'interactive', jobId => $job,
+                                     answer => 'anything' },
+                        'X-User' => 'alice'),
+               run_get("/pinned?expert=interactive&jobId=$job&answer=x",
+                       'X-User' => 'alice')) {
+        check_error("$name (answer)", $c, 403, 'answer_not_allowed');
+    }
+
+    no_container_for($name, $t0, "io.perstack.job=$job");
+
+    my $c = run_post('/job', { expert => 'interactive', jobId => $job,
+                               answer => 'here' },
+                     'X-User' => 'alice');
+    answered("$name (answered where answers are taken)", $c, $job, $p,
+             'here');
+}
+
+# Before the approval allowed a request, nothing is made and no answer
+# depends on a job: a denied continuation of an unknown job, and a denied
+# new job, leave the root empty and get the callback's 403.
+sub check_nothing_before_approval {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my $t0 = Time::HiRes::time();
+    my $expert = unique_name('denied');
+
+    for my $body ({ expert => $expert, jobId => 'nope', answer => 'yes' },
+                  { expert => $expert, query => 'new' }) {
+        my $c = run_post('/approved', $body, 'X-User' => 'alice',
+                         'X-OK' => '1', 'X-Decide' => 'deny');
+        my $n = "$name (" . ($body->{jobId} ? 'continue' : 'new') . ')';
+
+        check_error($n, $c, 403, 'not_approved');
+
+        opendir my $dh, $JobsRoot or die "$JobsRoot: $!\n";
+        my @made = grep { !/\A\.\.?\z/ } readdir $dh;
+        closedir $dh;
+        is_deeply(\@made, [], "$n - nothing was made in the root");
+    }
+
+    no_container_for($name, $t0, $expert);
 }
 
 run_tests();
@@ -531,7 +604,7 @@ GET /noop
 
 
 
-=== TEST 8: the pending call from a checkpoint the container could have crafted
+=== TEST 8: the pending call is the module's, not a checkpoint the container crafted
 --- request
 GET /noop
 --- error_code: 204
@@ -735,17 +808,18 @@ message: approval rule 1 of 1 is not met
 
 
 
-=== TEST 24: an unknown job is not found before the callback is asked
---- request eval
-"POST /approved\n" . '{"expert":"@REFUSED@","jobId":"nope","answer":"yes"}'
---- more_headers
-X-User: alice
-X-OK: 1
-X-Decide: deny
---- error_code: 404
---- json_error
-error: job_not_found
-jobId: nope
---- containers_created: 0
---- no_error_log
-approval callback
+=== TEST 24: nothing is made or looked up before the callback allows it
+--- request
+GET /noop
+--- error_code: 204
+--- check: check_nothing_before_approval
+--- timeout: 40
+
+
+
+=== TEST 25: an answer is refused where the query is pinned
+--- request
+GET /noop
+--- error_code: 204
+--- check: check_pinned_answer
+--- timeout: 40
