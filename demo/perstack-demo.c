@@ -74,7 +74,7 @@
     "experts (demo scenarios): demo interactive error slow flood huge"        \
     " garbage\n"                                                              \
     "  stderr exit crash stubborn nonl stdin probe memhog forkbomb llm net\n"                                     \
-    "  deep\n"
+    "  deep echo\n"
 
 
 typedef struct {
@@ -153,6 +153,7 @@ static int demo_scenario_forkbomb(void);
 static int demo_scenario_llm(void);
 static int demo_scenario_net(void);
 static int demo_scenario_deep(void);
+static int demo_scenario_echo(void);
 static int demo_unknown_expert(void);
 static int demo_continue(void);
 static int demo_read_file(const char *path, demo_buf_t *b);
@@ -181,6 +182,7 @@ static const demo_scenario_t  demo_scenarios[] = {
     { "llm",         demo_scenario_llm },
     { "net",         demo_scenario_net },
     { "deep",        demo_scenario_deep },
+    { "echo",        demo_scenario_echo },
     { NULL,          NULL }
 };
 
@@ -1449,6 +1451,25 @@ demo_scenario_garbage(void)
     demo_out(garbage, sizeof(garbage) - 1);
 
     demo_complete("Done, after some garbage.");
+
+    return 0;
+}
+
+
+/*
+ * The query, as it is, as one line of stdout: whatever a runtime could
+ * print, for the tests of what the module makes of it.
+ */
+
+static int
+demo_scenario_echo(void)
+{
+    demo_begin(NULL);
+
+    demo_out(demo.query, strlen(demo.query));
+    demo_out("\n", 1);
+
+    demo_complete("Done, after an echo.");
 
     return 0;
 }

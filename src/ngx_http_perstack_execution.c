@@ -974,7 +974,9 @@ ngx_http_perstack_start_done(ngx_http_perstack_op_t *op)
 
     exec->state = NGX_HTTP_PERSTACK_RUNNING;
 
-    ngx_add_timer(&exec->timeout_ev, exec->conf->timeout);
+    if (exec->conf->timeout) {
+        ngx_add_timer(&exec->timeout_ev, exec->conf->timeout);
+    }
 
     if (exec->conf->idle_timeout) {
         exec->last_input = ngx_current_msec;
@@ -2165,6 +2167,14 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
 
     rc = ngx_http_perstack_json_classify(line->data, line->len, type,
                                          &type_len);
+
+    if (rc == NGX_HTTP_PERSTACK_JSON_OBJECT
+        && type_len >= sizeof("perstack.") - 1
+        && ngx_strncmp(type, "perstack.", sizeof("perstack.") - 1) == 0)
+    {
+        /* the module's namespace: a container cannot speak in it */
+        return ngx_http_perstack_emit_text(exec, "perstack.stdout", line);
+    }
 
     if (rc == NGX_HTTP_PERSTACK_JSON_OBJECT) {
         ngx_http_perstack_run_state(exec, type, type_len, line);
