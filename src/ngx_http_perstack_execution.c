@@ -808,7 +808,9 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
 
         if (op->result == CURLE_OK && op->status == 404) {
             ngx_log_error(NGX_LOG_ERR, exec->log, 0,
-                          "perstack: image \"%V\" not found", &exec->image);
+                          "perstack: image \"%V\" not found",
+                          ngx_http_perstack_log_escape(exec->pool,
+                                                       &exec->image));
 
             ngx_str_set(&message, "the image of this location is not on "
                                   "the Docker engine");
@@ -987,6 +989,7 @@ ngx_http_perstack_start_done(ngx_http_perstack_op_t *op)
 static void
 ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op)
 {
+    ngx_str_t                  error;
     ngx_http_perstack_exec_t  *exec;
 
     exec = op->exec;
@@ -1008,8 +1011,12 @@ ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op)
 
     if (op->result != CURLE_OK) {
         /* the wait that follows tells whether the engine is still there */
+        error.data = (u_char *) op->error;
+        error.len = ngx_strlen(op->error);
+
         ngx_log_error(NGX_LOG_WARN, exec->log, 0,
-                      "perstack: the output stream broke: %s", op->error);
+                      "perstack: the output stream broke: %V",
+                      ngx_http_perstack_log_escape(exec->pool, &error));
     }
 
     exec->stream_done = 1;
@@ -1341,7 +1348,7 @@ failed:
 static void
 ngx_http_perstack_remove_done(ngx_http_perstack_op_t *op)
 {
-    ngx_str_t                  message;
+    ngx_str_t                  message, error;
     ngx_http_perstack_exec_t  *exec;
 
     exec = op->exec;
@@ -1352,11 +1359,16 @@ ngx_http_perstack_remove_done(ngx_http_perstack_op_t *op)
     } else {
         ngx_http_perstack_daemon_message(op, &message);
 
+        error.data = (u_char *) op->error;
+        error.len = ngx_strlen(op->error);
+
         ngx_log_error(NGX_LOG_ERR, exec->log, 0,
                       "perstack: removing container \"%V\" failed: "
-                      "curl %d \"%s\", status %l: %V; the reaper tries "
-                      "again", &exec->container, op->result, op->error,
-                      op->status, &message);
+                      "curl %d \"%V\", status %l: %V; the reaper tries "
+                      "again", &exec->container, op->result,
+                      ngx_http_perstack_log_escape(exec->pool, &error),
+                      op->status,
+                      ngx_http_perstack_log_escape(exec->pool, &message));
 
         ngx_http_perstack_reaper_soon();
     }

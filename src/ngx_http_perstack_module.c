@@ -683,7 +683,8 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
 
     if (ngx_http_perstack_expert_allowed(plcf, &ctx->expert) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "perstack: expert \"%V\" is not allowed", &ctx->expert);
+                      "perstack: expert \"%V\" is not allowed",
+                      ngx_http_perstack_log_escape(r->pool, &ctx->expert));
 
         status = NGX_HTTP_FORBIDDEN;
         code = "expert_not_allowed";
@@ -709,6 +710,7 @@ failed:
 
     ngx_http_perstack_body_free(fields, NGX_HTTP_PERSTACK_FIELDS);
 
+    /* the module's words: a member's name is quoted only when printable */
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "perstack: request refused: %V", &message);
 
@@ -976,6 +978,70 @@ ngx_http_perstack_expert_allowed(ngx_http_perstack_loc_conf_t *plcf,
     pcre2_match_data_free(md);
 
     return rc >= 0 ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * A value that came from a client, a container or the engine, fit for the
+ * error log: control bytes, '"', '\\' and bytes past 0x7e are written
+ * \\xNN, as nginx's access log writes them, so that the value can neither
+ * start a line of its own nor end the quotes it is logged in.  The value
+ * itself when nothing needs escaping; memory from pool.
+ */
+
+#define ngx_http_perstack_log_unsafe(c)                                      \
+    ((c) < 0x20 || (c) > 0x7e || (c) == '"' || (c) == '\\')
+
+ngx_str_t *
+ngx_http_perstack_log_escape(ngx_pool_t *pool, ngx_str_t *value)
+{
+    u_char      *p, *s, *last;
+    size_t       n;
+    ngx_str_t   *esc;
+
+    static u_char     hex[] = "0123456789ABCDEF";
+    static ngx_str_t  failed = ngx_string("(not logged: no memory)");
+
+    n = 0;
+    last = value->data + value->len;
+
+    for (s = value->data; s < last; s++) {
+        if (ngx_http_perstack_log_unsafe(*s)) {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return value;
+    }
+
+    esc = ngx_palloc(pool, sizeof(ngx_str_t));
+    if (esc == NULL) {
+        return &failed;
+    }
+
+    esc->data = ngx_pnalloc(pool, value->len + 3 * n);
+    if (esc->data == NULL) {
+        return &failed;
+    }
+
+    p = esc->data;
+
+    for (s = value->data; s < last; s++) {
+        if (ngx_http_perstack_log_unsafe(*s)) {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+
+        } else {
+            *p++ = *s;
+        }
+    }
+
+    esc->len = p - esc->data;
+
+    return esc;
 }
 
 

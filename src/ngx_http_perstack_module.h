@@ -499,6 +499,8 @@ ngx_int_t ngx_http_perstack_zone_parse(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *name, ssize_t *size);
 void ngx_http_perstack_continue(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
+ngx_str_t *ngx_http_perstack_log_escape(ngx_pool_t *pool,
+    ngx_str_t *value);
 ngx_table_elt_t *ngx_http_perstack_add_header(ngx_http_request_t *r,
     char *key, char *value);
 ngx_int_t ngx_http_perstack_send_error(ngx_http_request_t *r,

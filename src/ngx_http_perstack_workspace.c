@@ -190,7 +190,8 @@ ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
         }
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "perstack: workspace \"%V\" refused: %s", &value, why);
+                      "perstack: workspace \"%V\" refused: %s",
+                      ngx_http_perstack_log_escape(r->pool, &value), why);
 
         ngx_str_set(&message, "this request's workspace path is not "
                               "acceptable");
@@ -755,7 +756,8 @@ ngx_http_perstack_workspace_resume(ngx_http_request_t *r)
     case NGX_DECLINED:
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "perstack: workspace \"%V\" refused: %s",
-                      &ctx->workspace, t->what);
+                      ngx_http_perstack_log_escape(r->pool, &ctx->workspace),
+                      t->what);
 
         ngx_str_set(&message, "this request's workspace path is not "
                               "acceptable");
@@ -769,7 +771,8 @@ ngx_http_perstack_workspace_resume(ngx_http_request_t *r)
     default:
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, t->err,
                       "perstack: preparing workspace \"%V\" failed: %s",
-                      &ctx->workspace, t->what);
+                      ngx_http_perstack_log_escape(r->pool, &ctx->workspace),
+                      t->what);
 
         ngx_str_set(&message, "the workspace could not be prepared");
 
