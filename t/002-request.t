@@ -690,7 +690,9 @@ GET /nodocker?expert=demo&query=hi
 --- error_code: 502
 --- json_error
 error: docker_unavailable
-message: ~unix:/nonexistent\.sock
+message: ~\Aping: the Docker engine cannot be reached\z
+--- error_log
+ping: cannot reach the Docker engine at "unix:/nonexistent.sock"
 
 
 
@@ -700,7 +702,9 @@ message: ~unix:/nonexistent\.sock
 --- error_code: 502
 --- json_error
 error: docker_unavailable
-message: ~http://127\.0\.0\.1:1
+message: ~\Aping: the Docker engine cannot be reached\z
+--- error_log
+ping: cannot reach the Docker engine at "http://127.0.0.1:1"
 
 
 
