@@ -184,6 +184,13 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       0,
       NULL },
 
+    { ngx_string("perstack_allow_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_perstack_allow_origin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("perstack_approval_request"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -397,9 +404,21 @@ ngx_module_t  ngx_http_perstack_module = {
 static ngx_int_t
 ngx_http_perstack_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                  message;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t                      rc;
+    ngx_str_t                      message;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_perstack_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
+
+    /*
+     * Requests from pages of other sites first, and POSTs that are not
+     * JSON: before anything is read or run for them.
+     */
+
+    if (ngx_http_perstack_origin_check(r, plcf, &rc) != NGX_OK) {
+        return rc;
+    }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST))) {
         rc = ngx_http_discard_request_body(r);
@@ -420,11 +439,7 @@ ngx_http_perstack_handler(ngx_http_request_t *r)
 
     /* header rules first: a request they refuse is not even read */
 
-    if (ngx_http_perstack_approve(r,
-                     ngx_http_get_module_loc_conf(r, ngx_http_perstack_module),
-                     &rc)
-        != NGX_OK)
-    {
+    if (ngx_http_perstack_approve(r, plcf, &rc) != NGX_OK) {
         return rc;
     }
 
@@ -1045,6 +1060,44 @@ ngx_http_perstack_log_escape(ngx_pool_t *pool, ngx_str_t *value)
 }
 
 
+/* The first request header of that name, or NULL. */
+
+ngx_table_elt_t *
+ngx_http_perstack_header_in(ngx_http_request_t *r, char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+
+    return NULL;
+}
+
+
 /* A response header; key and value must outlive the request (literals). */
 
 ngx_table_elt_t *
@@ -1212,6 +1265,7 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->approve = NGX_CONF_UNSET_PTR;
+    conf->allow_origin = NGX_CONF_UNSET_PTR;
     conf->limit = NGX_CONF_UNSET_PTR;
     conf->approval_set = NGX_CONF_UNSET_PTR;
     conf->gateway_issue = NGX_CONF_UNSET_PTR;
@@ -1328,6 +1382,7 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->approve, prev->approve, NULL);
+    ngx_conf_merge_ptr_value(conf->allow_origin, prev->allow_origin, NULL);
     ngx_conf_merge_ptr_value(conf->limit, prev->limit, NULL);
     ngx_conf_merge_str_value(conf->approval_uri, prev->approval_uri, "");
     ngx_conf_merge_ptr_value(conf->approval_set, prev->approval_set, NULL);
