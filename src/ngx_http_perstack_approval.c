@@ -7,7 +7,7 @@
  * (perstack_approval_request): 2xx allows, 401 and 403 pass to the client,
  * anything else is an error.  The callback sees headers only, and learns
  * what it approves from X-Perstack-* headers the module sets; a client's
- * own X-Perstack-* headers never reach it.
+ * own X-Perstack-* headers (X_Perstack_* too) never reach it.
  */
 
 
@@ -21,6 +21,8 @@ static ngx_int_t ngx_http_perstack_approval_headers(ngx_http_request_t *r,
     ngx_http_request_t *sr, ngx_http_perstack_ctx_t *ctx);
 static ngx_int_t ngx_http_perstack_approval_header(ngx_http_request_t *sr,
     char *key, ngx_str_t *value);
+static ngx_uint_t ngx_http_perstack_approval_name(ngx_str_t *name,
+    char *want, ngx_uint_t prefix);
 static ngx_int_t ngx_http_perstack_approval_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_perstack_approval_resume(ngx_http_request_t *r);
@@ -183,24 +185,15 @@ ngx_http_perstack_approval_headers(ngx_http_request_t *r,
             i = 0;
         }
 
-        if (h[i].key.len >= sizeof("X-Perstack-") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Perstack-",
-                               sizeof("X-Perstack-") - 1) == 0)
-        {
+        if (ngx_http_perstack_approval_name(&h[i].key, "x-perstack-", 1)) {
             continue;
         }
 
         /* the callback gets no body, so nothing may announce one */
-        if ((h[i].key.len == sizeof("Content-Length") - 1
-             && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Length",
-                                sizeof("Content-Length") - 1) == 0)
-            || (h[i].key.len == sizeof("Content-Type") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
-                                   sizeof("Content-Type") - 1) == 0)
-            || (h[i].key.len == sizeof("Transfer-Encoding") - 1
-                && ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "Transfer-Encoding",
-                                   sizeof("Transfer-Encoding") - 1) == 0))
+        if (ngx_http_perstack_approval_name(&h[i].key, "content-length", 0)
+            || ngx_http_perstack_approval_name(&h[i].key, "content-type", 0)
+            || ngx_http_perstack_approval_name(&h[i].key,
+                                               "transfer-encoding", 0))
         {
             continue;
         }
@@ -277,6 +270,43 @@ ngx_http_perstack_approval_headers(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether a header's name is want (lowercase, with '-'), or starts with it
+ * when prefix is set.  Case does not count, and neither does '_' for '-':
+ * with underscores_in_headers, a client's X_Perstack_Expert is
+ * X-Perstack-Expert to $http_x_perstack_expert and to many applications.
+ */
+
+static ngx_uint_t
+ngx_http_perstack_approval_name(ngx_str_t *name, char *want,
+    ngx_uint_t prefix)
+{
+    u_char      c;
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = ngx_strlen(want);
+
+    if (name->len < len || (!prefix && name->len != len)) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = ngx_tolower(name->data[i]);
+
+        if (c == '_') {
+            c = '-';
+        }
+
+        if (c != (u_char) want[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -57,6 +57,8 @@ static void ngx_http_perstack_remove(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_remove_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_fail(ngx_http_perstack_exec_t *exec,
     ngx_uint_t status, const char *code, ngx_str_t *message);
+static void ngx_http_perstack_fail_logged(ngx_http_perstack_exec_t *exec,
+    ngx_uint_t status, const char *code, ngx_str_t *message);
 static void ngx_http_perstack_fail_op(ngx_http_perstack_op_t *op,
     const char *what);
 static void ngx_http_perstack_end(ngx_http_perstack_exec_t *exec);
@@ -824,7 +826,9 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
 
         if (op->result == CURLE_OK && op->status == 404) {
             ngx_log_error(NGX_LOG_ERR, exec->log, 0,
-                          "perstack: image \"%V\" not found", &exec->image);
+                          "perstack: image \"%V\" not found",
+                          ngx_http_perstack_log_escape(exec->pool,
+                                                       &exec->image));
 
             ngx_str_set(&message, "the image of this location is not on "
                                   "the Docker engine");
@@ -1005,6 +1009,7 @@ ngx_http_perstack_start_done(ngx_http_perstack_op_t *op)
 static void
 ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op)
 {
+    ngx_str_t                  error;
     ngx_http_perstack_exec_t  *exec;
 
     exec = op->exec;
@@ -1026,8 +1031,12 @@ ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op)
 
     if (op->result != CURLE_OK) {
         /* the wait that follows tells whether the engine is still there */
+        error.data = (u_char *) op->error;
+        error.len = ngx_strlen(op->error);
+
         ngx_log_error(NGX_LOG_WARN, exec->log, 0,
-                      "perstack: the output stream broke: %s", op->error);
+                      "perstack: the output stream broke: %V",
+                      ngx_http_perstack_log_escape(exec->pool, &error));
     }
 
     exec->stream_done = 1;
@@ -1359,7 +1368,7 @@ failed:
 static void
 ngx_http_perstack_remove_done(ngx_http_perstack_op_t *op)
 {
-    ngx_str_t                  message;
+    ngx_str_t                  message, error;
     ngx_http_perstack_exec_t  *exec;
 
     exec = op->exec;
@@ -1370,11 +1379,16 @@ ngx_http_perstack_remove_done(ngx_http_perstack_op_t *op)
     } else {
         ngx_http_perstack_daemon_message(op, &message);
 
+        error.data = (u_char *) op->error;
+        error.len = ngx_strlen(op->error);
+
         ngx_log_error(NGX_LOG_ERR, exec->log, 0,
                       "perstack: removing container \"%V\" failed: "
-                      "curl %d \"%s\", status %l: %V; the reaper tries "
-                      "again", &exec->container, op->result, op->error,
-                      op->status, &message);
+                      "curl %d \"%V\", status %l: %V; the reaper tries "
+                      "again", &exec->container, op->result,
+                      ngx_http_perstack_log_escape(exec->pool, &error),
+                      op->status,
+                      ngx_http_perstack_log_escape(exec->pool, &message));
 
         ngx_http_perstack_reaper_soon();
     }
@@ -1389,6 +1403,16 @@ ngx_http_perstack_fail(ngx_http_perstack_exec_t *exec, ngx_uint_t status,
 {
     ngx_log_error(NGX_LOG_ERR, exec->log, 0, "perstack: %V", message);
 
+    ngx_http_perstack_fail_logged(exec, status, code, message);
+}
+
+
+/* The failure is in the log already; message is what the client is told. */
+
+static void
+ngx_http_perstack_fail_logged(ngx_http_perstack_exec_t *exec,
+    ngx_uint_t status, const char *code, ngx_str_t *message)
+{
     if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
         exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_ERROR;
     }
@@ -1404,63 +1428,73 @@ ngx_http_perstack_fail(ngx_http_perstack_exec_t *exec, ngx_uint_t status,
 }
 
 
-/* A failed Engine API call, described for the client and the log. */
+/*
+ * A failed Engine API call.  The log gets the engine's endpoint and its own
+ * words, escaped; the client only which call failed and the engine's status:
+ * the engine's words may name host paths.
+ */
 
 static void
 ngx_http_perstack_fail_op(ngx_http_perstack_op_t *op, const char *what)
 {
     u_char                    *p;
-    size_t                     len;
-    ngx_str_t                  daemon, message;
+    ngx_str_t                  daemon, error, message;
     const char                *code;
     ngx_http_perstack_exec_t  *exec;
 
     exec = op->exec;
+
+    message.len = ngx_strlen(what) + 64;
+    message.data = ngx_pnalloc(exec->pool, message.len);
 
     if (op->result != CURLE_OK && op->status == 0) {
         /* next time, ask the engine again which API it speaks */
         exec->docker->api_minor = 0;
 
         code = "docker_unavailable";
-        ngx_str_set(&daemon, "");
 
-    } else {
-        code = "docker_error";
-        ngx_http_perstack_daemon_message(op, &daemon);
-    }
+        error.data = (u_char *) (op->error[0] ? op->error
+                                 : curl_easy_strerror(op->result));
+        error.len = ngx_strlen(error.data);
 
-    len = ngx_strlen(what) + exec->docker->name.len + daemon.len
-          + ngx_strlen(op->error) + 256;
+        ngx_log_error(NGX_LOG_ERR, exec->log, 0,
+                      "perstack: %s: cannot reach the Docker engine at "
+                      "\"%V\": %V%s", what, &exec->docker->name,
+                      ngx_http_perstack_log_escape(exec->pool, &error),
+                      op->os_errno == NGX_EACCES
+                      ? " (permission denied: the worker's user or group "
+                        "must be allowed to use the socket)"
+                      : "");
 
-    message.data = ngx_pnalloc(exec->pool, len);
-    if (message.data == NULL) {
-        ngx_str_set(&message, "internal error");
-        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, code, &message);
-        return;
-    }
-
-    if (op->result != CURLE_OK && op->status == 0) {
-        p = ngx_snprintf(message.data, len,
-                         "%s: cannot reach the Docker engine at \"%V\": %s",
-                         what, &exec->docker->name,
-                         op->error[0] ? op->error
-                                      : curl_easy_strerror(op->result));
-
-        if (op->os_errno == NGX_EACCES) {
-            p = ngx_snprintf(p, len - (p - message.data),
-                             " (permission denied: the worker's user or "
-                             "group must be allowed to use the socket)");
+        if (message.data) {
+            p = ngx_snprintf(message.data, message.len,
+                             "%s: the Docker engine cannot be reached", what);
+            message.len = p - message.data;
         }
 
     } else {
-        p = ngx_snprintf(message.data, len,
-                         "%s: the Docker engine at \"%V\" answered %l: %V",
-                         what, &exec->docker->name, op->status, &daemon);
+        code = "docker_error";
+
+        ngx_http_perstack_daemon_message(op, &daemon);
+
+        ngx_log_error(NGX_LOG_ERR, exec->log, 0,
+                      "perstack: %s: the Docker engine at \"%V\" answered "
+                      "%l: %V", what, &exec->docker->name, op->status,
+                      ngx_http_perstack_log_escape(exec->pool, &daemon));
+
+        if (message.data) {
+            p = ngx_snprintf(message.data, message.len,
+                             "%s: the Docker engine answered %l",
+                             what, op->status);
+            message.len = p - message.data;
+        }
     }
 
-    message.len = p - message.data;
+    if (message.data == NULL) {
+        ngx_str_set(&message, "internal error");
+    }
 
-    ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, code, &message);
+    ngx_http_perstack_fail_logged(exec, NGX_HTTP_BAD_GATEWAY, code, &message);
 }
 
 

@@ -1526,8 +1526,6 @@ static ngx_int_t
 ngx_http_perstack_gateway_credential_of(ngx_http_request_t *r,
     ngx_http_perstack_gateway_conf_t *gcf, ngx_str_t *value)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *auth;
 
     if (gcf->value) {
@@ -1552,28 +1550,10 @@ ngx_http_perstack_gateway_credential_of(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_perstack_header_in(r, "x-api-key");
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("x-api-key") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-api-key",
-                               sizeof("x-api-key") - 1) == 0)
-        {
-            *value = h[i].value;
-            return NGX_OK;
-        }
+    if (h) {
+        *value = h->value;
     }
 
     return NGX_OK;

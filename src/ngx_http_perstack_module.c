@@ -184,6 +184,13 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       0,
       NULL },
 
+    { ngx_string("perstack_allow_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_perstack_allow_origin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("perstack_approval_request"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -397,9 +404,21 @@ ngx_module_t  ngx_http_perstack_module = {
 static ngx_int_t
 ngx_http_perstack_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                  message;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t                      rc;
+    ngx_str_t                      message;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_perstack_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
+
+    /*
+     * Requests from pages of other sites first, and POSTs that are not
+     * JSON: before anything is read or run for them.
+     */
+
+    if (ngx_http_perstack_origin_check(r, plcf, &rc) != NGX_OK) {
+        return rc;
+    }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST))) {
         rc = ngx_http_discard_request_body(r);
@@ -420,11 +439,7 @@ ngx_http_perstack_handler(ngx_http_request_t *r)
 
     /* header rules first: a request they refuse is not even read */
 
-    if (ngx_http_perstack_approve(r,
-                     ngx_http_get_module_loc_conf(r, ngx_http_perstack_module),
-                     &rc)
-        != NGX_OK)
-    {
+    if (ngx_http_perstack_approve(r, plcf, &rc) != NGX_OK) {
         return rc;
     }
 
@@ -692,7 +707,8 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
 
     if (ngx_http_perstack_expert_allowed(plcf, &ctx->expert) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "perstack: expert \"%V\" is not allowed", &ctx->expert);
+                      "perstack: expert \"%V\" is not allowed",
+                      ngx_http_perstack_log_escape(r->pool, &ctx->expert));
 
         status = NGX_HTTP_FORBIDDEN;
         code = "expert_not_allowed";
@@ -718,6 +734,7 @@ failed:
 
     ngx_http_perstack_body_free(fields, NGX_HTTP_PERSTACK_FIELDS);
 
+    /* the module's words: a member's name is quoted only when printable */
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "perstack: request refused: %V", &message);
 
@@ -989,6 +1006,108 @@ ngx_http_perstack_expert_allowed(ngx_http_perstack_loc_conf_t *plcf,
 }
 
 
+/*
+ * A value that came from a client, a container or the engine, fit for the
+ * error log: control bytes, '"', '\\' and bytes past 0x7e are written
+ * \\xNN, as nginx's access log writes them, so that the value can neither
+ * start a line of its own nor end the quotes it is logged in.  The value
+ * itself when nothing needs escaping; memory from pool.
+ */
+
+#define ngx_http_perstack_log_unsafe(c)                                      \
+    ((c) < 0x20 || (c) > 0x7e || (c) == '"' || (c) == '\\')
+
+ngx_str_t *
+ngx_http_perstack_log_escape(ngx_pool_t *pool, ngx_str_t *value)
+{
+    u_char      *p, *s, *last;
+    size_t       n;
+    ngx_str_t   *esc;
+
+    static u_char     hex[] = "0123456789ABCDEF";
+    static ngx_str_t  failed = ngx_string("(not logged: no memory)");
+
+    n = 0;
+    last = value->data + value->len;
+
+    for (s = value->data; s < last; s++) {
+        if (ngx_http_perstack_log_unsafe(*s)) {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return value;
+    }
+
+    esc = ngx_palloc(pool, sizeof(ngx_str_t));
+    if (esc == NULL) {
+        return &failed;
+    }
+
+    esc->data = ngx_pnalloc(pool, value->len + 3 * n);
+    if (esc->data == NULL) {
+        return &failed;
+    }
+
+    p = esc->data;
+
+    for (s = value->data; s < last; s++) {
+        if (ngx_http_perstack_log_unsafe(*s)) {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+
+        } else {
+            *p++ = *s;
+        }
+    }
+
+    esc->len = p - esc->data;
+
+    return esc;
+}
+
+
+/* The first request header of that name, or NULL. */
+
+ngx_table_elt_t *
+ngx_http_perstack_header_in(ngx_http_request_t *r, char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+
+    return NULL;
+}
+
+
 /* A response header; key and value must outlive the request (literals). */
 
 ngx_table_elt_t *
@@ -1156,6 +1275,7 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->approve = NGX_CONF_UNSET_PTR;
+    conf->allow_origin = NGX_CONF_UNSET_PTR;
     conf->limit = NGX_CONF_UNSET_PTR;
     conf->approval_set = NGX_CONF_UNSET_PTR;
     conf->gateway_issue = NGX_CONF_UNSET_PTR;
@@ -1272,6 +1392,7 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->approve, prev->approve, NULL);
+    ngx_conf_merge_ptr_value(conf->allow_origin, prev->allow_origin, NULL);
     ngx_conf_merge_ptr_value(conf->limit, prev->limit, NULL);
     ngx_conf_merge_str_value(conf->approval_uri, prev->approval_uri, "");
     ngx_conf_merge_ptr_value(conf->approval_set, prev->approval_set, NULL);

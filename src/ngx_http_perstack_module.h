@@ -144,6 +144,9 @@ typedef struct {
     /* ngx_http_complex_value_t: all must be non-empty and not "0" */
     ngx_array_t                     *approve;
 
+    /* ngx_str_t: "scheme://host[:port]", lowercase, no default port */
+    ngx_array_t                     *allow_origin;
+
     ngx_str_t                        approval_uri;
     /* ngx_http_perstack_approval_set_t */
     ngx_array_t                     *approval_set;
@@ -515,6 +518,12 @@ ngx_int_t ngx_http_perstack_approval_request(ngx_http_request_t *r,
 char *ngx_http_perstack_approval_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* ngx_http_perstack_origin.c */
+ngx_int_t ngx_http_perstack_origin_check(ngx_http_request_t *r,
+    ngx_http_perstack_loc_conf_t *plcf, ngx_int_t *rc);
+char *ngx_http_perstack_allow_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* ngx_http_perstack_module.c */
 ngx_http_perstack_docker_t *ngx_http_perstack_docker_add(ngx_conf_t *cf,
     ngx_str_t *name);
@@ -522,6 +531,10 @@ ngx_int_t ngx_http_perstack_zone_parse(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *name, ssize_t *size);
 void ngx_http_perstack_continue(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
+ngx_str_t *ngx_http_perstack_log_escape(ngx_pool_t *pool,
+    ngx_str_t *value);
+ngx_table_elt_t *ngx_http_perstack_header_in(ngx_http_request_t *r,
+    char *name);
 ngx_table_elt_t *ngx_http_perstack_add_header(ngx_http_request_t *r,
     char *key, char *value);
 ngx_int_t ngx_http_perstack_send_error(ngx_http_request_t *r,

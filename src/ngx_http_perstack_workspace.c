@@ -715,7 +715,8 @@ ngx_http_perstack_workspace_resume(ngx_http_request_t *r)
     default:
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, t->err,
                       "perstack: preparing workspace \"%V\" failed: %s",
-                      &ctx->workspace, t->what);
+                      ngx_http_perstack_log_escape(r->pool, &ctx->workspace),
+                      t->what);
 
         ngx_str_set(&message, "the workspace could not be prepared");
 

@@ -218,6 +218,7 @@ error: bad_request
 --- raw_request eval
 "POST /run HTTP/1.1\r
 Host: localhost\r
+Content-Type: application/json\r
 Connection: close\r
 Content-Length: 0\r
 \r
@@ -233,6 +234,7 @@ message: ~empty
 --- raw_request eval
 "POST /run HTTP/1.1\r
 Host: localhost\r
+Content-Type: application/json\r
 Connection: close\r
 \r
 "
@@ -436,6 +438,7 @@ error: body_too_large
 my $body = '{"expert":"demo","query":"' . ("a" x 2000) . '"}';
 ["POST /run HTTP/1.1\r
 Host: localhost\r
+Content-Type: application/json\r
 Connection: close\r
 Content-Length: " . length($body) . "\r
 \r
@@ -461,6 +464,7 @@ error: body_too_large
 my $body = '{"expert":"demo","query":"' . ("a" x 3000) . '"}';
 "POST /run HTTP/1.1\r
 Host: localhost\r
+Content-Type: application/json\r
 Connection: close\r
 Transfer-Encoding: chunked\r
 \r
@@ -490,6 +494,7 @@ expert: not allowed
 my $body = '{"expert":"../x","query":"hi"}';
 "POST /run HTTP/1.1\r
 Host: localhost\r
+Content-Type: application/json\r
 Connection: close\r
 Transfer-Encoding: chunked\r
 \r
@@ -690,7 +695,9 @@ GET /nodocker?expert=demo&query=hi
 --- error_code: 502
 --- json_error
 error: docker_unavailable
-message: ~unix:/nonexistent\.sock
+message: ~\Aping: the Docker engine cannot be reached\z
+--- error_log
+ping: cannot reach the Docker engine at "unix:/nonexistent.sock"
 
 
 
@@ -700,7 +707,9 @@ message: ~unix:/nonexistent\.sock
 --- error_code: 502
 --- json_error
 error: docker_unavailable
-message: ~http://127\.0\.0\.1:1
+message: ~\Aping: the Docker engine cannot be reached\z
+--- error_log
+ping: cannot reach the Docker engine at "http://127.0.0.1:1"
 
 
 

@@ -157,6 +157,7 @@ sub check_disconnect_early {
 
     # go away as soon as the response starts, before any runtime event
     my $c = open_stream(method => 'POST', path => '/run',
+                        headers => ['Content-Type' => 'application/json'],
                         body => '{"expert":"stubborn","query":"x"}');
     ok($c->read_until(sub { defined $_[0]{status} }, 20),
        "$name - the response header arrives");

@@ -110,6 +110,7 @@ sub check_parallel_demo {
     my @q = map { "client$_ says hello" } 1 .. 6;
     my @c = map {
         open_stream(method => 'POST', path => '/run',
+                    headers => ['Content-Type' => 'application/json'],
                     body => json_encode({ expert => 'demo', query => $_ }))
     } @q;
 

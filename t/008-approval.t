@@ -33,7 +33,7 @@ my $Hole = IO::Socket::INET->new(Listen => 8, LocalAddr => '127.0.0.1',
     or die "cannot listen: $!\n";
 $ENV{TEST_NGINX_HOLE_PORT} = $Hole->sockport;
 
-my $config = <<'_EOC_';
+our $config = <<'_EOC_';
     location = /rules {
         perstack_execute;
         perstack_image $TEST_NGINX_PERSTACK_IMAGE;
@@ -292,6 +292,31 @@ sub check_callback_headers {
        "$name - the client's other headers do");
     is($c->header('X-Approved-User'), 'user=alice',
        "$name - perstack_approval_set takes the callback's response header");
+}
+
+# With underscores_in_headers, X_Perstack_Expert is X-Perstack-Expert to
+# the callback's $http_x_perstack_expert (and to many an application): the
+# client's, under any spelling, does not reach it.
+sub check_callback_underscores {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my $c = run_post('/cb', { expert => 'demo', query => 'underscores' },
+                     'X_Perstack_Expert' => 'forged',
+                     'x_perstack_job' => 'forged',
+                     'X-Perstack_Forged' => 'forged',
+                     'X_Other' => 'kept');
+
+    demo_completed($name, $c);
+
+    is($c->header('X-Saw-Expert'), 'demo',
+       "$name - X-Perstack-Expert: the module's, not X_Perstack_Expert");
+    is($c->header('X-Saw-Job'), 'new',
+       "$name - X-Perstack-Job: the module's, not x_perstack_job");
+    is($c->header('X-Saw-Forged'), '[]',
+       "$name - X-Perstack_Forged does not reach the callback");
+    is($c->header('X-Saw-Other'), '[kept]',
+       "$name - the client's other headers with '_' do");
 }
 
 sub check_callback_get {
@@ -745,3 +770,13 @@ GET /noop
 GET /noop
 --- error_code: 204
 --- check: check_raw_refusal
+
+
+
+=== TEST 25: callback: with underscores_in_headers, X_Perstack_* of the client are stripped too
+--- config eval
+$main::config . "    underscores_in_headers on;\n"
+--- request
+GET /noop
+--- error_code: 204
+--- check: check_callback_underscores

@@ -804,8 +804,11 @@ sub check_runtime {
 
     my $c = run_get("/runtime?expert=$expert&query=x");
     my $obj = check_error($name, $c, 502, 'docker_error');
-    like($obj ? $obj->{message} : '', qr/runtime/i,
-         "$name - the message quotes the engine");
+    like($obj ? $obj->{message} : '',
+         qr/\Acontainer create: the Docker engine answered \d{3}\z/,
+         "$name - the message names the call and the engine's status");
+    like(error_log_text(), qr/container create: the Docker engine at .* answered \d{3}: .*runtime/i,
+         "$name - the log quotes the engine");
 
     no_container_for($name, $t0, $expert);
 }

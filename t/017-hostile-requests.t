@@ -214,10 +214,14 @@ sub read_response {
 sub expect_error {
     my ($name, %a) = @_;
 
-    my $c = http_request(method => $a{method} // 'POST',
+    my $method = $a{method} // 'POST';
+    my $c = http_request(method => $method,
                          path => $a{path} // '/run',
                          body => $a{body},
-                         headers => $a{headers} // [],
+                         headers => $a{headers}
+                                    // ($method eq 'POST'
+                                        ? ['Content-Type' => 'application/json']
+                                        : []),
                          timeout => 20);
 
     ok($c->{eof}, "$name - the response ends");
@@ -338,16 +342,20 @@ sub check_truncated_close {
 
     my @cases = (
         [ 'Content-Length 100, 20 bytes sent with the header',
-          "POST /run HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n"
+          "POST /run HTTP/1.1\r\nHost: localhost\r\n"
+          . "Content-Type: application/json\r\nContent-Length: 100\r\n"
           . "\r\n" . substr($json, 0, 20), undef ],
         [ 'Content-Length 100, the header, then 20 bytes apart',
-          "POST /run HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n"
+          "POST /run HTTP/1.1\r\nHost: localhost\r\n"
+          . "Content-Type: application/json\r\nContent-Length: 100\r\n"
           . "\r\n", substr($json, 0, 20) ],
         [ 'Content-Length 50000 (over client_body_buffer_size), 20000 bytes sent',
-          "POST /run HTTP/1.1\r\nHost: localhost\r\nContent-Length: 50000\r\n"
+          "POST /run HTTP/1.1\r\nHost: localhost\r\n"
+          . "Content-Type: application/json\r\nContent-Length: 50000\r\n"
           . "\r\n", '{"expert":"demo","query":"' . ('a' x 19974), 413 ],
         [ 'a chunked body cut inside a chunk',
           "POST /run HTTP/1.1\r\nHost: localhost\r\n"
+          . "Content-Type: application/json\r\n"
           . "Transfer-Encoding: chunked\r\n\r\n",
           sprintf("%x\r\n", length $json) . substr($json, 0, 20) ],
     );
@@ -667,6 +675,7 @@ sub run_raw_table {
 sub req {
     my ($line, @headers) = @_;
     my $body = pop @headers;
+    unshift @headers, 'Content-Type: application/json' if $line =~ /^POST /;
     return "$line\r\nHost: localhost\r\n"
            . join('', map { "$_\r\n" } @headers) . "\r\n" . $body;
 }
@@ -836,6 +845,7 @@ sub check_slow_body {
 
     my $json = '{"expert":"demo","query":"slow body"}';
     my $req = "POST /run HTTP/1.1\r\nHost: localhost\r\n"
+              . "Content-Type: application/json\r\n"
               . "Content-Length: " . length($json) . "\r\n\r\n";
 
     my $s = raw_connect();
@@ -873,7 +883,8 @@ sub check_trickled_body {
     my $pid = worker_pid();
 
     my $json = '{"expert":"not allowed","query":"trickled"}';
-    my $req = "POST /run HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    my $req = "POST /run HTTP/1.1\r\nHost: localhost\r\n"
+              . "Content-Type: application/json\r\nConnection: close\r\n"
               . "Content-Length: " . length($json) . "\r\n\r\n";
 
     my $s = raw_connect();
@@ -905,6 +916,7 @@ sub check_many_slow {
     # (within client_body_buffer_size: a larger length is refused at once)
     my $json = '{"expert":"demo","query":"' . ('s' x 4000) . '"}';
     my $breq = "POST /run HTTP/1.1\r\nHost: localhost\r\n"
+               . "Content-Type: application/json\r\n"
                . "Content-Length: " . length($json) . "\r\n\r\n" . $json;
 
     my @slow;
@@ -984,6 +996,7 @@ client prematurely closed connection
 my $body = '{"expert":"demo","query":"hi"} "';
 "POST /run HTTP/1.1\r
 Host: localhost\r
+Content-Type: application/json\r
 Connection: close\r
 Content-Length: " . length($body) . "\r
 \r
@@ -999,6 +1012,7 @@ error: bad_request
 my $body = '{"expert":"demo","query":"hi"} "x';
 "POST /run HTTP/1.1\r
 Host: localhost\r
+Content-Type: application/json\r
 Connection: close\r
 Content-Length: " . length($body) . "\r
 \r
@@ -1014,6 +1028,7 @@ error: bad_request
 my $body = qq({"expert":"demo","query":"hi"}\x0b);
 "POST /run HTTP/1.1\r
 Host: localhost\r
+Content-Type: application/json\r
 Connection: close\r
 Content-Length: " . length($body) . "\r
 \r
@@ -1029,6 +1044,7 @@ error: bad_request
 my $body = qq({"expert":"demo",\x0c"query":"hi"});
 "POST /run HTTP/1.1\r
 Host: localhost\r
+Content-Type: application/json\r
 Connection: close\r
 Content-Length: " . length($body) . "\r
 \r

@@ -16,7 +16,8 @@ package FaultProxy;
 # regex) matches "METHOD PATH" decides, else the request passes:
 #     ['delay', $re, $ms]     wait $ms before passing the request on
 #     ['error', $re, $status] answer $status with a JSON message, do not
-#                             pass the request on
+#                             pass the request on; "$status TEXT" makes
+#                             TEXT the message ("\n" in it: a line break)
 #     ['garbage', $re, $st]   answer $st (200 if not given) with a body
 #                             that is not JSON
 #     ['close', $re]          close the connection without an answer
@@ -35,6 +36,7 @@ use strict;
 use warnings;
 
 use IO::Socket::UNIX ();
+use JSON::PP ();
 use IO::Select ();
 use POSIX ();
 use Socket qw(SOCK_STREAM);
@@ -262,10 +264,13 @@ sub _serve {
         }
 
         if ($action eq 'error' || $action eq 'garbage') {
+            my ($code, $text) = ($arg // '') =~ /\A(\d*) ?(.*)\z/s;
+            $text = length $text ? $text =~ s/\\n/\n/gr
+                                 : "injected fault: $code for $method";
             my $json = $action eq 'error'
-                ? qq({"message":"injected fault: $arg for $method"})
+                ? JSON::PP->new->encode({ message => $text })
                 : "<html>this is not JSON</html>";
-            my $status = $action eq 'error' ? "$arg Injected"
+            my $status = $action eq 'error' ? "$code Injected"
                        : length($arg // '') ? "$arg Garbage" : '200 OK';
 
             syswrite $client, "HTTP/1.1 $status\r\n"

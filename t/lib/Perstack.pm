@@ -17,6 +17,10 @@ package Perstack;
 #   - adds "load_module $TEST_NGINX_PERSTACK_MODULE;" to every block's
 #     main_config, a log level of "info", and (unless the block says
 #     otherwise) "--- no_error_log" of [alert], [crit] and [emerg];
+#   - sends a block's "--- request" POST with "Content-Type:
+#     application/json", as the module requires (415 otherwise), unless
+#     its "--- more_headers" give a Content-Type (raw requests and
+#     Perstack::Client requests say their own);
 #   - adds these block sections:
 #       --- json_error        a pre-stream JSON error, "key: value" lines
 #                             ("~regex" matches instead of comparing)
@@ -152,6 +156,16 @@ sub setup {
             my $http = $block->http_config // '';
             $block->set_value('http_config',
                               "perstack_docker unix:$DockerSock;\n$http");
+        }
+
+        my $req = $block->request;
+        my $more = $block->more_headers // '';
+
+        if (defined $req && !ref $req && $req =~ /\A\s*POST /
+            && $more !~ /^\s*Content-Type\s*:/mi)
+        {
+            $block->set_value('more_headers',
+                              "Content-Type: application/json\n$more");
         }
 
         if (!defined $block->must_die && !defined $block->no_error_log) {
