@@ -19,7 +19,10 @@
 # gateway is a hole in the sandbox, not an artefact of the test.
 #
 # Two workers (reuseport on the gateway's listen spreads the connections):
-# a credential issued by one worker is checked by the other.
+# a credential issued by one worker is checked by the other.  A worker
+# killed with SIGKILL takes its credentials with it, also when the worker
+# started in its place gets its pid (the test makes the kernel hand that
+# pid out next, through /proc/sys/kernel/ns_last_pid).
 #
 # The firewall: the exact rules of the module's iptables and ip6tables
 # chains, at start and after a reload that must write them anew, and
@@ -699,7 +702,7 @@ sub check_net {
        "$name - 127.0.0.1 is the container's own loopback");
 }
 
-# ---- workers ---------------------------------------------------------------
+# ---- workers that die ------------------------------------------------------
 
 # The start time of a process (field 22 of /proc/PID/stat), or undef.
 sub start_time {
@@ -733,6 +736,134 @@ sub wait_workers_replaced {
         Time::HiRes::sleep(0.05);
     }
 }
+
+# Calls with $cred until both workers @workers answered (at most $max):
+# each must be 401 invalid_credential; the provider sees none of them.
+sub check_refused_by_both {
+    my ($name, $cred, $max, @workers) = @_;
+    my (@got, %pids);
+
+    my $before = () = provider_lines();
+
+    for my $i (1 .. $max) {
+        my $c = gw_call(key_header($i % 2 ? 'x-api-key' : 'bearer', $cred));
+        my $body = eval { json_decode($c->{body}) };
+        push @got, ($c->{status} // 0) . ' '
+                   . (ref $body eq 'HASH' ? $body->{error} // '' : '');
+        $pids{ $c->header('X-Gateway-Pid') // '' }++;
+        last if !grep { !$pids{$_} } @workers;
+    }
+
+    is_deeply(\@got, [ ('401 invalid_credential') x @got ],
+              "$name - " . @got . " calls with it: all 401 "
+              . "invalid_credential");
+    ok(!grep({ !$pids{$_} } @workers),
+       "$name - refused by each worker (@workers)")
+        or diag("answered by: " . join ' ', keys %pids);
+    is(scalar(() = provider_lines()), $before,
+       "$name - the provider saw none of them");
+}
+
+# The error log's alerts are only the deaths of the workers @pids.
+sub check_only_kills {
+    my ($name, @pids) = @_;
+    my $killed = join '|', @pids;
+    my @alerts = grep { /\[alert\]/
+                        && !/worker process (?:$killed) exited on signal 9/ }
+                 split /\n/, error_log_text();
+    is(scalar @alerts, 0, "$name - no [alert] but the killed workers'")
+        or diag(join "\n", @alerts);
+}
+
+# A hold run's credential and its issuer, which must work at first.
+sub held_credential {
+    my ($name) = @_;
+
+    my ($c, $x, $call, $info) = start_hold($name, '/agent');
+    my %env = env_of($info);
+    my $cred = $env{ANTHROPIC_API_KEY} // '';
+    my $issuer = ($info->{Config}{Labels} || {})->{'io.perstack.pid'} // '';
+
+    my $r = gw_call(key_header('x-api-key', $cred));
+    is($r->{status}, 200, "$name - the credential works while it runs");
+
+    return ($c, $cred, $issuer);
+}
+
+sub check_worker_killed {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my ($c, $cred, $issuer) = held_credential($name);
+    my $old = { $issuer => start_time($issuer) // '' };
+
+    kill 'KILL', $issuer;
+    $c->close;
+
+    my @now = wait_workers_replaced(10, $old);
+    Perstack::note_pids();
+    is(scalar @now, 2, "$name - the master started a worker in its place")
+        or return;
+
+    check_refused_by_both("$name (the killed worker's credential)", $cred,
+                          60, @now);
+    check_only_kills($name, $issuer);
+}
+
+# The pid of a killed worker, taken by the worker the master starts in its
+# place: Linux hands out the pid after the one in ns_last_pid, so the test
+# writes the issuer's pid minus one there before it kills the issuer.
+# Another process of this host may fork first and take the pid: then the
+# test tries again, with a new run.
+sub check_pid_reused {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $last = '/proc/sys/kernel/ns_last_pid';
+
+    my @killed;
+
+    for my $try (1 .. 5) {
+        my ($c, $cred, $issuer) = held_credential("$name (try $try)");
+        push @killed, $issuer;
+        my $t0 = start_time($issuer) // '';
+
+        open my $fh, '>', $last or do {
+            diag("cannot write $last: $!");
+            $c->close;
+            return;
+        };
+        print $fh $issuer - 1;
+        close $fh;
+
+        kill 'KILL', $issuer;
+        $c->close;
+
+        my @now = wait_workers_replaced(10, { $issuer => $t0 });
+        Perstack::note_pids();
+
+        # the new worker has the issuer's pid, not the same process
+        @now = () if @now == 2 && !grep { $_ == $issuer } @now;
+
+        # the killed worker's container is the new worker's to reap
+        ok(!@{ wait_no_managed(20) }, "$name (try $try) - no container "
+           . "left");
+
+        next unless @now;
+
+        my $t1 = start_time($issuer) // '';
+        isnt($t1, $t0, "$name - pid $issuer is another worker now: started "
+             . "at $t1, not $t0");
+
+        check_refused_by_both("$name (the dead worker's credential)",
+                              $cred, 60, @now);
+        check_only_kills($name, @killed);
+        return;
+    }
+
+    check_only_kills($name, @killed);
+    diag("$name: no worker got a killed worker's pid in five tries");
+}
+
 
 # ---- the chains across reloads ---------------------------------------------
 
@@ -826,13 +957,29 @@ outcome: completed
 
 
 
-=== TEST 8: two ports on the gateway's address: the chains admit both; a reload writes both chains anew
+=== TEST 8: a worker killed while its run holds a credential: refused at once, by the worker in its place and by the other
+--- check: check_worker_killed
+--- no_error_log
+[crit]
+[emerg]
+
+
+
+=== TEST 9: a killed worker's pid given to the worker in its place: the dead worker's credential is refused
+--- check: check_pid_reused
+--- no_error_log
+[crit]
+[emerg]
+
+
+
+=== TEST 10: two ports on the gateway's address: the chains admit both; a reload writes both chains anew
 --- gateway: two_ports
 --- check: check_reload_rewrites
 
 
 
-=== TEST 9: firewall=off: the chains are left as they were, and a warning says so
+=== TEST 11: firewall=off: the chains are left as they were, and a warning says so
 --- gateway: firewall_off
 --- check: check_firewall_off
 --- error_log
@@ -840,7 +987,7 @@ with "firewall=off", the containers of the network "perstack-test-gateway" reach
 
 
 
-=== TEST 10: the network exists but is not internal
+=== TEST 12: the network exists but is not internal
 --- http_config
     perstack_gateway_zone zone=open:1m network=$TEST_NGINX_OPEN_NET subnet=$TEST_NGINX_OPEN_SUBNET;
 --- config
@@ -853,7 +1000,7 @@ the Docker network "perstack-test-gw-open" exists but is not internal
 
 
 
-=== TEST 11: the network exists without the subnet
+=== TEST 13: the network exists without the subnet
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_WRONG_SUBNET;
 --- config
@@ -866,7 +1013,7 @@ the Docker network "perstack-test-gateway" exists without the subnet 172.31.244.
 
 
 
-=== TEST 12: the Docker Engine cannot be reached
+=== TEST 14: the Docker Engine cannot be reached
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET docker=unix:/nonexistent/docker.sock;
 --- config
@@ -879,7 +1026,7 @@ cannot reach the Docker Engine at "unix:/nonexistent/docker.sock"
 
 
 
-=== TEST 13: perstack_network none with perstack_gateway_credentials
+=== TEST 15: perstack_network none with perstack_gateway_credentials
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
 --- config
@@ -897,7 +1044,7 @@ cannot reach the Docker Engine at "unix:/nonexistent/docker.sock"
 
 
 
-=== TEST 14: perstack_gateway and perstack_execute in one location
+=== TEST 16: perstack_gateway and perstack_execute in one location
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
 --- config
@@ -914,7 +1061,7 @@ cannot reach the Docker Engine at "unix:/nonexistent/docker.sock"
 
 
 
-=== TEST 15: perstack_gateway with an unknown zone
+=== TEST 17: perstack_gateway with an unknown zone
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
 --- config
@@ -930,7 +1077,7 @@ unknown perstack gateway zone "nosuch"
 
 
 
-=== TEST 16: perstack_gateway_credentials with an unknown zone
+=== TEST 18: perstack_gateway_credentials with an unknown zone
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
 --- config
