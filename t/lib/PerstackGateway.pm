@@ -129,6 +129,7 @@ sub gateway_call {
 
     local $Test::Nginx::Util::ServerAddr = $addr;
     local $Test::Nginx::Util::ServerPortForClient = $port;
+    local $Perstack::Tls;    # a gateway is plain HTTP
 
     return Perstack::http_request(
         method => 'POST', path => '/v1/messages',
