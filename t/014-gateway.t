@@ -730,8 +730,10 @@ sub wait_workers_replaced {
     while (1) {
         my $now = worker_processes();
         my @w = sort keys %$now;
+        # (a process on its way out may have no stat to read any more)
         return @w if @w == 2
-                     && !grep { ($old->{$_} // '-') eq $now->{$_} } @w;
+                     && !grep { $now->{$_} eq ''
+                                || ($old->{$_} // '-') eq $now->{$_} } @w;
         return () if Time::HiRes::time() > $deadline;
         Time::HiRes::sleep(0.05);
     }
