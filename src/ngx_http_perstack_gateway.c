@@ -15,9 +15,10 @@
  * real key never enters a container.
  *
  * A credential is kept in shared memory as its SHA-256 digest, with the
- * worker that issued it: any worker can check it, only the issuer revokes
- * it, when its execution ends (or when the worker exits).  The credentials
- * of a worker that died are dropped by whoever meets them next.
+ * worker that issued it (its pid and start time): any worker can check it,
+ * only the issuer revokes it, when its execution ends (or when the worker
+ * exits).  The credentials of a worker that died are dropped by whoever
+ * meets them next, even when another process has its pid by then.
  */
 
 
@@ -37,6 +38,8 @@
     (sizeof(NGX_HTTP_PERSTACK_CREDENTIAL_PREFIX) - 1                          \
      + ngx_base64_encoded_length(NGX_HTTP_PERSTACK_CREDENTIAL_BYTES) - 1)
 #define NGX_HTTP_PERSTACK_GATEWAY_FIELD_MAX  255
+/* where a kernel with IPv6 shows its settings */
+#define NGX_HTTP_PERSTACK_IPV6_PROC          "/proc/sys/net/ipv6"
 /* a credential outlives its execution's time limit by this much at most */
 #define NGX_HTTP_PERSTACK_GATEWAY_GRACE      60
 
@@ -56,6 +59,7 @@ typedef struct {
     ngx_rbtree_node_t                node;
     u_char                           digest[SHA256_DIGEST_LENGTH];
     ngx_pid_t                        pid;
+    uint64_t                         start;      /* the issuer's, or 0 */
     time_t                           expires;    /* 0: never */
     u_char                           execution[NGX_HTTP_PERSTACK_ID_LEN];
     u_char                           expert_len;
@@ -73,8 +77,10 @@ static ngx_int_t ngx_http_perstack_gateway_network_check(ngx_conf_t *cf,
     ngx_http_perstack_gateway_t *gw, u_char *json);
 static ngx_int_t ngx_http_perstack_gateway_firewall(ngx_conf_t *cf,
     ngx_http_perstack_gateway_t *gw);
+static ngx_int_t ngx_http_perstack_gateway_chain(ngx_conf_t *cf,
+    ngx_http_perstack_gateway_t *gw, ngx_uint_t v6, u_char *chain);
 static ngx_int_t ngx_http_perstack_gateway_iptables(ngx_conf_t *cf,
-    ngx_uint_t quiet, ...);
+    char *prog, ngx_uint_t quiet, ...);
 static long ngx_http_perstack_gateway_engine(ngx_conf_t *cf,
     ngx_http_perstack_gateway_t *gw, const char *method, ngx_str_t *path,
     ngx_str_t *body, u_char *response, size_t size);
@@ -85,7 +91,12 @@ static void ngx_http_perstack_gateway_insert(ngx_rbtree_node_t *temp,
 static ngx_rbtree_key_t ngx_http_perstack_gateway_key(u_char *digest);
 static ngx_http_perstack_credential_t *ngx_http_perstack_gateway_find(
     ngx_http_perstack_gateway_t *gw, u_char *digest);
-static ngx_int_t ngx_http_perstack_gateway_owner_gone(ngx_pid_t pid);
+static ngx_int_t ngx_http_perstack_gateway_owner_gone(
+    ngx_http_perstack_credential_t *cred);
+#if (NGX_LINUX)
+static ngx_int_t ngx_http_perstack_gateway_process_start(ngx_pid_t pid,
+    uint64_t *start);
+#endif
 static void ngx_http_perstack_gateway_delete(ngx_http_perstack_gateway_t *gw,
     ngx_http_perstack_credential_t *cred);
 static ngx_int_t ngx_http_perstack_gateway_credential_of(
@@ -117,6 +128,12 @@ typedef struct {
  * limit zones have, so that nginx itself refuses a zone name used for both.
  */
 static ngx_uint_t  ngx_http_perstack_gateway_tag;
+
+/*
+ * This worker's start time (0: unknown), which its credentials record with
+ * its pid: a pid is reused once its process is gone, the pair is not.
+ */
+static uint64_t    ngx_http_perstack_gateway_start;
 
 
 static ngx_http_variable_t  ngx_http_perstack_gateway_vars[] = {
@@ -813,21 +830,21 @@ ngx_http_perstack_gateway_network_check(ngx_conf_t *cf,
  * only filter what the host forwards).  A chain of our own, jumped to for
  * all input from the network's bridge, lets through only TCP to the
  * gateway's address on the ports nginx listens on there, and rejects the
- * rest: the gateway is the only door.  The chain is written anew at each
- * start and reload, so that it follows the "listen" directives.
+ * rest: the gateway is the only door.  The network has no IPv6 subnet, but
+ * the host's link-local address on the bridge, and any other IPv6 address
+ * it has, would still answer: an ip6tables chain of the same name rejects
+ * all input from the bridge.  Both are written anew at each start and
+ * reload, so that they follow the "listen" directives.
  */
 
 static ngx_int_t
 ngx_http_perstack_gateway_firewall(ngx_conf_t *cf,
     ngx_http_perstack_gateway_t *gw)
 {
-    u_char                     chain[32], dest[NGX_INET_ADDRSTRLEN + 4];
-    u_char                     port[NGX_INT_T_LEN + 1];
-    ngx_uint_t                 i, j, n;
-    struct sockaddr_in        *sin;
-    ngx_http_conf_addr_t      *addr;
-    ngx_http_conf_port_t      *ports;
-    ngx_http_core_main_conf_t *cmcf;
+    char             *prog;
+    u_char            chain[32];
+    ngx_int_t         n;
+    ngx_file_info_t   fi;
 
     if (ngx_test_config) {
         return NGX_OK;
@@ -837,29 +854,103 @@ ngx_http_perstack_gateway_firewall(ngx_conf_t *cf,
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "perstack gateway \"%V\": with \"firewall=off\", "
                            "the containers of the network \"%V\" reach every "
-                           "address of this host: filter the input from "
-                           "\"%V\" yourself", &gw->name, &gw->network,
-                           &gw->bridge);
+                           "address of this host: filter the IPv4 and IPv6 "
+                           "input from \"%V\" yourself", &gw->name,
+                           &gw->network, &gw->bridge);
         return NGX_OK;
     }
 
     ngx_sprintf(chain, "PERSTACK-%V%Z", &gw->bridge);
-    ngx_sprintf(dest, "%V/32%Z", &gw->address);
 
-    /* a new chain, or the one of the last start, emptied */
+    prog = "iptables";
 
-    (void) ngx_http_perstack_gateway_iptables(cf, 1, "-N", chain, NULL);
-
-    if (ngx_http_perstack_gateway_iptables(cf, 0, "-F", chain, NULL)
-        != NGX_OK)
-    {
+    n = ngx_http_perstack_gateway_chain(cf, gw, 0, chain);
+    if (n == NGX_ERROR) {
         goto failed;
     }
 
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    if (n == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "perstack gateway \"%V\": no server listens on "
+                           "%V, the gateway's address: its containers reach "
+                           "nothing", &gw->name, &gw->address);
+    }
+
+    /* a kernel without IPv6 has no address to reach over it */
+
+    if (ngx_file_info((u_char *) NGX_HTTP_PERSTACK_IPV6_PROC, &fi) == NGX_FILE_ERROR
+        && ngx_errno == NGX_ENOENT)
+    {
+        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                           "perstack gateway \"%V\": IPv6 is not in this "
+                           "host's kernel (no " NGX_HTTP_PERSTACK_IPV6_PROC
+                           "), no ip6tables chain", &gw->name);
+        return NGX_OK;
+    }
+
+    prog = "ip6tables";
+
+    if (ngx_http_perstack_gateway_chain(cf, gw, 1, chain) == NGX_ERROR) {
+        goto failed;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "perstack gateway \"%V\": cannot isolate the Docker "
+                       "network \"%V\" with %s (chain \"%s\" on input from "
+                       "\"%V\"); nginx must start as root with iptables and "
+                       "ip6tables installed, or use \"firewall=off\" and "
+                       "filter that input otherwise",
+                       &gw->name, &gw->network, prog, chain, &gw->bridge);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * One chain, of iptables or (v6) of ip6tables: created (or emptied), its
+ * rules, and the jump to it from INPUT for the bridge.  For IPv4, TCP to
+ * the gateway's address on each port nginx listens on there is accepted
+ * first; IPv6 is all rejected.  Returns how many ports were let through,
+ * or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_perstack_gateway_chain(ngx_conf_t *cf,
+    ngx_http_perstack_gateway_t *gw, ngx_uint_t v6, u_char *chain)
+{
+    char                      *prog;
+    u_char                     dest[NGX_INET_ADDRSTRLEN + 4];
+    u_char                     port[NGX_INT_T_LEN + 1];
+    ngx_int_t                  n;
+    ngx_uint_t                 i, j;
+    struct sockaddr_in        *sin;
+    ngx_http_conf_addr_t      *addr;
+    ngx_http_conf_port_t      *ports;
+    ngx_http_core_main_conf_t *cmcf;
+
+    prog = v6 ? "ip6tables" : "iptables";
+
+    /* a new chain, or the one of the last start, emptied */
+
+    (void) ngx_http_perstack_gateway_iptables(cf, prog, 1, "-N", chain, NULL);
+
+    if (ngx_http_perstack_gateway_iptables(cf, prog, 0, "-F", chain, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     n = 0;
-    ports = cmcf->ports ? cmcf->ports->elts : NULL;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    ports = (cmcf->ports && !v6) ? cmcf->ports->elts : NULL;
+
+    ngx_sprintf(dest, "%V/32%Z", &gw->address);
 
     for (i = 0; ports && i < cmcf->ports->nelts; i++) {
 
@@ -878,66 +969,51 @@ ngx_http_perstack_gateway_firewall(ngx_conf_t *cf,
 
             ngx_sprintf(port, "%d%Z", (int) ntohs(sin->sin_port));
 
-            if (ngx_http_perstack_gateway_iptables(cf, 0, "-A", chain,
+            if (ngx_http_perstack_gateway_iptables(cf, prog, 0, "-A", chain,
                                                    "-d", dest, "-p", "tcp",
                                                    "-m", "tcp", "--dport",
                                                    port, "-j", "ACCEPT",
                                                    NULL)
                 != NGX_OK)
             {
-                goto failed;
+                return NGX_ERROR;
             }
 
             n++;
         }
     }
 
-    if (ngx_http_perstack_gateway_iptables(cf, 0, "-A", chain, "-j",
+    if (ngx_http_perstack_gateway_iptables(cf, prog, 0, "-A", chain, "-j",
                                            "REJECT", NULL)
         != NGX_OK)
     {
-        goto failed;
+        return NGX_ERROR;
     }
 
-    if (ngx_http_perstack_gateway_iptables(cf, 1, "-C", "INPUT", "-i",
+    if (ngx_http_perstack_gateway_iptables(cf, prog, 1, "-C", "INPUT", "-i",
                                            gw->bridge.data, "-j", chain,
                                            NULL)
         != NGX_OK
-        && ngx_http_perstack_gateway_iptables(cf, 0, "-I", "INPUT", "-i",
-                                              gw->bridge.data, "-j", chain,
-                                              NULL)
+        && ngx_http_perstack_gateway_iptables(cf, prog, 0, "-I", "INPUT",
+                                              "-i", gw->bridge.data, "-j",
+                                              chain, NULL)
            != NGX_OK)
     {
-        goto failed;
+        return NGX_ERROR;
     }
 
-    if (n == 0) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "perstack gateway \"%V\": no server listens on "
-                           "%V, the gateway's address: its containers reach "
-                           "nothing", &gw->name, &gw->address);
-    }
-
-    return NGX_OK;
-
-failed:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "perstack gateway \"%V\": cannot isolate the Docker "
-                       "network \"%V\" with iptables (chain \"%s\" on "
-                       "input from \"%V\"); nginx must start as root with "
-                       "iptables installed, or use \"firewall=off\" and "
-                       "filter that input otherwise",
-                       &gw->name, &gw->network, chain, &gw->bridge);
-
-    return NGX_ERROR;
+    return n;
 }
 
 
-/* "iptables -w <args>", waited for: at configuration time, in the master */
+/*
+ * "iptables -w <args>" or "ip6tables -w <args>", waited for: at
+ * configuration time, in the master
+ */
 
 static ngx_int_t
-ngx_http_perstack_gateway_iptables(ngx_conf_t *cf, ngx_uint_t quiet, ...)
+ngx_http_perstack_gateway_iptables(ngx_conf_t *cf, char *prog,
+    ngx_uint_t quiet, ...)
 {
     int                          status;
     char                        *argv[24], *arg;
@@ -949,7 +1025,7 @@ ngx_http_perstack_gateway_iptables(ngx_conf_t *cf, ngx_uint_t quiet, ...)
     static char  *envp[] = { "PATH=/usr/sbin:/sbin:/usr/bin:/bin", NULL };
 
     n = 0;
-    argv[n++] = "iptables";
+    argv[n++] = prog;
     argv[n++] = "-w";
 
     va_start(args, quiet);
@@ -975,13 +1051,13 @@ ngx_http_perstack_gateway_iptables(ngx_conf_t *cf, ngx_uint_t quiet, ...)
     (void) posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO,
                                             "/dev/null", O_WRONLY, 0);
 
-    status = posix_spawnp(&pid, "iptables", &actions, NULL, argv, envp);
+    status = posix_spawnp(&pid, prog, &actions, NULL, argv, envp);
 
     posix_spawn_file_actions_destroy(&actions);
 
     if (status != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, status,
-                           "perstack gateway: cannot run iptables");
+                           "perstack gateway: cannot run %s", prog);
         return NGX_ERROR;
     }
 
@@ -1178,6 +1254,7 @@ ngx_http_perstack_gateway_issue(ngx_http_request_t *r,
     ngx_memcpy(cred->digest, digest, sizeof(digest));
     cred->node.key = ngx_http_perstack_gateway_key(digest);
     cred->pid = ngx_pid;
+    cred->start = ngx_http_perstack_gateway_start;
     cred->expires = exec->conf->timeout
                     ? ngx_time() + (time_t) ((exec->conf->timeout
                                               + exec->conf->stop_timeout)
@@ -1255,6 +1332,24 @@ ngx_http_perstack_gateway_init_process(ngx_cycle_t *cycle)
                                                ngx_http_perstack_module);
     gwp = pmcf->gateways.elts;
 
+#if (NGX_LINUX)
+
+    if (pmcf->gateways.nelts
+        && ngx_http_perstack_gateway_process_start(ngx_pid,
+                                          &ngx_http_perstack_gateway_start)
+           != NGX_OK)
+    {
+        ngx_http_perstack_gateway_start = 0;
+
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "perstack gateway: cannot read this worker's start "
+                      "time in /proc/%P/stat: should it die, its "
+                      "credentials stay valid while another process has "
+                      "its pid", ngx_pid);
+    }
+
+#endif
+
     for (i = 0; i < pmcf->gateways.nelts; i++) {
         gw = gwp[i];
         dropped = 0;
@@ -1271,7 +1366,7 @@ ngx_http_perstack_gateway_init_process(ngx_cycle_t *cycle)
 
             cred = (ngx_http_perstack_credential_t *) node;
 
-            if (ngx_http_perstack_gateway_owner_gone(cred->pid)) {
+            if (ngx_http_perstack_gateway_owner_gone(cred)) {
                 ngx_http_perstack_gateway_delete(gw, cred);
                 dropped++;
             }
@@ -1373,15 +1468,126 @@ ngx_http_perstack_gateway_find(ngx_http_perstack_gateway_t *gw,
 }
 
 
+/*
+ * Whether the worker that issued a credential is gone: its pid is free, a
+ * zombie, or another process's now (which started at another time).  A
+ * worker's own pid with another start time was a worker that died before
+ * it.  Under the zone's lock; procfs is not a disk, the read does not
+ * wait.  Where procfs cannot tell, only a free pid is gone.
+ */
+
 static ngx_int_t
-ngx_http_perstack_gateway_owner_gone(ngx_pid_t pid)
+ngx_http_perstack_gateway_owner_gone(ngx_http_perstack_credential_t *cred)
 {
-    if (pid == ngx_pid) {
-        return 0;
+#if (NGX_LINUX)
+    uint64_t  start;
+#endif
+
+    if (cred->pid == ngx_pid) {
+        return cred->start != ngx_http_perstack_gateway_start;
     }
 
-    return kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH;
+#if (NGX_LINUX)
+
+    switch (ngx_http_perstack_gateway_process_start(cred->pid, &start)) {
+
+    case NGX_OK:
+        return cred->start != 0 && start != cred->start;
+
+    case NGX_DECLINED:
+        return 1;
+
+    default: /* NGX_ERROR */
+        break;
+    }
+
+#endif
+
+    return kill(cred->pid, 0) == -1 && ngx_errno == NGX_ESRCH;
 }
+
+
+#if (NGX_LINUX)
+
+/*
+ * A process's start time, in clock ticks since boot: field 22 of
+ * /proc/PID/stat.  NGX_OK with *start; NGX_DECLINED when the process is
+ * gone, or a zombie (dead, only not yet waited for); NGX_ERROR when procfs
+ * cannot tell.
+ */
+
+static ngx_int_t
+ngx_http_perstack_gateway_process_start(ngx_pid_t pid, uint64_t *start)
+{
+    int         fd;
+    u_char      path[64], stat[512], *p, *last;
+    ssize_t     n;
+    uint64_t    t;
+    ngx_err_t   err;
+    ngx_uint_t  field;
+
+    ngx_sprintf(path, "/proc/%P/stat%Z", pid);
+
+    fd = open((char *) path, O_RDONLY|O_CLOEXEC);
+    if (fd == -1) {
+        err = ngx_errno;
+        return (err == NGX_ENOENT || err == NGX_ESRCH) ? NGX_DECLINED
+                                                       : NGX_ERROR;
+    }
+
+    n = read(fd, stat, sizeof(stat));
+    err = ngx_errno;
+    close(fd);
+
+    if (n <= 0) {
+        /* it exited between the open and the read */
+        return (n == -1 && err == NGX_ESRCH) ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    /* "pid (comm) S ...": the fields follow the last ')' of the name */
+
+    last = stat + n;
+
+    for (p = last; p > stat && p[-1] != ')'; p--) { /* void */ }
+
+    if (p == stat || last - p < 3 || p[0] != ' ') {
+        return NGX_ERROR;
+    }
+
+    p++;
+
+    if (*p == 'Z' || *p == 'X' || *p == 'x') {
+        return NGX_DECLINED;
+    }
+
+    /* from the state, field 3, to the start time, field 22 */
+
+    for (field = 3; field < 22; p++) {
+        if (p == last) {
+            return NGX_ERROR;
+        }
+
+        if (*p == ' ') {
+            field++;
+        }
+    }
+
+    t = 0;
+
+    for (n = 0; p < last && *p >= '0' && *p <= '9'; p++, n++) {
+        t = t * 10 + (*p - '0');
+    }
+
+    if (n == 0 || p == last || *p != ' ') {
+        return NGX_ERROR;
+    }
+
+    *start = t;
+
+    return NGX_OK;
+}
+
+#endif
 
 
 static void
@@ -1452,7 +1658,7 @@ ngx_http_perstack_gateway_handler(ngx_http_request_t *r)
 
     cred = ngx_http_perstack_gateway_find(gw, digest);
 
-    if (cred && ngx_http_perstack_gateway_owner_gone(cred->pid)) {
+    if (cred && ngx_http_perstack_gateway_owner_gone(cred)) {
         ngx_http_perstack_gateway_delete(gw, cred);
         cred = NULL;
     }

@@ -19,7 +19,14 @@
 # gateway is a hole in the sandbox, not an artefact of the test.
 #
 # Two workers (reuseport on the gateway's listen spreads the connections):
-# a credential issued by one worker is checked by the other.
+# a credential issued by one worker is checked by the other.  A worker
+# killed with SIGKILL takes its credentials with it, also when the worker
+# started in its place gets its pid (the test makes the kernel hand that
+# pid out next, through /proc/sys/kernel/ns_last_pid).
+#
+# The firewall: the exact rules of the module's iptables and ip6tables
+# chains, at start and after a reload that must write them anew, and
+# left alone with firewall=off.
 #
 # Only loopback and the Docker networks the test makes are ever connected
 # to.  The networks (the gateway network, which the module creates, the
@@ -29,16 +36,13 @@
 use strict;
 use warnings;
 
-use POSIX ();
-
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use PerstackFlow;
+use PerstackGateway;
 use Test::Nginx::Socket;
 use Perstack;
-use File::Temp ();
 use JSON::PP ();
-use MIME::Base64 ();
 use Time::HiRes ();
 
 master_on();
@@ -79,6 +83,7 @@ our $Tag = "team-$User";
 # network's listener
 our $LoopPort = $Test::Nginx::Util::ServerPortForClient;
 our $GwPort = Perstack::free_port();
+our $GwPort2 = Perstack::free_port();
 our $OtherPort = Perstack::free_port();
 
 # The default server on loopback only.  (Perstack.pm picked the port; the
@@ -99,6 +104,7 @@ $ENV{TEST_NGINX_GW_NET} = $GwNet;
 $ENV{TEST_NGINX_GW_SUBNET} = $GwSubnet;
 $ENV{TEST_NGINX_GW_ADDR} = $GwAddr;
 $ENV{TEST_NGINX_GW_PORT} = $GwPort;
+$ENV{TEST_NGINX_GW_PORT2} = $GwPort2;
 $ENV{TEST_NGINX_OTHER_ADDR} = $OtherAddr;
 $ENV{TEST_NGINX_OTHER_PORT} = $OtherPort;
 $ENV{TEST_NGINX_OPEN_NET} = $OpenNet;
@@ -123,56 +129,6 @@ $ENV{TEST_NGINX_ANSWER} = $Answer;
              . "(scripts/build-demo-image.sh)");
         exit 1;
     }
-}
-
-sub remove_network {
-    my ($net) = @_;
-
-    # the module's firewall chain for the network's bridge goes with it
-    my $info = network_info($net);
-
-    if ($info && $info->{Id}) {
-        my $bridge = 'br-' . substr($info->{Id}, 0, 12);
-        my $chain = "PERSTACK-$bridge";
-
-        if (iptables_rules($chain)) {
-            system('iptables', '-w', '-D', 'INPUT', '-i', $bridge, '-j',
-                   $chain);
-            system('iptables', '-w', '-F', $chain);
-            system('iptables', '-w', '-X', $chain);
-        }
-    }
-
-    # containers are gone after every block; give removals a moment
-    for (1 .. 50) {
-        my ($st) = Perstack::docker_api('DELETE', "/networks/$net");
-        return 1 if $st == 204 || $st == 404;
-        Time::HiRes::sleep(0.2);
-    }
-    return 0;
-}
-
-sub create_network {
-    my ($net, $subnet, $gateway) = @_;
-
-    my $tmp = File::Temp->new(SUFFIX => '.json');
-    print $tmp json_encode({
-        Name => $net, Driver => 'bridge', CheckDuplicate => JSON::PP::true,
-        Internal => JSON::PP::false,
-        IPAM => { Config => [ { Subnet => $subnet, Gateway => $gateway } ] },
-        Labels => { 'io.perstack.test' => '1' } });
-    close $tmp;
-
-    my ($st, $body) = Perstack::docker_api('POST', '/networks/create',
-        body_file => $tmp->filename, content_type => 'application/json');
-    die "cannot create the Docker network $net: $st $body\n"
-        unless $st == 201;
-}
-
-sub network_info {
-    my ($net) = @_;
-    my ($st, $body) = Perstack::docker_api('GET', "/networks/$net");
-    return $st == 200 ? json_decode($body) : undef;
 }
 
 # leftovers of an earlier run, by these exact names
@@ -264,10 +220,29 @@ my $config = <<'_EOC_';
     }
 _EOC_
 
+# "--- gateway: two_ports": the gateway listens on a second port too;
+# "--- gateway: firewall_off": the zone has firewall=off
+my %gateway_variant = (
+    two_ports => sub {
+        $_[0] =~ s{(listen \$TEST_NGINX_GW_ADDR:\$TEST_NGINX_GW_PORT reuseport;)}
+                  {$1\n        listen \$TEST_NGINX_GW_ADDR:\$TEST_NGINX_GW_PORT2 reuseport;}
+    },
+    firewall_off => sub {
+        $_[0] =~ s{(subnet=\$TEST_NGINX_GW_SUBNET)}{$1 firewall=off}
+    },
+);
+
 add_block_preprocessor(sub {
     my $block = shift;
 
     return if defined $block->must_die;
+
+    if (defined $block->gateway) {
+        (my $v = $block->gateway) =~ s/\s+//g;
+        my $hc = $http_config;
+        $gateway_variant{$v}->($hc) or die "no gateway variant $v\n";
+        $block->set_value('http_config', $hc);
+    }
 
     $block->set_value('http_config', $http_config)
         unless defined $block->http_config;
@@ -289,24 +264,7 @@ add_block_preprocessor(sub {
 
 # A request to the gateway, from the host.
 sub gw_call {
-    my (@headers) = @_;
-
-    local $Test::Nginx::Util::ServerAddr = $GwAddr;
-    local $Test::Nginx::Util::ServerPortForClient = $GwPort;
-
-    return http_request(method => 'POST', path => '/v1/messages',
-                        headers => [ 'Content-Type' => 'application/json',
-                                     @headers ],
-                        body => '{"model":"demo","max_tokens":8,'
-                                . '"messages":[]}',
-                        timeout => 10);
-}
-
-# The credential, as an SDK sends it.
-sub key_header {
-    my ($how, $cred) = @_;
-    return $how eq 'bearer' ? ('Authorization' => "Bearer $cred")
-                            : ('x-api-key' => $cred);
+    return gateway_call($GwAddr, $GwPort, @_);
 }
 
 # The provider's access log: one "status caller" line per request it saw.
@@ -328,31 +286,6 @@ sub wait_provider_lines {
         return @l if @l >= $n || Time::HiRes::time() > $deadline;
         Time::HiRes::sleep(0.05);
     }
-}
-
-# A 401 of the gateway: WWW-Authenticate and the JSON error.
-sub check_refused {
-    my ($name, $c, $error) = @_;
-    check_error($name, $c, 401, $error);
-    like($c->header('WWW-Authenticate') // '', qr/^Bearer\b/,
-         "$name - WWW-Authenticate: Bearer");
-}
-
-# A fresh credential of the right form that no execution has.
-sub random_credential {
-    my $raw = join '', map { chr int rand 256 } 1 .. 32;
-    my $b64 = MIME::Base64::encode_base64($raw, '');
-    $b64 =~ tr{+/}{-_};
-    $b64 =~ s/=+\z//;
-    return "pgw_$b64";
-}
-
-our $CredentialRe = qr/\Apgw_[A-Za-z0-9_-]{43}\z/;
-
-sub env_of {
-    my ($info) = @_;
-    return map { /^([^=]*)=(.*)\z/s ? ($1 => $2) : () }
-           @{ ($info || {})->{Config}{Env} || [] };
 }
 
 # Start an "llm hold" run at $path; read until its llmCall.  Returns the
@@ -467,39 +400,35 @@ sub check_network_created {
     is($c->{status}, 401, "$name - the gateway answers on $GwAddr:$GwPort");
 
     # the input from its bridge goes to the module's chain, which admits
-    # the gateway's address and port only
-    my $bridge = 'br-' . substr($n->{Id}, 0, 12);
-    my $chain = "PERSTACK-$bridge";
-    my @input = iptables_rules('INPUT');
-    ok((grep { $_ eq "-A INPUT -i $bridge -j $chain" } @input),
-       "$name - input from $bridge jumps to $chain")
-        or diag(join "\n", @input);
-    is_deeply([iptables_rules($chain)],
-              ["-N $chain",
-               "-A $chain -d $GwAddr/32 -p tcp -m tcp --dport $GwPort "
-               . "-j ACCEPT",
-               "-A $chain -j REJECT --reject-with icmp-port-unreachable"],
-              "$name - $chain admits $GwAddr:$GwPort and rejects the rest");
+    # the gateway's address and port only; over IPv6, nothing
+    check_chains($name, bridge_of($n), $GwPort);
 }
 
-sub iptables_rules {
-    my ($chain) = @_;
+# The module's chains for $bridge: the IPv4 one admits TCP to the gateway's
+# address on @ports and rejects the rest, the IPv6 one rejects everything,
+# and all input from the bridge jumps to each, once.
+sub check_chains {
+    my ($name, $bridge, @ports) = @_;
+    my $chain = "PERSTACK-$bridge";
 
-    # (a chain that does not exist is no news: stderr is dropped)
-    my $pid = open my $fh, '-|';
-    return () unless defined $pid;
+    my @v4 = ("-N $chain",
+              (map { "-A $chain -d $GwAddr/32 -p tcp -m tcp --dport $_ "
+                     . "-j ACCEPT" } @ports),
+              "-A $chain -j REJECT --reject-with icmp-port-unreachable");
+    my @v6 = ("-N $chain",
+              "-A $chain -j REJECT --reject-with icmp6-port-unreachable");
 
-    if ($pid == 0) {
-        open STDERR, '>', '/dev/null';
-        { no warnings 'exec'; exec 'iptables', '-w', '-S', $chain; }
-        POSIX::_exit(127);
+    for my $fw (['iptables', \@v4], ['ip6tables', \@v6]) {
+        my ($prog, $rules) = @$fw;
+        my @jumps = grep { / -i \Q$bridge\E / }
+                    firewall_rules($prog, 'INPUT');
+        is_deeply(\@jumps, ["-A INPUT -i $bridge -j $chain"],
+                  "$name - $prog: input from $bridge jumps to $chain, once")
+            or diag(join "\n", firewall_rules($prog, 'INPUT'));
+        is_deeply([firewall_rules($prog, $chain)], $rules,
+                  "$name - $prog: the rules of $chain")
+            or diag(join "\n", firewall_rules($prog, $chain));
     }
-
-    my @rules = <$fh>;
-    close $fh;
-    chomp @rules;
-
-    return @rules;
 }
 
 sub check_llm {
@@ -773,6 +702,207 @@ sub check_net {
        "$name - 127.0.0.1 is the container's own loopback");
 }
 
+# ---- workers that die ------------------------------------------------------
+
+# The start time of a process (field 22 of /proc/PID/stat), or undef.
+sub start_time {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return undef;
+    my $line = <$fh> // '';
+    close $fh;
+    $line =~ s/^.*\) //s or return undef;
+    return (split / /, $line)[19];
+}
+
+# The worker processes: { pid => start time }.
+sub worker_processes {
+    my (undef, @w) = nginx_pids();
+    return { map { $_ => start_time($_) // '' } @w };
+}
+
+# Wait (bounded) until the workers are two and none of the processes in
+# %$old (from worker_processes: a pid may come back as another process,
+# one that started at another time).  Returns the workers' pids.
+sub wait_workers_replaced {
+    my ($timeout, $old) = @_;
+    my $deadline = Time::HiRes::time() + $timeout;
+
+    while (1) {
+        my $now = worker_processes();
+        my @w = sort keys %$now;
+        # (a process on its way out may have no stat to read any more)
+        return @w if @w == 2
+                     && !grep { $now->{$_} eq ''
+                                || ($old->{$_} // '-') eq $now->{$_} } @w;
+        return () if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+# Calls with $cred until both workers @workers answered (at most $max):
+# each must be 401 invalid_credential; the provider sees none of them.
+sub check_refused_by_both {
+    my ($name, $cred, $max, @workers) = @_;
+    my (@got, %pids);
+
+    my $before = () = provider_lines();
+
+    for my $i (1 .. $max) {
+        my $c = gw_call(key_header($i % 2 ? 'x-api-key' : 'bearer', $cred));
+        my $body = eval { json_decode($c->{body}) };
+        push @got, ($c->{status} // 0) . ' '
+                   . (ref $body eq 'HASH' ? $body->{error} // '' : '');
+        $pids{ $c->header('X-Gateway-Pid') // '' }++;
+        last if !grep { !$pids{$_} } @workers;
+    }
+
+    is_deeply(\@got, [ ('401 invalid_credential') x @got ],
+              "$name - " . @got . " calls with it: all 401 "
+              . "invalid_credential");
+    ok(!grep({ !$pids{$_} } @workers),
+       "$name - refused by each worker (@workers)")
+        or diag("answered by: " . join ' ', keys %pids);
+    is(scalar(() = provider_lines()), $before,
+       "$name - the provider saw none of them");
+}
+
+# The error log's alerts are only the deaths of the workers @pids.
+sub check_only_kills {
+    my ($name, @pids) = @_;
+    my $killed = join '|', @pids;
+    my @alerts = grep { /\[alert\]/
+                        && !/worker process (?:$killed) exited on signal 9/ }
+                 split /\n/, error_log_text();
+    is(scalar @alerts, 0, "$name - no [alert] but the killed workers'")
+        or diag(join "\n", @alerts);
+}
+
+# A hold run's credential and its issuer, which must work at first.
+sub held_credential {
+    my ($name) = @_;
+
+    my ($c, $x, $call, $info) = start_hold($name, '/agent');
+    my %env = env_of($info);
+    my $cred = $env{ANTHROPIC_API_KEY} // '';
+    my $issuer = ($info->{Config}{Labels} || {})->{'io.perstack.pid'} // '';
+
+    my $r = gw_call(key_header('x-api-key', $cred));
+    is($r->{status}, 200, "$name - the credential works while it runs");
+
+    return ($c, $cred, $issuer);
+}
+
+sub check_worker_killed {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my ($c, $cred, $issuer) = held_credential($name);
+    my $old = { $issuer => start_time($issuer) // '' };
+
+    kill 'KILL', $issuer;
+    $c->close;
+
+    my @now = wait_workers_replaced(10, $old);
+    Perstack::note_pids();
+    is(scalar @now, 2, "$name - the master started a worker in its place")
+        or return;
+
+    check_refused_by_both("$name (the killed worker's credential)", $cred,
+                          60, @now);
+    check_only_kills($name, $issuer);
+}
+
+# The pid of a killed worker, taken by the worker the master starts in its
+# place: Linux hands out the pid after the one in ns_last_pid, so the test
+# writes the issuer's pid minus one there before it kills the issuer.
+# Another process of this host may fork first and take the pid: then the
+# test tries again, with a new run.
+sub check_pid_reused {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $last = '/proc/sys/kernel/ns_last_pid';
+
+    my @killed;
+
+    for my $try (1 .. 5) {
+        my ($c, $cred, $issuer) = held_credential("$name (try $try)");
+        push @killed, $issuer;
+        my $t0 = start_time($issuer) // '';
+
+        open my $fh, '>', $last or do {
+            diag("cannot write $last: $!");
+            $c->close;
+            return;
+        };
+        print $fh $issuer - 1;
+        close $fh;
+
+        kill 'KILL', $issuer;
+        $c->close;
+
+        my @now = wait_workers_replaced(10, { $issuer => $t0 });
+        Perstack::note_pids();
+
+        # the new worker has the issuer's pid, not the same process
+        @now = () if @now == 2 && !grep { $_ == $issuer } @now;
+
+        # the killed worker's container is the new worker's to reap
+        ok(!@{ wait_no_managed(20) }, "$name (try $try) - no container "
+           . "left");
+
+        next unless @now;
+
+        my $t1 = start_time($issuer) // '';
+        isnt($t1, $t0, "$name - pid $issuer is another worker now: started "
+             . "at $t1, not $t0");
+
+        check_refused_by_both("$name (the dead worker's credential)",
+                              $cred, 60, @now);
+        check_only_kills($name, @killed);
+        return;
+    }
+
+    check_only_kills($name, @killed);
+    diag("$name: no worker got a killed worker's pid in five tries");
+}
+
+
+# ---- the chains across reloads ---------------------------------------------
+
+sub check_reload_rewrites {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my $bridge = bridge_of(network_info($GwNet));
+    my $chain = "PERSTACK-$bridge";
+
+    check_chains("$name (at start)", $bridge, $GwPort, $GwPort2);
+
+    # spoil both chains and a jump; a reload writes them anew
+    ok(system('iptables', '-w', '-F', $chain) == 0
+       && system('iptables', '-w', '-A', $chain, '-j', 'ACCEPT') == 0
+       && system('ip6tables', '-w', '-F', $chain) == 0
+       && system('ip6tables', '-w', '-D', 'INPUT', '-i', $bridge, '-j',
+                 $chain) == 0,
+       "$name - the test spoilt both chains and the IPv6 jump") or return;
+
+    my ($master) = nginx_pids();
+    my $old = worker_processes();
+    kill 'HUP', $master;
+    is(scalar(wait_workers_replaced(20, $old)), 2,
+       "$name - reloaded: new workers");
+
+    check_chains("$name (after the reload)", $bridge, $GwPort, $GwPort2);
+}
+
+# Started with one gateway port, the chains keep the two of the block
+# before: nginx did not touch them.
+sub check_firewall_off {
+    my ($block) = @_;
+    check_chains($block->name, bridge_of(network_info($GwNet)), $GwPort,
+                 $GwPort2);
+}
+
 run_tests();
 
 __DATA__
@@ -829,7 +959,37 @@ outcome: completed
 
 
 
-=== TEST 8: the network exists but is not internal
+=== TEST 8: a worker killed while its run holds a credential: refused at once, by the worker in its place and by the other
+--- check: check_worker_killed
+--- no_error_log
+[crit]
+[emerg]
+
+
+
+=== TEST 9: a killed worker's pid given to the worker in its place: the dead worker's credential is refused
+--- check: check_pid_reused
+--- no_error_log
+[crit]
+[emerg]
+
+
+
+=== TEST 10: two ports on the gateway's address: the chains admit both; a reload writes both chains anew
+--- gateway: two_ports
+--- check: check_reload_rewrites
+
+
+
+=== TEST 11: firewall=off: the chains are left as they were, and a warning says so
+--- gateway: firewall_off
+--- check: check_firewall_off
+--- error_log
+with "firewall=off", the containers of the network "perstack-test-gateway" reach every address of this host: filter the IPv4 and IPv6 input
+
+
+
+=== TEST 12: the network exists but is not internal
 --- http_config
     perstack_gateway_zone zone=open:1m network=$TEST_NGINX_OPEN_NET subnet=$TEST_NGINX_OPEN_SUBNET;
 --- config
@@ -842,7 +1002,7 @@ the Docker network "perstack-test-gw-open" exists but is not internal
 
 
 
-=== TEST 9: the network exists without the subnet
+=== TEST 13: the network exists without the subnet
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_WRONG_SUBNET;
 --- config
@@ -855,7 +1015,7 @@ the Docker network "perstack-test-gateway" exists without the subnet 172.31.244.
 
 
 
-=== TEST 10: the Docker Engine cannot be reached
+=== TEST 14: the Docker Engine cannot be reached
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET docker=unix:/nonexistent/docker.sock;
 --- config
@@ -868,7 +1028,7 @@ cannot reach the Docker Engine at "unix:/nonexistent/docker.sock"
 
 
 
-=== TEST 11: perstack_network none with perstack_gateway_credentials
+=== TEST 15: perstack_network none with perstack_gateway_credentials
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
 --- config
@@ -886,7 +1046,7 @@ cannot reach the Docker Engine at "unix:/nonexistent/docker.sock"
 
 
 
-=== TEST 12: perstack_gateway and perstack_execute in one location
+=== TEST 16: perstack_gateway and perstack_execute in one location
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
 --- config
@@ -903,7 +1063,7 @@ cannot reach the Docker Engine at "unix:/nonexistent/docker.sock"
 
 
 
-=== TEST 13: perstack_gateway with an unknown zone
+=== TEST 17: perstack_gateway with an unknown zone
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
 --- config
@@ -919,7 +1079,7 @@ unknown perstack gateway zone "nosuch"
 
 
 
-=== TEST 14: perstack_gateway_credentials with an unknown zone
+=== TEST 18: perstack_gateway_credentials with an unknown zone
 --- http_config
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
 --- config

@@ -788,7 +788,12 @@ sub check_stream {
 # ---- a raw HTTP client for streams -----------------------------------------
 
 # open_stream(method => 'GET', path => '/run?...', headers => [k => v, ...],
-#             body => '...', rcvbuf => bytes)
+#             body => '...', rcvbuf => bytes, tls => {IO::Socket::SSL options})
+#
+# With tls (or, when it is not given, $Perstack::Tls), the connection is
+# TLS, without ALPN: HTTP/1.1 also where the server offers HTTP/2.
+our $Tls;
+
 sub open_stream {
     return Perstack::Client->new(@_);
 }
@@ -835,6 +840,14 @@ sub new {
     connect($fh, pack_sockaddr_in($port, inet_aton($addr)))
         or die "connect $addr:$port: $!\n";
 
+    my $tls = $a{tls} // $Perstack::Tls;
+
+    if ($tls) {
+        require IO::Socket::SSL;
+        IO::Socket::SSL->start_SSL($fh, %$tls)
+            or die "TLS with $addr:$port: $IO::Socket::SSL::SSL_ERROR\n";
+    }
+
     binmode $fh;
 
     my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\n"
@@ -856,6 +869,10 @@ sub new {
         die "write: $!\n" unless defined $n;
         $off += $n;
     }
+
+    # (a record of TLS may hold what is not data: with a blocking socket,
+    # a read could wait past its time)
+    $fh->blocking(0) if $tls;
 
     my $self = bless {
         fh => $fh, raw => '', head_done => 0, status => undef,
