@@ -639,7 +639,8 @@ sub production_pause {
                       outcome => 'paused', exit_code => 0);
     my $job = $r->{job};
 
-    ok(-d "$x->{p}/srv/workspaces/alice/perstack/jobs/$job",
+    ok(-d "$x->{p}/srv/workspaces/alice/workspace/perstack/jobs/$job"
+           && -f "$x->{p}/srv/workspaces/alice/jobs/$job.json",
        "$name - the job is in alice's workspace");
 
     my $answer = { expert => 'interactive', jobId => $job, answer => 'yes' };
