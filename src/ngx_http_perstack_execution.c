@@ -774,9 +774,8 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
     exec = op->exec;
 
     if (op->result == CURLE_OK && op->status == 201) {
-        tree = ngx_http_perstack_json_depth_ok(op->response, op->response_len,
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) op->response, NULL, 0) : NULL;
+        tree = ngx_http_perstack_json_tree(op->response, op->response_len, 0,
+                                           NULL);
         id = tree ? yajl_tree_get(tree, id_path, yajl_t_string) : NULL;
 
         /* yajl_tree_get() checked the type: u.string is set */
@@ -1254,9 +1253,8 @@ ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op)
         return;
     }
 
-    tree = ngx_http_perstack_json_depth_ok(op->response, op->response_len,
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) op->response, NULL, 0) : NULL;
+    tree = ngx_http_perstack_json_tree(op->response, op->response_len, 0,
+                                       NULL);
     code = tree ? yajl_tree_get(tree, code_path, yajl_t_number) : NULL;
 
     if (code && YAJL_IS_INTEGER(code)) {
@@ -1480,9 +1478,8 @@ ngx_http_perstack_daemon_message(ngx_http_perstack_op_t *op,
         return;
     }
 
-    tree = ngx_http_perstack_json_depth_ok(op->response, op->response_len,
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) op->response, NULL, 0) : NULL;
+    tree = ngx_http_perstack_json_tree(op->response, op->response_len, 0,
+                                       NULL);
     msg = tree ? yajl_tree_get(tree, message_path, yajl_t_string) : NULL;
 
     if (msg) {
@@ -2241,7 +2238,6 @@ static void
 ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec, u_char *type,
     size_t type_len, ngx_http_perstack_line_t *line)
 {
-    u_char          *copy;
     size_t           len;
     yajl_gen         g;
     yajl_val         tree, pending;
@@ -2271,19 +2267,8 @@ ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec, u_char *type,
     exec->paused = 1;
     ngx_str_null(&exec->pending);
 
-    copy = ngx_alloc(line->len + 1, exec->log);
-    if (copy == NULL) {
-        return;
-    }
-
-    ngx_memcpy(copy, line->data, line->len);
-    copy[line->len] = '\0';
-
-    /* a line the container printed: its depth is checked first */
-    tree = ngx_http_perstack_json_depth_ok(copy, line->len,
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) copy, NULL, 0) : NULL;
-    ngx_free(copy);
+    /* a line the container printed: bounded as it is built */
+    tree = ngx_http_perstack_json_tree(line->data, line->len, 0, NULL);
 
     if (tree == NULL) {
         return;
