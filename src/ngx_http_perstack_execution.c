@@ -773,6 +773,16 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
 
     exec = op->exec;
 
+    if (op->result == CURLE_OK && op->status == 201
+        && op->response_len == 0)
+    {
+        ngx_str_set(&message, "the Docker engine answered container "
+                              "create with an empty body");
+        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
+                               &message);
+        return;
+    }
+
     if (op->result == CURLE_OK && op->status == 201) {
         tree = ngx_http_perstack_json_tree(op->response, op->response_len, 0,
                                            NULL);
