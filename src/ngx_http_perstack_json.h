@@ -122,12 +122,12 @@ int ngx_http_perstack_json_surrogates_paired(const u_char *data,
  * comments and nothing yajl takes that JSON does not ("\f" and "\v" as
  * white space, invalid UTF-8, a string left open at the end, an escaped
  * surrogate without its pair).  Nesting deeper than
- * NGX_HTTP_PERSTACK_JSON_DEPTH_MAX, more than max_nodes values (0: the
- * default, NGX_HTTP_PERSTACK_JSON_NODES_MAX) and a string, key or number
- * with a NUL in it are refused where the tree is built, before anything is
- * allocated for them.  Returns the root, or NULL with a short reason in
- * *err (when err is not NULL; never echoing the input).  Text from
- * containers, engines and clients goes through this, never through
+ * NGX_HTTP_PERSTACK_JSON_DEPTH_MAX and more than max_nodes values (0: the
+ * default, NGX_HTTP_PERSTACK_JSON_NODES_MAX) are refused where the tree is
+ * built, before the value over the bound is allocated; so is a string or
+ * key with a NUL in it ("\u0000").  Returns the root, or NULL with a short
+ * reason in *err (when err is not NULL; never echoing the input).  Text
+ * from containers and engines goes through this, never through
  * yajl_tree_parse().
  */
 yajl_val ngx_http_perstack_json_tree(const u_char *data, size_t len,
