@@ -3692,21 +3692,33 @@ demo_scenario_net(void)
  * deep: a stopRunByInteractiveTool event whose pendingToolCalls nest N
  * arrays deep (the query, default 400000: a line of about 800 KB), then
  * exit 0.  A reader that recurses once a level runs out of stack on it.
+ * With a query "cN", the arrays are between two comments that each hold
+ * a double quote: the depth hides from a scan that knows strings but not
+ * comments.
  */
 
 static int
 demo_scenario_deep(void)
 {
+    int          comments;
     long         i, n;
     char        *end;
+    const char  *q;
     demo_buf_t   b;
 
     memset(&b, 0, sizeof(b));
 
-    errno = 0;
-    n = strtol(demo.query, &end, 10);
+    q = demo.query;
+    comments = (q[0] == 'c');
 
-    if (errno || end == demo.query || n < 1 || n > 10000000) {
+    if (comments) {
+        q++;
+    }
+
+    errno = 0;
+    n = strtol(q, &end, 10);
+
+    if (errno || end == q || n < 1 || n > 10000000) {
         n = 400000;
     }
 
@@ -3715,6 +3727,10 @@ demo_scenario_deep(void)
     demo_event(&b, "stopRunByInteractiveTool", 1);
     demo_buf_str(&b, ",\"checkpoint\":{\"status\":\"stoppedByInteractiveTool\","
                  "\"pendingToolCalls\":");
+
+    if (comments) {
+        demo_buf_str(&b, "/*\"*/");
+    }
 
     demo_buf_reserve(&b, (size_t) (2 * n));
 
@@ -3727,6 +3743,10 @@ demo_scenario_deep(void)
     }
 
     b.data[b.len] = '\0';
+
+    if (comments) {
+        demo_buf_str(&b, "/*\"*/");
+    }
 
     demo_buf_str(&b, "}");
     demo_emit(&b);

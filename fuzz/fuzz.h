@@ -63,4 +63,23 @@ int fuzz_utf8_valid(const u_char *p, size_t len);
 int fuzz_json_valid(const u_char *p, size_t len, int flags, int *top);
 
 
+/* What a JSON text holds, as fuzz_json_measure() finds it. */
+typedef struct {
+    /* the deepest nesting of arrays and objects */
+    size_t                       depth;
+    /* values of any kind, containers included; keys are not values */
+    size_t                       values;
+    /* an escaped surrogate without its other half, in a string or key */
+    unsigned                     lone_surrogate:1;
+    /* "\u0000" in a string or key */
+    unsigned                     nul:1;
+} fuzz_json_measure_t;
+
+/*
+ * Measures [p, p + len), a text fuzz_json_valid() (strict) takes, by a
+ * scan of its own: no tree, any depth.
+ */
+void fuzz_json_measure(const u_char *p, size_t len, fuzz_json_measure_t *m);
+
+
 #endif /* _FUZZ_H_INCLUDED_ */

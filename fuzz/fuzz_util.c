@@ -484,3 +484,124 @@ fuzz_json_literal(const u_char *p, size_t len, size_t *i, const char *word)
 
     return 1;
 }
+
+
+static long fuzz_hex4(const u_char *p);
+
+
+void
+fuzz_json_measure(const u_char *p, size_t len, fuzz_json_measure_t *m)
+{
+    long    u, v;
+    size_t  i, j, depth;
+    u_char  c, prev;
+
+    memset(m, 0, sizeof(fuzz_json_measure_t));
+
+    depth = 0;
+    prev = ' ';
+
+    for (i = 0; i < len; prev = p[i], i++) {
+        c = p[i];
+
+        if (c == '[' || c == '{') {
+            m->values++;
+
+            if (++depth > m->depth) {
+                m->depth = depth;
+            }
+
+            continue;
+        }
+
+        if (c == ']' || c == '}') {
+            depth--;
+            continue;
+        }
+
+        /* a literal's first letter: true, false, null */
+
+        if (c == 't' || c == 'f' || c == 'n') {
+            m->values++;
+            i += (c == 'f') ? 4 : 3;
+            continue;
+        }
+
+        /* a number starts where no number goes on */
+
+        if ((c == '-' || (c >= '0' && c <= '9'))
+            && !((prev >= '0' && prev <= '9') || prev == '.' || prev == 'e'
+                 || prev == 'E' || prev == '+' || prev == '-'))
+        {
+            m->values++;
+            continue;
+        }
+
+        if (c != '"') {
+            continue;
+        }
+
+        /* a string, to its closing quote; the text is valid */
+
+        for (i++; p[i] != '"'; i++) {
+            if (p[i] != '\\') {
+                continue;
+            }
+
+            i++;
+
+            if (p[i] != 'u') {
+                continue;
+            }
+
+            u = fuzz_hex4(p + i + 1);
+            i += 4;
+
+            if (u == 0) {
+                m->nul = 1;
+
+            } else if (u >= 0xdc00 && u <= 0xdfff) {
+                m->lone_surrogate = 1;
+
+            } else if (u >= 0xd800 && u <= 0xdbff) {
+                /* "\uD8xx\uDCxx": the text goes on after p[i] */
+                if (i + 6 < len && p[i + 1] == '\\' && p[i + 2] == 'u'
+                    && (v = fuzz_hex4(p + i + 3)) >= 0xdc00 && v <= 0xdfff)
+                {
+                    i += 6;
+
+                } else {
+                    m->lone_surrogate = 1;
+                }
+            }
+        }
+
+        /* a key is followed by ':', and is not a value */
+
+        for (j = i + 1; j < len && fuzz_json_ws(p[j], 0); j++) {
+            /* void */
+        }
+
+        if (j == len || p[j] != ':') {
+            m->values++;
+        }
+    }
+}
+
+
+/* four hex digits of a valid text */
+
+static long
+fuzz_hex4(const u_char *p)
+{
+    long    n;
+    size_t  i;
+
+    n = 0;
+
+    for (i = 0; i < 4; i++) {
+        n = n * 16 + (p[i] <= '9' ? p[i] - '0' : (p[i] | 0x20) - 'a' + 10);
+    }
+
+    return n;
+}

@@ -5,7 +5,8 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS     how long each target runs (default 60)
-#   TARGET      demux, classify, body or sse ("fuzz_demux" works too);
+#   TARGET      demux, classify, body, tree or sse ("fuzz_demux" works
+#               too);
 #               default: all of them
 #   -h, --help  this text
 # Environment:
@@ -27,11 +28,13 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
-all_targets=(demux classify body sse)
+all_targets=(demux classify body tree sse)
 
 # the module's source each target fuzzes: src/ngx_http_perstack_<this>.c
-declare -A target_src=([demux]=stream [classify]=json [body]=json [sse]=sse)
-declare -A target_dict=([demux]=demux [classify]=json [body]=json [sse]=sse)
+declare -A target_src=([demux]=stream [classify]=json [body]=json [tree]=json
+                       [sse]=sse)
+declare -A target_dict=([demux]=demux [classify]=json [body]=json [tree]=json
+                        [sse]=sse)
 
 seconds=60
 targets=()

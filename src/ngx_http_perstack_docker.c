@@ -381,6 +381,10 @@ ngx_http_perstack_op_run(ngx_http_perstack_op_t *op, const char *method,
         if (op->response == NULL) {
             return NGX_ERROR;
         }
+
+        /* an answer without a body never reaches the write callback */
+        op->response[0] = '\0';
+        op->response_len = 0;
     }
 
     easy = curl_easy_init();

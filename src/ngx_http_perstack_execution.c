@@ -775,10 +775,19 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
 
     exec = op->exec;
 
+    if (op->result == CURLE_OK && op->status == 201
+        && op->response_len == 0)
+    {
+        ngx_str_set(&message, "the Docker engine answered container "
+                              "create with an empty body");
+        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
+                               &message);
+        return;
+    }
+
     if (op->result == CURLE_OK && op->status == 201) {
-        tree = ngx_http_perstack_json_depth_ok(op->response, op->response_len,
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) op->response, NULL, 0) : NULL;
+        tree = ngx_http_perstack_json_tree(op->response, op->response_len, 0,
+                                           NULL);
         id = tree ? yajl_tree_get(tree, id_path, yajl_t_string) : NULL;
 
         /* yajl_tree_get() checked the type: u.string is set */
@@ -1263,9 +1272,8 @@ ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op)
         return;
     }
 
-    tree = ngx_http_perstack_json_depth_ok(op->response, op->response_len,
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) op->response, NULL, 0) : NULL;
+    tree = ngx_http_perstack_json_tree(op->response, op->response_len, 0,
+                                       NULL);
     code = tree ? yajl_tree_get(tree, code_path, yajl_t_number) : NULL;
 
     if (code && YAJL_IS_INTEGER(code)) {
@@ -1514,9 +1522,8 @@ ngx_http_perstack_daemon_message(ngx_http_perstack_op_t *op,
         return;
     }
 
-    tree = ngx_http_perstack_json_depth_ok(op->response, op->response_len,
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) op->response, NULL, 0) : NULL;
+    tree = ngx_http_perstack_json_tree(op->response, op->response_len, 0,
+                                       NULL);
     msg = tree ? yajl_tree_get(tree, message_path, yajl_t_string) : NULL;
 
     if (msg) {
@@ -2275,7 +2282,6 @@ static void
 ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec, u_char *type,
     size_t type_len, ngx_http_perstack_line_t *line)
 {
-    u_char          *copy;
     size_t           len;
     yajl_gen         g;
     yajl_val         tree, pending;
@@ -2305,19 +2311,8 @@ ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec, u_char *type,
     exec->paused = 1;
     ngx_str_null(&exec->pending);
 
-    copy = ngx_alloc(line->len + 1, exec->log);
-    if (copy == NULL) {
-        return;
-    }
-
-    ngx_memcpy(copy, line->data, line->len);
-    copy[line->len] = '\0';
-
-    /* a line the container printed: its depth is checked first */
-    tree = ngx_http_perstack_json_depth_ok(copy, line->len,
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) copy, NULL, 0) : NULL;
-    ngx_free(copy);
+    /* a line the container printed: bounded as it is built */
+    tree = ngx_http_perstack_json_tree(line->data, line->len, 0, NULL);
 
     if (tree == NULL) {
         return;

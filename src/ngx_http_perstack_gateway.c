@@ -730,9 +730,7 @@ ngx_http_perstack_gateway_network_check(ngx_conf_t *cf,
     static const char  *config_path[] = { "IPAM", "Config", NULL };
     static const char  *subnet_path[] = { "Subnet", NULL };
 
-    tree = ngx_http_perstack_json_depth_ok(json, ngx_strlen(json),
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) json, NULL, 0) : NULL;
+    tree = ngx_http_perstack_json_tree(json, ngx_strlen(json), 0, NULL);
     if (tree == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "perstack gateway \"%V\": the Docker Engine's "

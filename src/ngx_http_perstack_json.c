@@ -3,6 +3,7 @@
  */
 
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,24 @@
 
 /* an unknown field's name is only shown to the client up to this length */
 #define NGX_HTTP_PERSTACK_FIELD_NAME_MAX  32
+
+/* what ngx_http_perstack_json_parse() checks before yajl sees the text */
+#define NGX_HTTP_PERSTACK_JSON_UTF8       0x01
+#define NGX_HTTP_PERSTACK_JSON_PAIRS      0x02
+
+
+typedef enum {
+    NGX_HTTP_PERSTACK_PARSE_OK = 0,
+    /* not JSON, or more than one value */
+    NGX_HTTP_PERSTACK_PARSE_INVALID,
+    /* UTF-8 well-formed in shape only (NGX_HTTP_PERSTACK_JSON_UTF8) */
+    NGX_HTTP_PERSTACK_PARSE_UTF8,
+    /* an escaped surrogate without its pair (NGX_HTTP_PERSTACK_JSON_PAIRS) */
+    NGX_HTTP_PERSTACK_PARSE_SURROGATE,
+    /* a callback stopped the parser */
+    NGX_HTTP_PERSTACK_PARSE_CANCELED,
+    NGX_HTTP_PERSTACK_PARSE_NOMEM
+} ngx_http_perstack_parse_rc_e;
 
 
 typedef struct {
@@ -25,6 +44,26 @@ typedef struct {
 } ngx_http_perstack_classify_ctx_t;
 
 
+/* an array or object still open, into which values go */
+typedef struct {
+    yajl_val                     value;
+    /* the room in its values (and keys), which grows by doubling */
+    size_t                       size;
+    /* in an object: the key of the value to come, malloc()ed, or NULL */
+    char                        *key;
+} ngx_http_perstack_tree_level_t;
+
+
+typedef struct {
+    yajl_val                         root;
+    size_t                           depth;
+    size_t                           nodes;
+    size_t                           max_nodes;
+    const char                      *err;
+    ngx_http_perstack_tree_level_t   levels[NGX_HTTP_PERSTACK_JSON_DEPTH_MAX];
+} ngx_http_perstack_tree_ctx_t;
+
+
 typedef struct {
     ngx_http_perstack_field_t   *fields;
     size_t                       nfields;
@@ -35,6 +74,10 @@ typedef struct {
     size_t                       err_size;
 } ngx_http_perstack_body_ctx_t;
 
+
+static ngx_http_perstack_parse_rc_e ngx_http_perstack_json_parse(
+    const yajl_callbacks *callbacks, void *ctx, const u_char *data,
+    size_t len, unsigned checks);
 
 static int ngx_http_perstack_classify_value(void *data);
 static int ngx_http_perstack_classify_boolean(void *data, int value);
@@ -65,6 +108,26 @@ static int ngx_http_perstack_body_map_key(void *data,
 static int ngx_http_perstack_body_not_object(
     ngx_http_perstack_body_ctx_t *ctx);
 static int ngx_http_perstack_name_printable(const u_char *name, size_t len);
+
+static yajl_val ngx_http_perstack_tree_value(
+    ngx_http_perstack_tree_ctx_t *ctx, yajl_type type);
+static int ngx_http_perstack_tree_add(ngx_http_perstack_tree_ctx_t *ctx,
+    yajl_val v);
+static char *ngx_http_perstack_tree_text(ngx_http_perstack_tree_ctx_t *ctx,
+    const u_char *data, size_t len);
+static int ngx_http_perstack_tree_null(void *data);
+static int ngx_http_perstack_tree_boolean(void *data, int value);
+static int ngx_http_perstack_tree_number(void *data, const char *value,
+    size_t len);
+static int ngx_http_perstack_tree_string(void *data,
+    const unsigned char *value, size_t len);
+static int ngx_http_perstack_tree_start_map(void *data);
+static int ngx_http_perstack_tree_map_key(void *data,
+    const unsigned char *key, size_t len);
+static int ngx_http_perstack_tree_start_array(void *data);
+static int ngx_http_perstack_tree_start(ngx_http_perstack_tree_ctx_t *ctx,
+    yajl_type type);
+static int ngx_http_perstack_tree_end(void *data);
 
 
 /*
@@ -103,48 +166,70 @@ static const yajl_callbacks  ngx_http_perstack_body_callbacks = {
 };
 
 
+static const yajl_callbacks  ngx_http_perstack_tree_callbacks = {
+    ngx_http_perstack_tree_null,
+    ngx_http_perstack_tree_boolean,
+    NULL,
+    NULL,
+    ngx_http_perstack_tree_number,
+    ngx_http_perstack_tree_string,
+    ngx_http_perstack_tree_start_map,
+    ngx_http_perstack_tree_map_key,
+    ngx_http_perstack_tree_end,
+    ngx_http_perstack_tree_start_array,
+    ngx_http_perstack_tree_end
+};
+
+
 static const u_char  ngx_http_perstack_hex[] = "0123456789abcdef";
 
 
-ngx_http_perstack_json_rc_e
-ngx_http_perstack_json_classify(const u_char *data, size_t len, u_char *type,
-    size_t *type_len)
+/*
+ * Runs yajl over the whole of data, with callbacks, as every parser of
+ * this file does: comments off, UTF-8 checked, one value and nothing after
+ * it.  Before yajl sees the text, what yajl takes and JSON does not is
+ * refused: "\f" and "\v" as white space, which JSON has nowhere outside
+ * escapes; with NGX_HTTP_PERSTACK_JSON_UTF8, UTF-8 that has the right shape
+ * only (yajl lets overlong forms, surrogates and code points above U+10FFFF
+ * through); with NGX_HTTP_PERSTACK_JSON_PAIRS, an escaped surrogate without
+ * its pair, which yajl turns into "?" or into another character.
+ */
+
+static ngx_http_perstack_parse_rc_e
+ngx_http_perstack_json_parse(const yajl_callbacks *callbacks, void *ctx,
+    const u_char *data, size_t len, unsigned checks)
 {
-    yajl_handle                       h;
-    yajl_status                       status;
-    ngx_http_perstack_classify_ctx_t  ctx;
-
-    *type_len = 0;
-
-    /*
-     * yajl only checks the shape of UTF-8 sequences: overlong forms,
-     * surrogates and code points above U+10FFFF pass, and an object
-     * forwarded as it is must not carry them
-     */
-
-    if (!ngx_http_perstack_utf8_valid(data, len)) {
-        return NGX_HTTP_PERSTACK_JSON_INVALID;
-    }
-
-    /*
-     * yajl also takes "\f" and "\v" for white space; JSON has them nowhere
-     * outside escapes, so a line with one is not JSON
-     */
+    yajl_handle  h;
+    yajl_status  status;
 
     if (memchr(data, '\f', len) != NULL || memchr(data, '\v', len) != NULL) {
-        return NGX_HTTP_PERSTACK_JSON_INVALID;
+        return NGX_HTTP_PERSTACK_PARSE_INVALID;
     }
 
-    memset(&ctx, 0, sizeof(ngx_http_perstack_classify_ctx_t));
-    ctx.type = type;
-    ctx.type_len = type_len;
+    if ((checks & NGX_HTTP_PERSTACK_JSON_UTF8)
+        && !ngx_http_perstack_utf8_valid(data, len))
+    {
+        return NGX_HTTP_PERSTACK_PARSE_UTF8;
+    }
 
-    h = yajl_alloc(&ngx_http_perstack_classify_callbacks, NULL, &ctx);
+    if ((checks & NGX_HTTP_PERSTACK_JSON_PAIRS)
+        && !ngx_http_perstack_json_surrogates_paired(data, len))
+    {
+        return NGX_HTTP_PERSTACK_PARSE_SURROGATE;
+    }
+
+    h = yajl_alloc(callbacks, NULL, ctx);
     if (h == NULL) {
-        return NGX_HTTP_PERSTACK_JSON_NOMEM;
+        return NGX_HTTP_PERSTACK_PARSE_NOMEM;
     }
 
-    /* yajl's defaults: one value only, no comments */
+    /* yajl's defaults, said out loud: they are what makes this JSON */
+
+    yajl_config(h, yajl_allow_comments, 0);
+    yajl_config(h, yajl_dont_validate_strings, 0);
+    yajl_config(h, yajl_allow_trailing_garbage, 0);
+    yajl_config(h, yajl_allow_multiple_values, 0);
+    yajl_config(h, yajl_allow_partial_values, 0);
 
     status = yajl_parse(h, data, len);
 
@@ -164,7 +249,47 @@ ngx_http_perstack_json_classify(const u_char *data, size_t len, u_char *type,
 
     yajl_free(h);
 
-    if (status != yajl_status_ok) {
+    switch (status) {
+
+    case yajl_status_ok:
+        return NGX_HTTP_PERSTACK_PARSE_OK;
+
+    case yajl_status_client_canceled:
+        return NGX_HTTP_PERSTACK_PARSE_CANCELED;
+
+    default:
+        return NGX_HTTP_PERSTACK_PARSE_INVALID;
+    }
+}
+
+
+ngx_http_perstack_json_rc_e
+ngx_http_perstack_json_classify(const u_char *data, size_t len, u_char *type,
+    size_t *type_len)
+{
+    ngx_http_perstack_parse_rc_e      rc;
+    ngx_http_perstack_classify_ctx_t  ctx;
+
+    *type_len = 0;
+
+    memset(&ctx, 0, sizeof(ngx_http_perstack_classify_ctx_t));
+    ctx.type = type;
+    ctx.type_len = type_len;
+
+    /*
+     * the whole line must be valid UTF-8: an object forwarded as it is must
+     * not carry overlong forms or surrogates
+     */
+
+    rc = ngx_http_perstack_json_parse(&ngx_http_perstack_classify_callbacks,
+                                      &ctx, data, len,
+                                      NGX_HTTP_PERSTACK_JSON_UTF8);
+
+    if (rc == NGX_HTTP_PERSTACK_PARSE_NOMEM) {
+        return NGX_HTTP_PERSTACK_JSON_NOMEM;
+    }
+
+    if (rc != NGX_HTTP_PERSTACK_PARSE_OK) {
         *type_len = 0;
         return NGX_HTTP_PERSTACK_JSON_INVALID;
     }
@@ -638,8 +763,7 @@ ngx_http_perstack_body_parse(const u_char *data, size_t len,
     size_t err_size)
 {
     size_t                        i;
-    yajl_handle                   h;
-    yajl_status                   status;
+    ngx_http_perstack_parse_rc_e  rc;
     ngx_http_perstack_body_ctx_t  ctx;
 
     for (i = 0; i < nfields; i++) {
@@ -657,50 +781,32 @@ ngx_http_perstack_body_parse(const u_char *data, size_t len,
     ctx.err = err;
     ctx.err_size = err_size;
 
-    /*
-     * What yajl takes and JSON does not: "\f" and "\v" as white space, and
-     * an escaped surrogate without its pair, which yajl turns into "?" or
-     * into another character
-     */
+    /* UTF-8 is checked in the values the module takes, with their names */
 
-    if (memchr(data, '\f', len) != NULL || memchr(data, '\v', len) != NULL) {
-        snprintf(err, err_size, "body is not valid JSON");
-        return -1;
-    }
+    rc = ngx_http_perstack_json_parse(&ngx_http_perstack_body_callbacks,
+                                      &ctx, data, len,
+                                      NGX_HTTP_PERSTACK_JSON_PAIRS);
 
-    if (!ngx_http_perstack_json_surrogates_paired(data, len)) {
-        snprintf(err, err_size, "body escapes half a surrogate pair");
-        return -1;
-    }
+    switch (rc) {
 
-    h = yajl_alloc(&ngx_http_perstack_body_callbacks, NULL, &ctx);
-    if (h == NULL) {
-        snprintf(err, err_size, "out of memory");
-        return -1;
-    }
-
-    status = yajl_parse(h, data, len);
-
-    /* a string left open after the object: as in classify() */
-
-    if (status == yajl_status_ok) {
-        status = yajl_parse(h, (const u_char *) "\n", 1);
-    }
-
-    if (status == yajl_status_ok) {
-        status = yajl_complete_parse(h);
-    }
-
-    yajl_free(h);
-
-    if (status == yajl_status_ok) {
+    case NGX_HTTP_PERSTACK_PARSE_OK:
         return 0;
-    }
 
-    /* a callback that stopped the parser has set its own message */
+    case NGX_HTTP_PERSTACK_PARSE_CANCELED:
+        /* the callback that stopped the parser has set its own message */
+        break;
 
-    if (status != yajl_status_client_canceled) {
+    case NGX_HTTP_PERSTACK_PARSE_SURROGATE:
+        snprintf(err, err_size, "body escapes half a surrogate pair");
+        break;
+
+    case NGX_HTTP_PERSTACK_PARSE_NOMEM:
+        snprintf(err, err_size, "out of memory");
+        break;
+
+    default:
         snprintf(err, err_size, "body is not valid JSON");
+        break;
     }
 
     return -1;
@@ -900,53 +1006,361 @@ ngx_http_perstack_name_printable(const u_char *name, size_t len)
 }
 
 
-int
-ngx_http_perstack_json_depth_ok(const u_char *data, size_t len, size_t max)
+yajl_val
+ngx_http_perstack_json_tree(const u_char *data, size_t len, size_t max_nodes,
+    const char **err)
 {
-    size_t        depth;
-    const u_char  *p, *end;
-    int           in_string;
+    size_t                         i;
+    const char                    *e;
+    ngx_http_perstack_parse_rc_e   rc;
+    ngx_http_perstack_tree_ctx_t   ctx;
 
-    depth = 0;
-    in_string = 0;
-
-    for (p = data, end = data + len; p < end; p++) {
-
-        if (in_string) {
-            if (*p == '\\') {
-                /* what follows is escaped, whatever it is */
-                p++;
-
-            } else if (*p == '"') {
-                in_string = 0;
-            }
-
-            continue;
-        }
-
-        switch (*p) {
-
-        case '"':
-            in_string = 1;
-            break;
-
-        case '[':
-        case '{':
-            if (++depth > max) {
-                return 0;
-            }
-
-            break;
-
-        case ']':
-        case '}':
-            if (depth) {
-                depth--;
-            }
-
-            break;
-        }
+    if (err == NULL) {
+        err = &e;
     }
+
+    *err = NULL;
+
+    /* nothing at all: an empty answer, say, whose buffer may be anything */
+
+    if (data == NULL || len == 0) {
+        *err = "empty";
+        return NULL;
+    }
+
+    memset(&ctx, 0, sizeof(ngx_http_perstack_tree_ctx_t));
+    ctx.max_nodes = max_nodes ? max_nodes : NGX_HTTP_PERSTACK_JSON_NODES_MAX;
+
+    rc = ngx_http_perstack_json_parse(&ngx_http_perstack_tree_callbacks,
+                                      &ctx, data, len,
+                                      NGX_HTTP_PERSTACK_JSON_UTF8
+                                      |NGX_HTTP_PERSTACK_JSON_PAIRS);
+
+    if (rc == NGX_HTTP_PERSTACK_PARSE_OK) {
+        return ctx.root;
+    }
+
+    switch (rc) {
+
+    case NGX_HTTP_PERSTACK_PARSE_CANCELED:
+        /* the callback that stopped the parser has said why */
+        *err = ctx.err;
+        break;
+
+    case NGX_HTTP_PERSTACK_PARSE_UTF8:
+        *err = "not valid UTF-8";
+        break;
+
+    case NGX_HTTP_PERSTACK_PARSE_SURROGATE:
+        *err = "half a surrogate pair";
+        break;
+
+    case NGX_HTTP_PERSTACK_PARSE_NOMEM:
+        *err = "out of memory";
+        break;
+
+    default:
+        *err = "not JSON";
+        break;
+    }
+
+    /*
+     * everything built so far hangs from the root, but for the keys of
+     * values that did not come: the depth is bounded, and so is the
+     * recursion of yajl_tree_free()
+     */
+
+    for (i = 0; i < ctx.depth; i++) {
+        free(ctx.levels[i].key);
+    }
+
+    if (ctx.root) {
+        yajl_tree_free(ctx.root);
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A new value of the type, counted, allocated and put in its place at
+ * once, so that whatever happens next, the root holds all that was built.
+ */
+
+static yajl_val
+ngx_http_perstack_tree_value(ngx_http_perstack_tree_ctx_t *ctx,
+    yajl_type type)
+{
+    yajl_val  v;
+
+    if (ctx->nodes >= ctx->max_nodes) {
+        ctx->err = "too many values";
+        return NULL;
+    }
+
+    v = calloc(1, sizeof(struct yajl_val_s));
+    if (v == NULL) {
+        ctx->err = "out of memory";
+        return NULL;
+    }
+
+    v->type = type;
+
+    if (ngx_http_perstack_tree_add(ctx, v) != 0) {
+        free(v);
+        ctx->err = "out of memory";
+        return NULL;
+    }
+
+    ctx->nodes++;
+
+    return v;
+}
+
+
+static int
+ngx_http_perstack_tree_add(ngx_http_perstack_tree_ctx_t *ctx, yajl_val v)
+{
+    size_t                           n, size;
+    yajl_val                         parent, *values;
+    const char                     **keys;
+    ngx_http_perstack_tree_level_t  *level;
+
+    if (ctx->depth == 0) {
+        /* yajl takes one value only */
+        ctx->root = v;
+        return 0;
+    }
+
+    level = &ctx->levels[ctx->depth - 1];
+    parent = level->value;
+
+    if (parent->type == yajl_t_array) {
+        n = parent->u.array.len;
+
+        if (n == level->size) {
+            size = n ? 2 * n : 4;
+
+            values = realloc(parent->u.array.values, size * sizeof(yajl_val));
+            if (values == NULL) {
+                return -1;
+            }
+
+            parent->u.array.values = values;
+            level->size = size;
+        }
+
+        parent->u.array.values[n] = v;
+        parent->u.array.len++;
+
+        return 0;
+    }
+
+    n = parent->u.object.len;
+
+    if (n == level->size) {
+        size = n ? 2 * n : 4;
+
+        keys = realloc((void *) parent->u.object.keys,
+                       size * sizeof(const char *));
+        if (keys == NULL) {
+            return -1;
+        }
+
+        parent->u.object.keys = keys;
+
+        values = realloc(parent->u.object.values, size * sizeof(yajl_val));
+        if (values == NULL) {
+            return -1;
+        }
+
+        parent->u.object.values = values;
+        level->size = size;
+    }
+
+    /* yajl gives a key before each value of an object */
+
+    parent->u.object.keys[n] = level->key;
+    parent->u.object.values[n] = v;
+    parent->u.object.len++;
+    level->key = NULL;
+
+    return 0;
+}
+
+
+/*
+ * A NUL-terminated copy of a string, a key or a number.  The module reads
+ * them as C strings: a string with "\u0000" in it would be read as a
+ * shorter one, and is refused.
+ */
+
+static char *
+ngx_http_perstack_tree_text(ngx_http_perstack_tree_ctx_t *ctx,
+    const u_char *data, size_t len)
+{
+    char  *s;
+
+    if (len > 0 && memchr(data, '\0', len) != NULL) {
+        ctx->err = "a NUL in a string";
+        return NULL;
+    }
+
+    s = malloc(len + 1);
+    if (s == NULL) {
+        ctx->err = "out of memory";
+        return NULL;
+    }
+
+    if (len > 0) {
+        memcpy(s, data, len);
+    }
+
+    s[len] = '\0';
+
+    return s;
+}
+
+
+static int
+ngx_http_perstack_tree_null(void *data)
+{
+    return ngx_http_perstack_tree_value(data, yajl_t_null) != NULL;
+}
+
+
+static int
+ngx_http_perstack_tree_boolean(void *data, int value)
+{
+    return ngx_http_perstack_tree_value(data,
+                                        value ? yajl_t_true : yajl_t_false)
+           != NULL;
+}
+
+
+/*
+ * As yajl's tree parser: the text, and the number as a long long and as a
+ * double where it is one exactly (a number yajl checked: no sign but '-',
+ * no space, base 10).
+ */
+
+static int
+ngx_http_perstack_tree_number(void *data, const char *value, size_t len)
+{
+    char      *end;
+    yajl_val   v;
+
+    v = ngx_http_perstack_tree_value(data, yajl_t_number);
+    if (v == NULL) {
+        return 0;
+    }
+
+    v->u.number.r = ngx_http_perstack_tree_text(data, (const u_char *) value,
+                                                len);
+    if (v->u.number.r == NULL) {
+        return 0;
+    }
+
+    errno = 0;
+    v->u.number.i = strtoll(v->u.number.r, &end, 10);
+
+    if (errno == 0 && *end == '\0') {
+        v->u.number.flags |= YAJL_NUMBER_INT_VALID;
+    }
+
+    errno = 0;
+    v->u.number.d = strtod(v->u.number.r, &end);
+
+    if (errno == 0 && *end == '\0') {
+        v->u.number.flags |= YAJL_NUMBER_DOUBLE_VALID;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_perstack_tree_string(void *data, const unsigned char *value,
+    size_t len)
+{
+    yajl_val  v;
+
+    v = ngx_http_perstack_tree_value(data, yajl_t_string);
+    if (v == NULL) {
+        return 0;
+    }
+
+    v->u.string = ngx_http_perstack_tree_text(data, value, len);
+
+    return v->u.string != NULL;
+}
+
+
+static int
+ngx_http_perstack_tree_start_map(void *data)
+{
+    return ngx_http_perstack_tree_start(data, yajl_t_object);
+}
+
+
+static int
+ngx_http_perstack_tree_map_key(void *data, const unsigned char *key,
+    size_t len)
+{
+    ngx_http_perstack_tree_ctx_t  *ctx;
+
+    ctx = data;
+
+    ctx->levels[ctx->depth - 1].key = ngx_http_perstack_tree_text(ctx, key,
+                                                                  len);
+
+    return ctx->levels[ctx->depth - 1].key != NULL;
+}
+
+
+static int
+ngx_http_perstack_tree_start_array(void *data)
+{
+    return ngx_http_perstack_tree_start(data, yajl_t_array);
+}
+
+
+/* the depth is checked here, before the array or object is made */
+
+static int
+ngx_http_perstack_tree_start(ngx_http_perstack_tree_ctx_t *ctx,
+    yajl_type type)
+{
+    yajl_val                         v;
+    ngx_http_perstack_tree_level_t  *level;
+
+    if (ctx->depth == NGX_HTTP_PERSTACK_JSON_DEPTH_MAX) {
+        ctx->err = "nested too deep";
+        return 0;
+    }
+
+    v = ngx_http_perstack_tree_value(ctx, type);
+    if (v == NULL) {
+        return 0;
+    }
+
+    level = &ctx->levels[ctx->depth++];
+    level->value = v;
+    level->size = 0;
+    level->key = NULL;
+
+    return 1;
+}
+
+
+static int
+ngx_http_perstack_tree_end(void *data)
+{
+    ngx_http_perstack_tree_ctx_t  *ctx;
+
+    ctx = data;
+
+    ctx->depth--;
 
     return 1;
 }

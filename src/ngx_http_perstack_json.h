@@ -3,7 +3,8 @@
  * Copyright (C) The ngx_http_perstack_module authors
  *
  * The JSON the module reads and writes: events printed by the runtime,
- * request bodies sent by clients, and strings escaped into JSON.
+ * request bodies sent by clients, trees of what containers and engines
+ * write, and strings escaped into JSON.
  *
  * This file depends on the C library and yajl only, so that it can be unit
  * tested and fuzzed without nginx.
@@ -16,6 +17,7 @@
 
 #include <sys/types.h>
 #include <stddef.h>
+#include <yajl/yajl_tree.h>
 
 
 #define NGX_HTTP_PERSTACK_TYPE_MAX  64
@@ -88,16 +90,48 @@ int ngx_http_perstack_json_surrogates_paired(const u_char *data,
 
 
 /*
- * Whether the JSON text data (not NUL-terminated, not validated) nests
- * arrays and objects at most max deep; brackets inside strings do not
- * count.  yajl's tree parser and yajl_tree_free() recurse once a level:
- * text from a container or an engine goes through this first, so that no
- * input can exhaust a worker's (or a thread's) stack.
+ * The deepest a tree may nest arrays and objects: yajl_tree_free() and the
+ * module's own walks recurse once a level.
  */
-int ngx_http_perstack_json_depth_ok(const u_char *data, size_t len,
-    size_t max);
-
 #define NGX_HTTP_PERSTACK_JSON_DEPTH_MAX  64
+
+/*
+ * The most values (arrays, objects, strings, numbers, literals: each one
+ * counts) a tree may hold when the caller says 0.  Memory follows the
+ * number of values more than the length of the text: "[0,0,...]" is two
+ * bytes a value, and each value costs about eighty (its yajl_val, its place
+ * in its parent, a key, the copy of a number), so that 4 MiB of it would
+ * build two million values and take some 160 MB.  65536 values take about
+ * 5 MB, and are one value every 16 bytes of a 1 MiB text (an event line of
+ * the default perstack_max_line): real JSON has fewer.
+ */
+#define NGX_HTTP_PERSTACK_JSON_NODES_MAX    65536
+
+/*
+ * The same ratio for a text of up to 4 MiB: the engine's list of
+ * containers, about 40 values in 1 KB a container, so that a few thousand
+ * containers fit.  About 20 MB at most.
+ */
+#define NGX_HTTP_PERSTACK_JSON_NODES_LARGE  262144
+
+
+/*
+ * Builds the tree of the JSON text data (len bytes, which need not be
+ * followed by a NUL), for yajl_tree_get() and yajl_tree_free(): the same
+ * yajl_val nodes yajl_tree_parse() builds, from yajl's callbacks, with no
+ * comments and nothing yajl takes that JSON does not ("\f" and "\v" as
+ * white space, invalid UTF-8, a string left open at the end, an escaped
+ * surrogate without its pair).  Nesting deeper than
+ * NGX_HTTP_PERSTACK_JSON_DEPTH_MAX and more than max_nodes values (0: the
+ * default, NGX_HTTP_PERSTACK_JSON_NODES_MAX) are refused where the tree is
+ * built, before the value over the bound is allocated; so is a string or
+ * key with a NUL in it ("\u0000").  Returns the root, or NULL with a short
+ * reason in *err (when err is not NULL; never echoing the input).  Text
+ * from containers and engines goes through this, never through
+ * yajl_tree_parse().
+ */
+yajl_val ngx_http_perstack_json_tree(const u_char *data, size_t len,
+    size_t max_nodes, const char **err);
 
 
 #endif /* _NGX_HTTP_PERSTACK_JSON_H_INCLUDED_ */

@@ -215,9 +215,9 @@ ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op)
     /* the engine answers: what this round removes, it removes for good */
     ngx_http_perstack_reaper_retry = 0;
 
-    tree = ngx_http_perstack_json_depth_ok(op->response, op->response_len,
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) op->response, NULL, 0) : NULL;
+    tree = ngx_http_perstack_json_tree(op->response, op->response_len,
+                                       NGX_HTTP_PERSTACK_JSON_NODES_LARGE,
+                                       NULL);
 
     if (tree == NULL || !YAJL_IS_ARRAY(tree)) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,

@@ -577,9 +577,8 @@ ngx_http_perstack_workspace_read(ngx_http_perstack_ws_task_t *t, int jobs)
 
     t->rc = NGX_OK;
 
-    tree = ngx_http_perstack_json_depth_ok(buf, len,
-                                           NGX_HTTP_PERSTACK_JSON_DEPTH_MAX)
-           ? yajl_tree_parse((char *) buf, NULL, 0) : NULL;
+    /* the module wrote it, from a tree of at most as many values */
+    tree = ngx_http_perstack_json_tree(buf, len, 0, NULL);
     free(buf);
 
     if (tree == NULL) {

@@ -36,6 +36,8 @@
 #       should get a 502), on the wait of a run that completed (the 10 s
 #       grace ends it) and of a run stopped by perstack_timeout (the
 #       closing event should come)
+#   16  container create answers 201 with an empty body (which was read
+#       from a buffer nothing had written)
 #
 # The module waits at most perstack_docker_timeout (60 s) for a container
 # create, attach or start (10 s for a ping): cases 7 and 8 end a hanging
@@ -485,6 +487,29 @@ sub check_create_garbage {
 
     proxy_saw($name, $mark, qr{^POST /containers/create\S* -> garbage$},
               'both creates were answered garbage', 2);
+    no_container_created($name, $t0);
+
+    $Proxy->rules();
+    run_ok("$name (engine fine again)");
+    no_run_container_left($name, 10);
+    check_alerts($name);
+    note_log($name);
+}
+
+sub check_create_empty {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $mark = begin_case();
+
+    # "created", with "Content-Length: 0": no id
+    $Proxy->rules(['answer', '^POST /containers/create', '201']);
+
+    my $t0 = Time::HiRes::time();
+    my $c = run_get('/run?expert=demo&query=empty');
+    check_json_502($name, $c, 'docker_error',
+                   qr/\Athe Docker engine answered container create with an empty body\z/);
+    proxy_saw($name, $mark, qr{^POST /containers/create\S* -> answer$},
+              'the create was answered 201 without a body');
     no_container_created($name, $t0);
 
     $Proxy->rules();
@@ -1145,5 +1170,12 @@ __DATA__
 
 === TEST 15: the engine hangs after the create (attach, wait): the clients get an answer
 --- check: check_hang_after_create
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 16: container create answers 201 with an empty body: 502 docker_error
+--- check: check_create_empty
 --- no_error_log
 [emerg]

@@ -2,14 +2,18 @@
  * Copyright (C) The ngx_http_perstack_module authors
  *
  * Unit tests of the JSON helpers: classifying the runtime's lines, escaping
- * strings, and parsing request bodies.  Every input is copied to a buffer
- * of its own exact size, so that AddressSanitizer catches a read past it.
+ * strings, parsing request bodies, and building bounded trees.  Every
+ * input is copied to a buffer of its own exact size, so that
+ * AddressSanitizer catches a read past it.
  */
 
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
+#include <yajl/yajl_tree.h>
 
 #include "ngx_http_perstack_json.h"
 #include "check.h"
@@ -756,52 +760,512 @@ test_body(void)
 }
 
 
-#define DEPTH_OK(lit, max)                                                    \
-    ngx_http_perstack_json_depth_ok((const u_char *) lit, sizeof(lit) - 1, max)
+#define TREE_ERROR(lit, max, want)                                            \
+    tree_is(copy(lit, sizeof(lit) - 1), sizeof(lit) - 1, max, want, __LINE__)
+
+#define TREE(lit, max)                                                        \
+    tree_of((const u_char *) lit, sizeof(lit) - 1, max, __LINE__)
+
+
+/* the tree of a copy of exactly len bytes, or NULL (a failed check) */
+
+static yajl_val
+tree_of(const u_char *in, size_t len, size_t max, int line)
+{
+    u_char      *data;
+    yajl_val     tree;
+    const char  *err;
+
+    data = copy(in, len);
+    err = "unset";
+
+    tree = ngx_http_perstack_json_tree(data, len, max, &err);
+
+    if (!check_result(tree != NULL && err == NULL, __FILE__, line,
+                      "a tree"))
+    {
+        check_print("input", in, len < 300 ? len : 300);
+        fprintf(stderr, "    err: %s\n", err ? err : "(null)");
+    }
+
+    free(data);
+
+    return tree;
+}
+
+
+/*
+ * The tree of text, len bytes of its own (freed here): a tree when want is
+ * NULL, else no tree and want for the reason.
+ */
+
+static void
+tree_is(u_char *text, size_t len, size_t max, const char *want, int line)
+{
+    int          ok;
+    yajl_val     tree;
+    const char  *err;
+
+    err = "unset";
+
+    tree = ngx_http_perstack_json_tree(text, len, max, &err);
+
+    if (want == NULL) {
+        ok = check_result(tree != NULL && err == NULL, __FILE__, line,
+                          "a tree");
+
+    } else {
+        ok = check_result(tree == NULL, __FILE__, line, "no tree");
+
+        if (err == NULL) {
+            err = "(null)";
+        }
+
+        ok &= check_mem(err, strlen(err), want, strlen(want), __FILE__, line,
+                        "err");
+    }
+
+    if (!ok) {
+        check_print("input", text, len < 300 ? len : 300);
+    }
+
+    yajl_tree_free(tree);
+    free(text);
+}
+
+
+/* whether two trees are the same, numbers' flags and values included */
+
+static int
+tree_equal(yajl_val a, yajl_val b)
+{
+    size_t  i;
+
+    if (a == NULL || b == NULL || a->type != b->type) {
+        return 0;
+    }
+
+    switch (a->type) {
+
+    case yajl_t_string:
+        return strcmp(a->u.string, b->u.string) == 0;
+
+    case yajl_t_number:
+        return strcmp(a->u.number.r, b->u.number.r) == 0
+               && a->u.number.flags == b->u.number.flags
+               && (!(a->u.number.flags & YAJL_NUMBER_INT_VALID)
+                   || a->u.number.i == b->u.number.i)
+               && (!(a->u.number.flags & YAJL_NUMBER_DOUBLE_VALID)
+                   || memcmp(&a->u.number.d, &b->u.number.d,
+                             sizeof(double)) == 0);
+
+    case yajl_t_object:
+        if (a->u.object.len != b->u.object.len) {
+            return 0;
+        }
+
+        for (i = 0; i < a->u.object.len; i++) {
+            if (strcmp(a->u.object.keys[i], b->u.object.keys[i]) != 0
+                || !tree_equal(a->u.object.values[i], b->u.object.values[i]))
+            {
+                return 0;
+            }
+        }
+
+        return 1;
+
+    case yajl_t_array:
+        if (a->u.array.len != b->u.array.len) {
+            return 0;
+        }
+
+        for (i = 0; i < a->u.array.len; i++) {
+            if (!tree_equal(a->u.array.values[i], b->u.array.values[i])) {
+                return 0;
+            }
+        }
+
+        return 1;
+
+    default:
+        return 1;
+    }
+}
+
+
+/* the same tree as yajl_tree_parse() builds, for JSON both take */
+
+static void
+tree_as_yajl(const char *text, int line)
+{
+    yajl_val  a, b;
+
+    a = tree_of((const u_char *) text, strlen(text), 0, line);
+    b = yajl_tree_parse(text, NULL, 0);
+
+    check_result(b != NULL, __FILE__, line, "yajl_tree_parse()");
+
+    if (!check_result(tree_equal(a, b), __FILE__, line, "tree_equal()")) {
+        check_print("input", text, strlen(text));
+    }
+
+    yajl_tree_free(a);
+    yajl_tree_free(b);
+}
 
 
 static void
-test_depth(void)
+test_tree(void)
 {
-    size_t   i, n;
-    u_char  *deep;
+    yajl_val  tree, v;
 
-    CHECK(DEPTH_OK("", 0));
-    CHECK(DEPTH_OK("1", 0));
-    CHECK(!DEPTH_OK("[]", 0));
-    CHECK(DEPTH_OK("[]", 1));
-    CHECK(DEPTH_OK("[][][]", 1));
-    CHECK(!DEPTH_OK("[[]]", 1));
-    CHECK(DEPTH_OK("{\"a\":[1,{\"b\":2}]}", 3));
-    CHECK(!DEPTH_OK("{\"a\":[1,{\"b\":2}]}", 2));
+    static const char  *id_path[] = { "Id", NULL };
+    static const char  *inner_path[] = { "a", "b", "c", NULL };
 
-    /* brackets in strings do not count, escaped quotes do not end them */
-    CHECK(DEPTH_OK("{\"a\":\"[[[[{{{{\"}", 1));
-    CHECK(DEPTH_OK("{\"a\":\"\\\"[[[[\"}", 1));
-    CHECK(!DEPTH_OK("{\"a\":\"\\\\\"[[}", 1));
+    /* what the module reads from it */
 
-    /* closing brackets without opening ones do not go below zero */
-    CHECK(DEPTH_OK("]]]][", 1));
-    CHECK(!DEPTH_OK("]]]][[", 1));
+    tree = TREE("{\"Id\":\"0123456789ab\",\"StatusCode\":137,"
+                "\"a\":{\"b\":{\"c\":[1,-2.5,true,false,null,{},[]]}}}", 0);
 
-    /* a line of the default perstack_max_line, nested all the way */
-    n = 1024 * 1024;
-    deep = malloc(n);
-    CHECK(deep != NULL);
+    if (tree) {
+        v = yajl_tree_get(tree, id_path, yajl_t_string);
+        CHECK(v != NULL);
 
-    if (deep) {
-        for (i = 0; i < n / 2; i++) {
-            deep[i] = '[';
-            deep[n - 1 - i] = ']';
+        if (v) {
+            CHECK_STR(v->u.string, "0123456789ab");
         }
 
-        CHECK(!ngx_http_perstack_json_depth_ok(deep, n,
-                                            NGX_HTTP_PERSTACK_JSON_DEPTH_MAX));
-        CHECK(ngx_http_perstack_json_depth_ok(deep + n / 2 - 64, 128,
-                                            NGX_HTTP_PERSTACK_JSON_DEPTH_MAX));
-        CHECK(!ngx_http_perstack_json_depth_ok(deep + n / 2 - 65, 130,
-                                            NGX_HTTP_PERSTACK_JSON_DEPTH_MAX));
-        free(deep);
+        v = yajl_tree_get(tree, (const char *[]) { "StatusCode", NULL },
+                          yajl_t_number);
+        CHECK(v != NULL && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) == 137);
+
+        v = yajl_tree_get(tree, inner_path, yajl_t_array);
+        CHECK(v != NULL && v->u.array.len == 7);
+
+        if (v && v->u.array.len == 7) {
+            CHECK(YAJL_IS_INTEGER(v->u.array.values[0]));
+            CHECK(YAJL_IS_DOUBLE(v->u.array.values[1])
+                  && !YAJL_IS_INTEGER(v->u.array.values[1])
+                  && YAJL_GET_DOUBLE(v->u.array.values[1]) == -2.5);
+            CHECK(YAJL_IS_TRUE(v->u.array.values[2]));
+            CHECK(YAJL_IS_FALSE(v->u.array.values[3]));
+            CHECK(YAJL_IS_NULL(v->u.array.values[4]));
+            CHECK(YAJL_IS_OBJECT(v->u.array.values[5])
+                  && v->u.array.values[5]->u.object.len == 0);
+            CHECK(YAJL_IS_ARRAY(v->u.array.values[6])
+                  && v->u.array.values[6]->u.array.len == 0);
+        }
+
+        yajl_tree_free(tree);
+    }
+
+    /* the same nodes as yajl's tree parser */
+
+    tree_as_yajl("{\"Id\":\"x\",\"Id\":\"y\",\"k\":{\"\":[{}]}}", __LINE__);
+    tree_as_yajl("[0,-0,1e2,1.5E-3,123456789012345678901234567890,"
+                 "9223372036854775807,9223372036854775808,1e999,-1e-400]",
+                 __LINE__);
+    tree_as_yajl("\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\\\ \\/ \\b\\f\\n\\r"
+                 "\\t \xe6\x97\xa5\"", __LINE__);
+    tree_as_yajl(" [ true , false , null , [ [ ] ] , { \"a\" : { } } ]\r\n",
+                 __LINE__);
+    tree_as_yajl("{\"a\":\"[[[[{{{{\",\"b\":\"\\\"[[[[\"}", __LINE__);
+
+    /* a value at the very end of the text, which yajl reads ahead of */
+
+    tree = TREE("123", 0);
+    CHECK(tree != NULL && YAJL_IS_INTEGER(tree)
+          && YAJL_GET_INTEGER(tree) == 123);
+    yajl_tree_free(tree);
+
+    tree = TREE("\"abc\"", 0);
+    CHECK(tree != NULL && YAJL_IS_STRING(tree));
+    yajl_tree_free(tree);
+
+    tree = TREE("true", 0);
+    CHECK(YAJL_IS_TRUE(tree));
+    yajl_tree_free(tree);
+
+    /* nothing */
+
+    TREE_ERROR("", 0, "empty");
+    CHECK(ngx_http_perstack_json_tree(NULL, 0, 0, NULL) == NULL);
+    TREE_ERROR(" ", 0, "not JSON");
+    TREE_ERROR("\n", 0, "not JSON");
+
+    /* comments, anywhere */
+
+    TREE_ERROR("/**/{}", 0, "not JSON");
+    TREE_ERROR("{}/**/", 0, "not JSON");
+    TREE_ERROR("{\"a\"/**/:1}", 0, "not JSON");
+    TREE_ERROR("{\"a\":/**/1}", 0, "not JSON");
+    TREE_ERROR("[1,//\n2]", 0, "not JSON");
+    TREE_ERROR("{}//", 0, "not JSON");
+    TREE_ERROR("{\"a\":/*\"*/[]/*\"*/}", 0, "not JSON");
+
+    /* more than one value, trailing garbage, a string left open after */
+
+    TREE_ERROR("{}{}", 0, "not JSON");
+    TREE_ERROR("1 2", 0, "not JSON");
+    TREE_ERROR("{} x", 0, "not JSON");
+    TREE_ERROR("{}]", 0, "not JSON");
+    TREE_ERROR("{} \"", 0, "not JSON");
+    TREE_ERROR("{} \"abc", 0, "not JSON");
+    TREE_ERROR("{\"a\":1", 0, "not JSON");
+    TREE_ERROR("[1,]", 0, "not JSON");
+    TREE_ERROR("{\"a\":1}\0", 0, "not JSON");
+
+    /* what yajl takes and JSON does not */
+
+    TREE_ERROR("{\f}", 0, "not JSON");
+    TREE_ERROR("[1,\v2]", 0, "not JSON");
+    TREE_ERROR("[1]\f", 0, "not JSON");
+    TREE_ERROR("[\"\xc0\x80\"]", 0, "not valid UTF-8");
+    TREE_ERROR("[\"\xed\xa0\x80\"]", 0, "not valid UTF-8");
+    TREE_ERROR("[\"\xf4\x90\x80\x80\"]", 0, "not valid UTF-8");
+    TREE_ERROR("[\"\xe6\x97\"]", 0, "not valid UTF-8");
+    TREE_ERROR("{\"\xff\":1}", 0, "not valid UTF-8");
+    TREE_ERROR("[\"\\ud800\"]", 0, "half a surrogate pair");
+    TREE_ERROR("[\"\\udc00\"]", 0, "half a surrogate pair");
+    TREE_ERROR("{\"\\ud83dx\":1}", 0, "half a surrogate pair");
+    TREE_ERROR("[\"\\ud83d\\u0041\"]", 0, "half a surrogate pair");
+
+    /* a NUL, which the module would read as the end of the string */
+
+    TREE_ERROR("[\"a\\u0000b\"]", 0, "a NUL in a string");
+    TREE_ERROR("{\"a\\u0000\":1}", 0, "a NUL in a string");
+
+    /* values */
+
+    tree = TREE("[0,0,0]", 4);
+    yajl_tree_free(tree);
+    TREE_ERROR("[0,0,0]", 3, "too many values");
+    TREE_ERROR("[[],{},\"\",null]", 4, "too many values");
+    TREE_ERROR("{\"a\":{\"b\":1}}", 2, "too many values");
+    tree = TREE("{\"a\":{\"b\":1}}", 3);
+    yajl_tree_free(tree);
+}
+
+
+/* text of n units, in an array: "[unit,unit,...]", exact size */
+
+static u_char *
+tree_text(const char *unit, size_t n, size_t *len)
+{
+    size_t   i, ul;
+    u_char  *text, *p;
+
+    ul = strlen(unit);
+    *len = 2 + n * (ul + 1) - (n ? 1 : 0);
+
+    text = malloc(*len);
+    if (text == NULL) {
+        abort();
+    }
+
+    p = text;
+    *p++ = '[';
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        memcpy(p, unit, ul);
+        p += ul;
+    }
+
+    *p = ']';
+
+    return text;
+}
+
+
+static void
+tree_bound_is(const char *unit, size_t n, size_t max, const char *want,
+    int line)
+{
+    size_t   len;
+    u_char  *text;
+
+    text = tree_text(unit, n, &len);
+    tree_is(text, len, max, want, line);
+}
+
+
+/* head, n times open, mid, n times close, tail */
+
+static u_char *
+nest(const char *head, const char *open, size_t n, const char *mid,
+    const char *close, const char *tail, size_t *len)
+{
+    size_t   i, hl, ol, ml, cl, tl;
+    u_char  *text, *p;
+
+    hl = strlen(head);
+    ol = strlen(open);
+    ml = strlen(mid);
+    cl = strlen(close);
+    tl = strlen(tail);
+
+    *len = hl + n * (ol + cl) + ml + tl;
+
+    text = malloc(*len);
+    if (text == NULL) {
+        abort();
+    }
+
+    p = text;
+    memcpy(p, head, hl);
+    p += hl;
+
+    for (i = 0; i < n; i++) {
+        memcpy(p, open, ol);
+        p += ol;
+    }
+
+    memcpy(p, mid, ml);
+    p += ml;
+
+    for (i = 0; i < n; i++) {
+        memcpy(p, close, cl);
+        p += cl;
+    }
+
+    memcpy(p, tail, tl);
+
+    return text;
+}
+
+
+static void
+nest_is(const char *head, const char *open, size_t n, const char *mid,
+    const char *close, const char *tail, const char *want, int line)
+{
+    size_t   len;
+    u_char  *text;
+
+    text = nest(head, open, n, mid, close, tail, &len);
+    tree_is(text, len, 0, want, line);
+}
+
+
+/*
+ * The finding: comments hide the depth from a scanner that does not know
+ * them, and a tree two million deep was built and freed recursively.  Run
+ * on a thread with a small stack, so that recursion once a level would
+ * crash the test rather than pass.
+ */
+
+#define TREE_STACK  (256 * 1024)
+
+static void *
+tree_deep_thread(void *arg)
+{
+    /* a stopRunByInteractiveTool checkpoint as the container may write it */
+    nest_is("{\"pendingToolCalls\":/*\"*/", "[", 2000000, "", "]",
+            "/*\"*/}", "not JSON", __LINE__);
+    nest_is("{\"a\":", "[", 2000000, "", "]", "}", "nested too deep",
+            __LINE__);
+    nest_is("", "{\"a\":", 2000000, "1", "}", "", "nested too deep",
+            __LINE__);
+    nest_is("", "[{\"\":", 1000000, "1", "}]", "", "nested too deep",
+            __LINE__);
+
+    return arg;
+}
+
+
+static void
+test_tree_bounds(void)
+{
+    size_t          len, i;
+    u_char         *text;
+    uint32_t        x;
+    yajl_val        tree;
+    pthread_t       t;
+    pthread_attr_t  attr;
+
+    /* depth: 64 is the most */
+
+    nest_is("", "[", 64, "", "]", "", NULL, __LINE__);
+    nest_is("", "[", 65, "", "]", "", "nested too deep", __LINE__);
+    nest_is("", "{\"a\":", 63, "{}", "}", "", NULL, __LINE__);
+    nest_is("", "{\"a\":", 64, "{}", "}", "", "nested too deep", __LINE__);
+    nest_is("[1,", "[", 63, "2", "]", "]", NULL, __LINE__);
+    nest_is("[1,", "[", 64, "2", "]", "]", "nested too deep", __LINE__);
+    nest_is("[", "{\"a\":[", 32, "", "]}", "]", "nested too deep",
+            __LINE__);
+    nest_is("", "{\"a\":[", 32, "", "]}", "", NULL, __LINE__);
+
+    CHECK(pthread_attr_init(&attr) == 0);
+    CHECK(pthread_attr_setstacksize(&attr, TREE_STACK) == 0);
+
+    if (CHECK(pthread_create(&t, &attr, tree_deep_thread, NULL) == 0)) {
+        CHECK(pthread_join(t, NULL) == 0);
+    }
+
+    pthread_attr_destroy(&attr);
+
+    /* values: the array and its elements */
+
+    tree_bound_is("0", NGX_HTTP_PERSTACK_JSON_NODES_MAX - 1, 0, NULL,
+                  __LINE__);
+    tree_bound_is("0", NGX_HTTP_PERSTACK_JSON_NODES_MAX, 0, "too many values",
+                  __LINE__);
+    tree_bound_is("[]", NGX_HTTP_PERSTACK_JSON_NODES_MAX, 0,
+                  "too many values", __LINE__);
+    tree_bound_is("{}", NGX_HTTP_PERSTACK_JSON_NODES_MAX - 1, 0, NULL,
+                  __LINE__);
+    tree_bound_is("0", NGX_HTTP_PERSTACK_JSON_NODES_MAX,
+                  NGX_HTTP_PERSTACK_JSON_NODES_MAX + 1, NULL, __LINE__);
+
+    /* a malformed 4 MiB checkpoint: a quarter million values at most */
+
+    tree_bound_is("[]", 4 * 1024 * 1024 / 3,
+                  NGX_HTTP_PERSTACK_JSON_NODES_LARGE, "too many values",
+                  __LINE__);
+    tree_bound_is("0", 4 * 1024 * 1024 / 2,
+                  NGX_HTTP_PERSTACK_JSON_NODES_LARGE, "too many values",
+                  __LINE__);
+    tree_bound_is("0", NGX_HTTP_PERSTACK_JSON_NODES_LARGE - 1,
+                  NGX_HTTP_PERSTACK_JSON_NODES_LARGE, NULL, __LINE__);
+
+    /* 4 MiB of garbage */
+
+    len = 4 * 1024 * 1024;
+    text = malloc(len);
+
+    if (CHECK(text != NULL)) {
+        x = 2463534242u;
+
+        for (i = 0; i < len; i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            text[i] = (u_char) x;
+        }
+
+        text[0] = '[';
+
+        CHECK(ngx_http_perstack_json_tree(text, len,
+                                          NGX_HTTP_PERSTACK_JSON_NODES_LARGE,
+                                          NULL)
+              == NULL);
+
+        /* and 4 MiB of strings, which is fine */
+
+        memset(text, 'a', len);
+        text[0] = '[';
+        text[1] = '"';
+        text[len - 2] = '"';
+        text[len - 1] = ']';
+
+        tree = ngx_http_perstack_json_tree(text, len, 0, NULL);
+        CHECK(YAJL_IS_ARRAY(tree) && tree->u.array.len == 1);
+        yajl_tree_free(tree);
+
+        free(text);
     }
 }
 
@@ -810,7 +1274,8 @@ int
 main(void)
 {
     test_classify();
-    test_depth();
+    test_tree();
+    test_tree_bounds();
     test_escape();
     test_escape_random();
     test_body_errors();

@@ -20,6 +20,9 @@ package FaultProxy;
 #                             TEXT the message ("\n" in it: a line break)
 #     ['garbage', $re, $st]   answer $st (200 if not given) with a body
 #                             that is not JSON
+#     ['answer', $re, "$st $body"]
+#                             answer $st with $body (one line of JSON, or
+#                             nothing at all: "Content-Length: 0")
 #     ['close', $re]          close the connection without an answer
 #     ['cut', $re, $bytes]    pass it on, then cut the connection after
 #                             $bytes bytes of the engine's response body
@@ -276,6 +279,24 @@ sub _serve {
             syswrite $client, "HTTP/1.1 $status\r\n"
                 . "Content-Type: application/json\r\n"
                 . "Content-Length: " . length($json) . "\r\n\r\n" . $json;
+            next;
+        }
+
+        if ($action eq 'answer') {
+            my ($status, $json) = split / /, $arg, 2;
+            $json //= '';
+
+            my $out = "HTTP/1.1 $status Answer\r\n"
+                . "Content-Type: application/json\r\n"
+                . "Content-Length: " . length($json) . "\r\n\r\n" . $json;
+
+            # a long body may take more than one write
+            while (length $out) {
+                my $n = syswrite $client, $out;
+                return unless $n;
+                substr($out, 0, $n) = '';
+            }
+
             next;
         }
 
