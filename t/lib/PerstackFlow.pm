@@ -50,7 +50,7 @@ our %ExecKeys = map { $_ => 1 } qw(type execution container image expert job
                                    continued);
 our %EndKeys = map { $_ => 1 } qw(type execution outcome exit_code duration_ms
                                   events container_removed message job
-                                  pending_tool_calls);
+                                  pending_tool_calls error);
 
 
 # A name no other request of any run uses: an expert name (matches the
