@@ -164,7 +164,12 @@ sub check_error {
                    && length $obj->{message}, "$name - JSON error: message");
 
     for my $k (sort keys %want) {
-        Test::More::is($obj->{$k}, $want{$k}, "$name - JSON error: $k");
+        if (ref $want{$k}) {
+            Test::More::is_deeply($obj->{$k}, $want{$k},
+                                  "$name - JSON error: $k");
+        } else {
+            Test::More::is($obj->{$k}, $want{$k}, "$name - JSON error: $k");
+        }
     }
 
     return $obj;
