@@ -74,7 +74,7 @@
     "experts (demo scenarios): demo interactive error slow flood huge"        \
     " garbage\n"                                                              \
     "  stderr exit crash stubborn nonl stdin probe memhog forkbomb llm net\n"                                     \
-    "  deep echo\n"
+    "  deep echo maxsteps noend delegate\n"
 
 
 typedef struct {
@@ -138,6 +138,9 @@ typedef struct {
 static int demo_scenario_demo(void);
 static int demo_scenario_interactive(void);
 static int demo_scenario_error(void);
+static int demo_scenario_maxsteps(void);
+static int demo_scenario_noend(void);
+static int demo_scenario_delegate(void);
 static int demo_scenario_slow(void);
 static int demo_scenario_flood(void);
 static int demo_scenario_huge(void);
@@ -166,6 +169,9 @@ static const demo_scenario_t  demo_scenarios[] = {
     { "demo",        demo_scenario_demo },
     { "interactive", demo_scenario_interactive },
     { "error",       demo_scenario_error },
+    { "maxsteps",    demo_scenario_maxsteps },
+    { "noend",       demo_scenario_noend },
+    { "delegate",    demo_scenario_delegate },
     { "slow",        demo_scenario_slow },
     { "flood",       demo_scenario_flood },
     { "huge",        demo_scenario_huge },
@@ -1261,6 +1267,41 @@ demo_scenario_interactive(void)
 }
 
 
+/*
+ * As the real runtime does when a model call fails: the SDK's error object
+ * dumped on stderr as many lines in one write, stopRunByError, and exit 0.
+ */
+
+static const char  demo_sdk_error_dump[] =
+    "APICallError [AI_APICallError]: demo: the provider answered 500 "
+    "Internal Server Error\n"
+    "    at file:///opt/perstack/node_modules/@ai-sdk/provider-utils/dist/"
+    "index.mjs:1481:14\n"
+    "    at process.processTicksAndRejections "
+    "(node:internal/process/task_queues:95:5)\n"
+    "    at async postToApi (file:///opt/perstack/node_modules/@ai-sdk/"
+    "provider-utils/dist/index.mjs:1258:28)\n"
+    "    at async AnthropicMessagesLanguageModel.doStream "
+    "(file:///opt/perstack/node_modules/@ai-sdk/anthropic/dist/"
+    "index.mjs:3741:50) {\n"
+    "  cause: undefined,\n"
+    "  url: 'http://127.0.0.1/v1/messages',\n"
+    "  requestBodyValues: {\n"
+    "    model: 'claude-sonnet-4-5',\n"
+    "    max_tokens: 64000,\n"
+    "    stream: true\n"
+    "  },\n"
+    "  statusCode: 500,\n"
+    "  responseHeaders: { 'content-type': 'application/json' },\n"
+    "  responseBody: '{\"type\":\"error\",\"error\":{\"type\":"
+    "\"api_error\",\"message\":\"demo\"}}',\n"
+    "  isRetryable: false,\n"
+    "  data: undefined,\n"
+    "  [Symbol(vercel.ai.error)]: true,\n"
+    "  [Symbol(vercel.ai.error.AI_APICallError)]: true\n"
+    "}\n";
+
+
 static int
 demo_scenario_error(void)
 {
@@ -1279,15 +1320,101 @@ demo_scenario_error(void)
 
     demo_start_generation();
 
+    (void) demo_write_all(STDERR_FILENO, demo_sdk_error_dump,
+                          sizeof(demo_sdk_error_dump) - 1);
+
     demo_stop_by_error("APICallError", "demo: the provider answered "
                        "500 Internal Server Error", 500, 0);
 
-    demo_err("error: APICallError: demo: the provider answered "
-             "500 Internal Server Error");
-
     free(b.data);
 
-    return 1;
+    return 0;
+}
+
+
+/* steps until the limit: stopRunByExceededMaxSteps, and exit 0 */
+
+static int
+demo_scenario_maxsteps(void)
+{
+    demo_begin(NULL);
+    demo_start_generation();
+
+    demo_finish("stopRunByExceededMaxSteps", "stoppedByExceededMaxSteps",
+                NULL, NULL);
+
+    return 0;
+}
+
+
+/* a run that goes, then an exit 0 with no event that ends it */
+
+static int
+demo_scenario_noend(void)
+{
+    demo_begin(NULL);
+    demo_start_generation();
+    demo_stream_words(demo.query);
+
+    return 0;
+}
+
+
+/*
+ * The coordinator delegates: stopRunByDelegate, then the delegate's run
+ * under its own expertKey and runId, which completes.  With the query
+ * "return", the coordinator goes on under a new runId and completes;
+ * otherwise the program exits 0 there, its own run never ended.
+ */
+
+static int
+demo_scenario_delegate(void)
+{
+    char         tc_id[DEMO_ID_LEN + 1];
+    demo_buf_t   b, call;
+    const char  *coordinator;
+
+    memset(&b, 0, sizeof(b));
+    memset(&call, 0, sizeof(call));
+
+    demo_begin(NULL);
+
+    demo_make_id(tc_id);
+    demo_buf_tool_call(&call, tc_id, "demo-helper", "demo-helper",
+                       demo.query);
+
+    demo_event(&b, "callDelegate", 1);
+    demo_buf_str(&b, ",\"newMessage\":{},\"toolCalls\":[");
+    demo_buf_add(&b, call.data, call.len);
+    demo_buf_str(&b, "],\"usage\":");
+    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
+    demo_emit(&b);
+
+    demo_finish("stopRunByDelegate", "stoppedByDelegate", NULL, NULL);
+
+    coordinator = demo.expert;
+    demo.expert = "demo-helper";
+    demo_make_id(demo.run_id);
+
+    demo_event(&b, "startRun", 1);
+    demo_buf_str(&b, ",\"initialCheckpoint\":{},\"inputMessages\":[]");
+    demo_emit(&b);
+    demo_complete("The delegate is done.");
+
+    demo.expert = coordinator;
+    demo_make_id(demo.run_id);
+
+    if (strcmp(demo.query, "return") == 0) {
+        demo_event(&b, "startRun", 1);
+        demo_buf_str(&b, ",\"initialCheckpoint\":{},\"inputMessages\":[]");
+        demo_emit(&b);
+        demo_complete("The delegate returned to the coordinator.");
+    }
+
+    free(b.data);
+    free(call.data);
+
+    return 0;
 }
 
 

@@ -71,6 +71,11 @@ static void ngx_http_perstack_recorded(ngx_event_t *ev);
 static void ngx_http_perstack_process(ngx_event_t *ev);
 static ngx_int_t ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_line_t *line);
+static void ngx_http_perstack_run_error(ngx_http_perstack_exec_t *exec,
+    yajl_val tree);
+static void ngx_http_perstack_cut(ngx_str_t *dst, const char *src,
+    size_t max);
+static void ngx_http_perstack_run_outcome(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec,
     u_char *type, size_t type_len, ngx_http_perstack_line_t *line);
 static ngx_int_t ngx_http_perstack_json_gen(yajl_gen g, yajl_val v,
@@ -81,6 +86,13 @@ static ngx_int_t ngx_http_perstack_emit_text(ngx_http_perstack_exec_t *exec,
     const char *type, ngx_http_perstack_line_t *line);
 static ngx_int_t ngx_http_perstack_emit_module(
     ngx_http_perstack_exec_t *exec, const char *type, u_char *last);
+static size_t ngx_http_perstack_frame_size(ngx_http_perstack_exec_t *exec,
+    uint64_t id, size_t type_len, const u_char *data, size_t len);
+static u_char *ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec,
+    u_char *dst, uint64_t id, u_char *type, size_t type_len,
+    const u_char *data, size_t len);
+static ngx_int_t ngx_http_perstack_stderr(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_line_t *line);
 static ngx_int_t ngx_http_perstack_emit(ngx_http_perstack_exec_t *exec,
     u_char *type, size_t type_len, const u_char *data, size_t len);
 static ngx_int_t ngx_http_perstack_send(ngx_http_perstack_exec_t *exec,
@@ -115,7 +127,8 @@ static const char  *ngx_http_perstack_outcomes[] = {
     "paused",
     "idle_timeout",
     "output_limit",
-    "shutdown"
+    "shutdown",
+    "max_steps"
 };
 
 
@@ -1285,15 +1298,7 @@ ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op)
     }
 
     if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
-        if (exec->exit_code != 0) {
-            exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_FAILED;
-
-        } else if (exec->paused) {
-            exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_PAUSED;
-
-        } else {
-            exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_COMPLETED;
-        }
+        ngx_http_perstack_run_outcome(exec);
     }
 
     ngx_http_perstack_remove(exec);
@@ -1642,6 +1647,13 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
         return;
     }
 
+    if (exec->stderr_group_len && !ngx_http_perstack_busy(exec)) {
+        /* stderr lines still held go first: the end counts them */
+        if (ngx_http_perstack_emit(exec, NULL, 0, NULL, 0) == NGX_ERROR) {
+            return;
+        }
+    }
+
     if (ngx_http_perstack_busy(exec)) {
         /* the write handler comes back here once the client took it all */
         exec->end_pending = 1;
@@ -1657,6 +1669,7 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
           + NGX_HTTP_PERSTACK_ID_LEN + 3 * NGX_INT64_LEN
           + sizeof(",\"job\":\"\",\"pending_tool_calls\":") - 1
           + exec->job.len + exec->pending.len
+          + sizeof(",\"error\":") - 1 + exec->run_error.len
           + ngx_http_perstack_json_escape_size(exec->message.data,
                                                exec->message.len);
 
@@ -1692,6 +1705,14 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
         /* the review point: what to approve, and which job to continue */
         last = ngx_sprintf(last, ",\"pending_tool_calls\":%V",
                            &exec->pending);
+    }
+
+    if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_FAILED
+        && exec->run_outcome == NGX_HTTP_PERSTACK_OUTCOME_FAILED
+        && exec->run_error.len)
+    {
+        /* the runtime's own error: stopRunByError's */
+        last = ngx_sprintf(last, ",\"error\":%V", &exec->run_error);
     }
 
     if (exec->message.len) {
@@ -1904,6 +1925,10 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
         ngx_free(exec->scratch);
     }
 
+    if (exec->stderr_group) {
+        ngx_free(exec->stderr_group);
+    }
+
     ngx_destroy_pool(exec->pool);
 }
 
@@ -2064,6 +2089,14 @@ ngx_http_perstack_process(ngx_event_t *ev)
         rc = ngx_http_perstack_demux_next(&exec->demux, &pos, last, &line);
 
         if (rc == NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
+            /* no whole line left: the stderr lines held go now */
+            if (exec->stderr_group_len
+                && ngx_http_perstack_emit(exec, NULL, 0, NULL, 0)
+                   == NGX_ERROR)
+            {
+                return;
+            }
+
             break;
         }
 
@@ -2199,7 +2232,7 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
     }
 
     if (line->stream == NGX_HTTP_PERSTACK_STDERR) {
-        return ngx_http_perstack_emit_text(exec, "perstack.stderr", line);
+        return ngx_http_perstack_stderr(exec, line);
     }
 
     if (line->stream == NGX_HTTP_PERSTACK_SYSERR) {
@@ -2273,52 +2306,89 @@ ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec,
 
 
 /*
- * Whether the run stopped for the user: the last of the events that end a
- * run says so.  For stopRunByInteractiveTool, its checkpoint's pending tool
- * calls are kept for the closing event.
+ * How the run ended: the last of the coordinator's events that end a run
+ * says so, whatever the exit code (the runtime exits 0 after stopRunByError
+ * as after completeRun).  The coordinator is the expert the module named:
+ * the runtime keeps the key it is given, while a delegate's events carry
+ * the delegate's key.  runId is not compared: the coordinator gets a new
+ * one when a delegation returns to it.  stopRunByDelegate ends nothing:
+ * the run goes on in the delegates, then in the coordinator again.  An
+ * event whose expertKey cannot be read (a line too deep or too large for a
+ * tree) is taken as the coordinator's.
+ *
+ * For stopRunByInteractiveTool, its checkpoint's pending tool calls are
+ * kept for the closing event; for stopRunByError, its error.
  */
 
 static void
 ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec, u_char *type,
     size_t type_len, ngx_http_perstack_line_t *line)
 {
-    size_t           len;
-    yajl_gen         g;
-    yajl_val         tree, pending;
-    const u_char    *buf;
+    size_t                       len;
+    yajl_gen                     g;
+    yajl_val                     tree, pending, key;
+    const u_char                *buf;
+    ngx_http_perstack_outcome_e  outcome;
 
     static const char  *pending_path[] = { "checkpoint", "pendingToolCalls",
                                            NULL };
+    static const char  *key_path[] = { "expertKey", NULL };
 
 #define ngx_http_perstack_type_is(t)                                          \
     (type_len == sizeof(t) - 1 && ngx_strncmp(type, t, sizeof(t) - 1) == 0)
 
-    if (ngx_http_perstack_type_is("completeRun")
-        || ngx_http_perstack_type_is("stopRunByError")
-        || ngx_http_perstack_type_is("stopRunByExceededMaxSteps")
-        || ngx_http_perstack_type_is("stopRunByDelegate"))
-    {
-        exec->paused = 0;
-        return;
-    }
+    if (ngx_http_perstack_type_is("completeRun")) {
+        outcome = NGX_HTTP_PERSTACK_OUTCOME_COMPLETED;
 
-    if (!ngx_http_perstack_type_is("stopRunByInteractiveTool")) {
+    } else if (ngx_http_perstack_type_is("stopRunByInteractiveTool")) {
+        outcome = NGX_HTTP_PERSTACK_OUTCOME_PAUSED;
+
+    } else if (ngx_http_perstack_type_is("stopRunByError")) {
+        outcome = NGX_HTTP_PERSTACK_OUTCOME_FAILED;
+
+    } else if (ngx_http_perstack_type_is("stopRunByExceededMaxSteps")) {
+        outcome = NGX_HTTP_PERSTACK_OUTCOME_MAX_STEPS;
+
+    } else if (ngx_http_perstack_type_is("stopRunByDelegate")) {
+        outcome = NGX_HTTP_PERSTACK_OUTCOME_NONE;
+
+    } else {
         return;
     }
 
 #undef ngx_http_perstack_type_is
 
-    exec->paused = 1;
-    ngx_str_null(&exec->pending);
-
     /* a line the container printed: bounded as it is built */
     tree = ngx_http_perstack_json_tree(line->data, line->len, 0, NULL);
+
+    key = tree ? yajl_tree_get(tree, key_path, yajl_t_string) : NULL;
+
+    if (key && (ngx_strlen(key->u.string) != exec->expert.len
+                || ngx_strncmp(key->u.string, exec->expert.data,
+                               exec->expert.len) != 0))
+    {
+        /* a delegate's run ended: the coordinator's goes on */
+        yajl_tree_free(tree);
+        return;
+    }
+
+    exec->run_outcome = outcome;
+    ngx_str_null(&exec->pending);
+    ngx_str_null(&exec->run_error);
+    ngx_str_null(&exec->run_message);
 
     if (tree == NULL) {
         return;
     }
 
-    pending = yajl_tree_get(tree, pending_path, yajl_t_array);
+    if (outcome == NGX_HTTP_PERSTACK_OUTCOME_FAILED) {
+        ngx_http_perstack_run_error(exec, tree);
+        yajl_tree_free(tree);
+        return;
+    }
+
+    pending = (outcome == NGX_HTTP_PERSTACK_OUTCOME_PAUSED)
+              ? yajl_tree_get(tree, pending_path, yajl_t_array) : NULL;
 
     g = pending ? yajl_gen_alloc(NULL) : NULL;
 
@@ -2338,6 +2408,139 @@ ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec, u_char *type,
     }
 
     yajl_tree_free(tree);
+}
+
+
+/*
+ * stopRunByError's error, for the closing event: {"name","message"} and
+ * "statusCode" when it is a number; name and message cut at
+ * NGX_HTTP_PERSTACK_ERROR_NAME_MAX and NGX_HTTP_PERSTACK_ERROR_MESSAGE_MAX
+ * bytes, on a character's boundary.  The message is also the closing
+ * event's "message".
+ */
+
+static void
+ngx_http_perstack_run_error(ngx_http_perstack_exec_t *exec, yajl_val tree)
+{
+    u_char    *p;
+    size_t     len;
+    yajl_val   name, message, code;
+    ngx_str_t  n, m;
+
+    static const char  *name_path[] = { "error", "name", NULL };
+    static const char  *message_path[] = { "error", "message", NULL };
+    static const char  *code_path[] = { "error", "statusCode", NULL };
+
+    name = yajl_tree_get(tree, name_path, yajl_t_string);
+    message = yajl_tree_get(tree, message_path, yajl_t_string);
+    code = yajl_tree_get(tree, code_path, yajl_t_number);
+
+    if (name == NULL && message == NULL) {
+        return;
+    }
+
+    ngx_http_perstack_cut(&n, name ? name->u.string : "",
+                          NGX_HTTP_PERSTACK_ERROR_NAME_MAX);
+    ngx_http_perstack_cut(&m, message ? message->u.string : "",
+                          NGX_HTTP_PERSTACK_ERROR_MESSAGE_MAX);
+
+    len = sizeof("{\"name\":\"\",\"message\":\"\",\"statusCode\":}") - 1
+          + NGX_INT64_LEN
+          + ngx_http_perstack_json_escape_size(n.data, n.len)
+          + ngx_http_perstack_json_escape_size(m.data, m.len);
+
+    p = ngx_pnalloc(exec->pool, len + m.len);
+    if (p == NULL) {
+        return;
+    }
+
+    exec->run_error.data = p;
+
+    p = ngx_cpymem(p, "{\"name\":\"", sizeof("{\"name\":\"") - 1);
+    p = ngx_http_perstack_json_escape(p, n.data, n.len);
+    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
+    p = ngx_http_perstack_json_escape(p, m.data, m.len);
+    *p++ = '"';
+
+    if (code && YAJL_IS_INTEGER(code)) {
+        p = ngx_sprintf(p, ",\"statusCode\":%L",
+                        (int64_t) YAJL_GET_INTEGER(code));
+    }
+
+    *p++ = '}';
+
+    exec->run_error.len = p - exec->run_error.data;
+
+    exec->run_message.data = p;
+    exec->run_message.len = m.len;
+    ngx_memcpy(p, m.data, m.len);
+}
+
+
+/* at most max bytes of a NUL-terminated string, not inside a character */
+
+static void
+ngx_http_perstack_cut(ngx_str_t *dst, const char *src, size_t max)
+{
+    size_t  len;
+
+    len = ngx_strlen(src);
+
+    if (len > max) {
+        len = max;
+
+        while (len && (((u_char) src[len]) & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+
+    dst->data = (u_char *) src;
+    dst->len = len;
+}
+
+
+/*
+ * The outcome of a run whose container exited by itself: the runtime's
+ * own terminal event decides, and the exit code only adds a message.
+ */
+
+static void
+ngx_http_perstack_run_outcome(ngx_http_perstack_exec_t *exec)
+{
+    u_char  *p;
+
+    if (exec->run_outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
+        exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_FAILED;
+
+        if (exec->exit_code == 0) {
+            ngx_str_set(&exec->message, "the runtime exited without ending "
+                                        "its run");
+        }
+
+        return;
+    }
+
+    exec->outcome = exec->run_outcome;
+
+    if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_FAILED) {
+        exec->message = exec->run_message;
+    }
+
+    if (exec->exit_code <= 0 || exec->message.len) {
+        return;
+    }
+
+    p = ngx_pnalloc(exec->pool, sizeof("the runtime exited with code  after "
+                                       "its run ended") + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return;
+    }
+
+    exec->message.data = p;
+    exec->message.len = ngx_sprintf(p, "the runtime exited with code %i "
+                                       "after its run ended",
+                                    exec->exit_code)
+                        - p;
 }
 
 
@@ -2540,21 +2743,45 @@ ngx_http_perstack_emit_module(ngx_http_perstack_exec_t *exec,
 }
 
 
+/*
+ * One event to the client, after the stderr lines held, if any, as an
+ * event of their own: both leave in one buffer.  type NULL: only those.
+ */
+
 static ngx_int_t
 ngx_http_perstack_emit(ngx_http_perstack_exec_t *exec, u_char *type,
     size_t type_len, const u_char *data, size_t len)
 {
-    u_char    *p, *last;
-    size_t     size;
+    u_char    *p, *last, *group;
+    size_t     size, group_len;
     uint64_t   id;
 
-    id = exec->sequence + 1;
+    group = exec->stderr_group;
+    group_len = 0;
+    size = 0;
 
-    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
-        size = len + 1;
+    if (exec->stderr_group_len) {
+        /* close the event's JSON: the buffer has room for it */
+        group[exec->stderr_group_len++] = '"';
+        group[exec->stderr_group_len++] = '}';
 
-    } else {
-        size = ngx_http_perstack_sse_size(id, type_len, data, len);
+        group_len = exec->stderr_group_len;
+        exec->stderr_group_len = 0;
+
+        size = ngx_http_perstack_frame_size(exec, exec->sequence + 1,
+                                            sizeof("perstack.stderr") - 1,
+                                            group, group_len);
+    }
+
+    id = exec->sequence + (group_len ? 1 : 0);
+
+    if (type) {
+        size += ngx_http_perstack_frame_size(exec, id + 1, type_len, data,
+                                             len);
+    }
+
+    if (size == 0) {
+        return NGX_OK;
     }
 
     p = ngx_http_perstack_reserve(exec, &exec->out, &exec->out_size, size);
@@ -2563,17 +2790,112 @@ ngx_http_perstack_emit(ngx_http_perstack_exec_t *exec, u_char *type,
         return NGX_ERROR;
     }
 
-    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
-        last = ngx_cpymem(p, data, len);
-        *last++ = '\n';
+    last = p;
 
-    } else {
-        last = ngx_http_perstack_sse_write(p, id, type, type_len, data, len);
+    if (group_len) {
+        last = ngx_http_perstack_frame(exec, last, exec->sequence + 1,
+                                       (u_char *) "perstack.stderr",
+                                       sizeof("perstack.stderr") - 1,
+                                       group, group_len);
+    }
+
+    if (type) {
+        id++;
+        last = ngx_http_perstack_frame(exec, last, id, type, type_len, data,
+                                       len);
     }
 
     exec->sequence = id;
 
     return ngx_http_perstack_send(exec, last - p);
+}
+
+
+static size_t
+ngx_http_perstack_frame_size(ngx_http_perstack_exec_t *exec, uint64_t id,
+    size_t type_len, const u_char *data, size_t len)
+{
+    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        return len + 1;
+    }
+
+    return ngx_http_perstack_sse_size(id, type_len, data, len);
+}
+
+
+static u_char *
+ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec, u_char *dst,
+    uint64_t id, u_char *type, size_t type_len, const u_char *data,
+    size_t len)
+{
+    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        dst = ngx_cpymem(dst, data, len);
+        *dst++ = '\n';
+        return dst;
+    }
+
+    return ngx_http_perstack_sse_write(dst, id, type, type_len, data, len);
+}
+
+
+/*
+ * A line of stderr.  Consecutive lines that arrive together become one
+ * perstack.stderr event, their texts joined by "\n": a runtime that dumps
+ * an error object writes its many lines at once.  The group is sent before
+ * any other event and whenever the input has no whole line left, so it
+ * never waits for more output; it holds at most
+ * NGX_HTTP_PERSTACK_STDERR_GROUP_MAX bytes of JSON, and a line too long
+ * for a group of its own is an event of its own.
+ */
+
+static ngx_int_t
+ngx_http_perstack_stderr(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_line_t *line)
+{
+    u_char  *p;
+    size_t   len, head;
+
+    head = sizeof("{\"type\":\"perstack.stderr\",\"text\":\"") - 1;
+    len = ngx_http_perstack_json_escape_size(line->data, line->len);
+
+    if (head + len + 2 > NGX_HTTP_PERSTACK_STDERR_GROUP_MAX) {
+        return ngx_http_perstack_emit_text(exec, "perstack.stderr", line);
+    }
+
+    if (exec->stderr_group_len
+        && exec->stderr_group_len + 2 + len + 2
+           > NGX_HTTP_PERSTACK_STDERR_GROUP_MAX)
+    {
+        if (ngx_http_perstack_emit(exec, NULL, 0, NULL, 0) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (exec->stderr_group == NULL) {
+        /* with room to close the event's JSON */
+        exec->stderr_group = ngx_alloc(NGX_HTTP_PERSTACK_STDERR_GROUP_MAX,
+                                       exec->log);
+        if (exec->stderr_group == NULL) {
+            ngx_http_finalize_request(exec->request, NGX_ERROR);
+            return NGX_ERROR;
+        }
+    }
+
+    p = exec->stderr_group + exec->stderr_group_len;
+
+    if (exec->stderr_group_len == 0) {
+        p = ngx_cpymem(p, "{\"type\":\"perstack.stderr\",\"text\":\"", head);
+
+    } else {
+        *p++ = '\\';
+        *p++ = 'n';
+    }
+
+    p = ngx_http_perstack_json_escape(p, line->data, line->len);
+
+    exec->stderr_group_len = p - exec->stderr_group;
+
+    return NGX_OK;
 }
 
 

@@ -38,6 +38,11 @@
 /* how long an execution may outlive its time limit before a worker that
  * shuts down gracefully stops waiting for it */
 #define NGX_HTTP_PERSTACK_HOLD_EXTRA     120000
+/* stderr lines joined into one perstack.stderr event, as escaped JSON */
+#define NGX_HTTP_PERSTACK_STDERR_GROUP_MAX  (64 * 1024)
+/* the most of a stopRunByError's error name and message kept */
+#define NGX_HTTP_PERSTACK_ERROR_NAME_MAX     256
+#define NGX_HTTP_PERSTACK_ERROR_MESSAGE_MAX  4096
 /* how long a container may run on once its output ended */
 #define NGX_HTTP_PERSTACK_EXIT_GRACE     10000
 
@@ -305,7 +310,8 @@ typedef enum {
     NGX_HTTP_PERSTACK_OUTCOME_PAUSED,
     NGX_HTTP_PERSTACK_OUTCOME_IDLE_TIMEOUT,
     NGX_HTTP_PERSTACK_OUTCOME_OUTPUT_LIMIT,
-    NGX_HTTP_PERSTACK_OUTCOME_SHUTDOWN
+    NGX_HTTP_PERSTACK_OUTCOME_SHUTDOWN,
+    NGX_HTTP_PERSTACK_OUTCOME_MAX_STEPS
 } ngx_http_perstack_outcome_e;
 
 
@@ -346,6 +352,24 @@ struct ngx_http_perstack_exec_s {
 
     /* checkpoint.pendingToolCalls of a run stopped for the user, as JSON */
     ngx_str_t                        pending;
+
+    /*
+     * How the run ended, by the last of the coordinator's events that end
+     * a run (NONE: none yet), and for stopRunByError the error's members
+     * {"name","message","statusCode"} as JSON, for the closing event.
+     */
+    ngx_http_perstack_outcome_e      run_outcome;
+    ngx_str_t                        run_error;
+    ngx_str_t                        run_message;
+
+    /*
+     * Consecutive stderr lines that arrived together, as the JSON of one
+     * perstack.stderr event still open after its text: at most
+     * NGX_HTTP_PERSTACK_STDERR_GROUP_MAX bytes, sent before any other
+     * event and whenever the input runs dry.
+     */
+    u_char                          *stderr_group;
+    size_t                           stderr_group_len;
 
     ngx_http_perstack_state_e        state;
     ngx_http_perstack_outcome_e      outcome;
@@ -416,7 +440,6 @@ struct ngx_http_perstack_exec_s {
     unsigned                         error_image:1;
     unsigned                         answer:1;
     unsigned                         continuing:1;
-    unsigned                         paused:1;
     unsigned                         over_limit:1;
     unsigned                         recording:1;
     unsigned                         recorded:1;

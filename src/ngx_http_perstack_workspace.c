@@ -54,6 +54,9 @@ typedef struct {
     const char                      *what;
     u_char                          *pending;
     size_t                           pending_len;
+    /* the record's "expert" and "outcome", NUL-terminated, or NULL */
+    u_char                          *expert;
+    u_char                          *outcome;
 } ngx_http_perstack_ws_task_t;
 
 
@@ -85,6 +88,8 @@ static void ngx_http_perstack_workspace_read(ngx_http_perstack_ws_task_t *t,
     int jobs);
 static void ngx_http_perstack_workspace_event(ngx_event_t *ev);
 static void ngx_http_perstack_workspace_resume(ngx_http_request_t *r);
+static ngx_int_t ngx_http_perstack_workspace_check(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx, ngx_http_perstack_ws_task_t *t);
 static void ngx_http_perstack_workspace_cleanup(void *data);
 static void ngx_http_perstack_record_thread(void *data, ngx_log_t *log);
 
@@ -527,6 +532,8 @@ ngx_http_perstack_workspace_read(ngx_http_perstack_ws_task_t *t, int jobs)
     struct stat  st;
 
     static const char  *calls_path[] = { "pendingToolCalls", NULL };
+    static const char  *expert_path[] = { "expert", NULL };
+    static const char  *outcome_path[] = { "outcome", NULL };
     static const char  *keys[] = { "id", "skillName", "toolName" };
 
     fd = openat(jobs, (char *) t->job,
@@ -584,6 +591,12 @@ ngx_http_perstack_workspace_read(ngx_http_perstack_ws_task_t *t, int jobs)
     if (tree == NULL) {
         return;
     }
+
+    v = yajl_tree_get(tree, expert_path, yajl_t_string);
+    t->expert = v ? (u_char *) strdup(v->u.string) : NULL;
+
+    v = yajl_tree_get(tree, outcome_path, yajl_t_string);
+    t->outcome = v ? (u_char *) strdup(v->u.string) : NULL;
 
     calls = yajl_tree_get(tree, calls_path, yajl_t_array);
 
@@ -699,7 +712,10 @@ ngx_http_perstack_workspace_resume(ngx_http_request_t *r)
     switch (t->rc) {
 
     case NGX_OK:
-        ngx_http_perstack_continue(r, ctx);
+        if (ngx_http_perstack_workspace_check(r, ctx, t) == NGX_OK) {
+            ngx_http_perstack_continue(r, ctx);
+        }
+
         return;
 
     case NGX_ABORT:
@@ -729,6 +745,95 @@ ngx_http_perstack_workspace_resume(ngx_http_request_t *r)
 }
 
 
+/*
+ * After the approval, the continuation as the runtime takes it, by the
+ * module's record of the job (never by what the container wrote): the
+ * job's own expert; an answer only to a job that waits for one; and a
+ * query only to a job that does not.  The runtime fails each of these
+ * after a container started; here they are refused before.  NGX_DONE:
+ * the request was answered.
+ */
+
+static ngx_int_t
+ngx_http_perstack_workspace_check(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx, ngx_http_perstack_ws_task_t *t)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    message, extra, value;
+    ngx_uint_t   paused;
+    const char  *code, *name;
+
+    paused = (t->outcome && ngx_strcmp(t->outcome, "paused") == 0);
+
+    if (t->expert
+        && (ngx_strlen(t->expert) != ctx->expert.len
+            || ngx_strncmp(t->expert, ctx->expert.data, ctx->expert.len)
+               != 0))
+    {
+        code = "expert_mismatch";
+        ngx_str_set(&message, "this job belongs to another expert");
+        name = "expert";
+        value.data = t->expert;
+        value.len = ngx_strlen(t->expert);
+
+    } else if (ctx->answer && !paused) {
+        code = "job_not_paused";
+        ngx_str_set(&message, "this job waits for no answer: continue it "
+                              "with a query");
+        name = "outcome";
+        value.data = t->outcome ? t->outcome : (u_char *) "";
+        value.len = ngx_strlen(value.data);
+
+    } else if (!ctx->answer && paused) {
+        code = "job_awaits_answer";
+        ngx_str_set(&message, "this job waits for an answer to its pending "
+                              "tool call");
+        name = NULL;
+        ngx_str_null(&value);
+
+    } else {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "perstack: continuation of job \"%V\" refused: %s",
+                  &ctx->job, code);
+
+    len = sizeof(",\"jobId\":\"\",\"\":\"\"") - 1 + ctx->job.len
+          + (name ? ngx_strlen(name) : 0)
+          + ngx_http_perstack_json_escape_size(value.data, value.len)
+          + sizeof(",\"pending_tool_call\":") - 1 + t->pending_len;
+
+    extra.data = ngx_pnalloc(r->pool, len);
+    if (extra.data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    /* a job id is of [A-Za-z0-9_-] */
+    p = ngx_sprintf(extra.data, ",\"jobId\":\"%V\"", &ctx->job);
+
+    if (name) {
+        p = ngx_sprintf(p, ",\"%s\":\"", name);
+        p = ngx_http_perstack_json_escape(p, value.data, value.len);
+        *p++ = '"';
+
+    } else if (t->pending) {
+        /* the call to answer, as the approval callback is told of it */
+        p = ngx_sprintf(p, ",\"pending_tool_call\":%*s",
+                        t->pending_len, t->pending);
+    }
+
+    extra.len = p - extra.data;
+
+    ngx_http_finalize_request(r,
+            ngx_http_perstack_send_error_json(r, NGX_HTTP_CONFLICT, code,
+                                              &message, &extra));
+    return NGX_DONE;
+}
+
+
 static void
 ngx_http_perstack_workspace_cleanup(void *data)
 {
@@ -737,6 +842,16 @@ ngx_http_perstack_workspace_cleanup(void *data)
     if (t->pending) {
         free(t->pending);
         t->pending = NULL;
+    }
+
+    if (t->expert) {
+        free(t->expert);
+        t->expert = NULL;
+    }
+
+    if (t->outcome) {
+        free(t->outcome);
+        t->outcome = NULL;
     }
 }
 

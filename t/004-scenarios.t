@@ -96,6 +96,8 @@ sub check_interactive {
        "$name - the checkpoint's pending call id");
 }
 
+# As the real runtime after a model call failed: stopRunByError, exit 0,
+# and the SDK's error object as many lines of stderr in one write.
 sub check_error {
     my ($block, $s) = @_;
     my $name = $block->name;
@@ -104,10 +106,36 @@ sub check_error {
     is($stop ? $stop->{json}{error}{name} : undef, 'APICallError',
        "$name - stopRunByError.error.name");
 
+    my $end = $s->{events}[-1]{json} || {};
+    is_deeply($end->{error}, { name => 'APICallError',
+                               message => 'demo: the provider answered 500 '
+                                          . 'Internal Server Error',
+                               statusCode => 500 },
+              "$name - perstack.end.error is the runtime's error")
+        or diag(Test::More::explain($end));
+    is($end->{message}, 'demo: the provider answered 500 Internal Server '
+       . 'Error', "$name - perstack.end.message is the error's message");
+
     my @err = stderr_texts($s);
-    ok(@err >= 1, "$name - the runtime's stderr arrives as perstack.stderr");
-    like($_, qr/^perstack: /, "$name - stderr line: $_") for @err;
-    ok((grep { /APICallError/ } @err), "$name - stderr tells the error");
+    is(scalar @err, 1, "$name - the dump is one perstack.stderr event")
+        or diag(Test::More::explain \@err);
+
+    my @lines = split /\n/, $err[0] // '';
+    cmp_ok(scalar @lines, '>=', 20, "$name - its lines joined by \\n");
+    like($lines[0] // '', qr/\AAPICallError \[AI_APICallError\]: /,
+         "$name - the dump's first line");
+    is($lines[-1], '}', "$name - the dump's last line");
+    ok((grep { /^  statusCode: 500,\z/ } @lines),
+       "$name - a line from the middle, whole");
+}
+
+# A delegate's completeRun does not end the coordinator's run.
+sub check_delegate {
+    my ($block, $s) = @_;
+    my $name = $block->name;
+
+    my @keys = map { $_->{json}{expertKey} } by_type($s, 'completeRun');
+    is($keys[0], 'demo-helper', "$name - the delegate completed first");
 }
 
 sub check_garbage {
@@ -307,7 +335,7 @@ exit_code: 0
 
 
 
-=== TEST 2: error: stopRunByError, stderr, and a failed end with exit code 1
+=== TEST 2: error: stopRunByError and exit 0 end failed, with the runtime's error
 --- request
 GET /run?expert=error&query=fail+please
 --- stream: sse
@@ -316,8 +344,86 @@ GET /run?expert=error&query=fail+please
 initializeRuntime startRun startGeneration retry startGeneration stopRunByError
 --- end
 outcome: failed
-exit_code: 1
+exit_code: 0
 --- check: check_error
+
+
+
+=== TEST 2b: error over NDJSON: the same closing event
+--- request
+GET /run?expert=error&query=fail+please
+--- more_headers
+Accept: application/x-ndjson
+--- stream: ndjson
+--- expert: error
+--- types
+initializeRuntime startRun startGeneration retry startGeneration stopRunByError
+--- end
+outcome: failed
+exit_code: 0
+--- check: check_error
+
+
+
+=== TEST 2c: maxsteps: stopRunByExceededMaxSteps ends max_steps
+--- request
+GET /run?expert=maxsteps&query=x
+--- stream: sse
+--- expert: maxsteps
+--- types
+initializeRuntime startRun startGeneration stopRunByExceededMaxSteps
+--- end
+outcome: max_steps
+exit_code: 0
+message: null
+error: null
+
+
+
+=== TEST 2d: noend: exit 0 without an event that ends the run is failed
+--- request
+GET /run?expert=noend&query=half+way
+--- stream: sse
+--- expert: noend
+--- types
+initializeRuntime startRun startGeneration startStreamingRunResult
+streamRunResult*2 completeStreamingRunResult
+--- end
+outcome: failed
+exit_code: 0
+message: the runtime exited without ending its run
+error: null
+
+
+
+=== TEST 2e: delegate: only the coordinator's own end counts
+--- request
+GET /run?expert=delegate&query=x
+--- stream: sse
+--- expert: delegate
+--- types
+initializeRuntime startRun callDelegate stopRunByDelegate startRun completeRun
+--- end
+outcome: failed
+exit_code: 0
+message: the runtime exited without ending its run
+--- check: check_delegate
+
+
+
+=== TEST 2f: delegate, then back to the coordinator, which completes
+--- request
+GET /run?expert=delegate&query=return
+--- stream: sse
+--- expert: delegate
+--- types
+initializeRuntime startRun callDelegate stopRunByDelegate startRun completeRun
+startRun completeRun
+--- end
+outcome: completed
+exit_code: 0
+message: null
+--- check: check_delegate
 
 
 

@@ -223,15 +223,14 @@ sub check_pause_answer {
     my @cp = glob job_dir('alice', $job) . '/checkpoints/*.json';
     is(scalar @cp, 2, "$name - two checkpoints: the pause and the end");
 
-    # nothing is pending any more: answering again fails in the runtime
+    # nothing is pending any more: answering again is refused
+    my $t0 = Time::HiRes::time();
     $c = run_post('/job', { expert => 'interactive', jobId => $job,
                             answer => 'again' },
                   'X-User' => 'alice');
-    my $again = check_run("$name (again)", $c, expert => 'interactive',
-                          job => $job, continued => 1, outcome => 'failed',
-                          exit_code => 1);
-    ok(!$again->{by_type}{resolveToolResults},
-       "$name - no tool call is resolved twice");
+    check_error("$name (again)", $c, 409, 'job_not_paused', jobId => $job,
+                outcome => 'completed');
+    no_container_for("$name (again)", $t0, "io.perstack.job=$job");
 }
 
 sub check_answer_get {
@@ -423,10 +422,10 @@ sub check_approved_continuation {
         or diag("X-Perstack-Tool-Call: $tc");
 
     # a continuation with a query: nothing pending any more
-    $c = run_post('/approved', { expert => 'demo', jobId => $job,
+    $c = run_post('/approved', { expert => 'interactive', jobId => $job,
                                  query => 'and then' },
                   'X-User' => 'alice', 'X-OK' => '1');
-    check_run("$name (continue)", $c, expert => 'demo', job => $job,
+    check_run("$name (continue)", $c, expert => 'interactive', job => $job,
               continued => 1, outcome => 'completed', exit_code => 0);
     is($c->header('X-Saw-Job'), 'continue',
        "$name (continue) - X-Perstack-Job: continue");
@@ -535,6 +534,132 @@ sub check_nothing_before_approval {
     }
 
     no_container_for($name, $t0, $expert);
+}
+
+# The record of a job, as the module wrote it.
+sub record_of {
+    my ($user, $job) = @_;
+    my $file = "$JobsRoot/users%2F$user/jobs/$job.json";
+    open my $fh, '<', $file or return undef;
+    local $/;
+    my $rec = eval { json_decode(<$fh>) };
+    close $fh;
+    return $rec;
+}
+
+# A query to a job that waits for an answer is refused before a container
+# starts (the runtime would fail: "Interactive tool call result is
+# undefined"), with the call to answer; the job still takes its answer.
+sub check_query_to_paused {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my ($r, $p) = pause_job("$name (ask)", '/job', 'wait for me',
+                            'X-User' => 'alice');
+    my $job = $r->{job};
+    my $t0 = Time::HiRes::time();
+
+    for my $c (run_post('/job', { expert => 'interactive', jobId => $job,
+                                  query => 'something else' },
+                        'X-User' => 'alice'),
+               run_get("/job?expert=interactive&jobId=$job&query=x",
+                       'X-User' => 'alice')) {
+        check_error("$name (query)", $c, 409, 'job_awaits_answer',
+                    jobId => $job,
+                    pending_tool_call => { map { $_ => $p->{$_} }
+                                           qw(id skillName toolName) });
+    }
+
+    no_container_for($name, $t0, "io.perstack.job=$job");
+
+    my $c = run_post('/job', { expert => 'interactive', jobId => $job,
+                               answer => 'still here' },
+                     'X-User' => 'alice');
+    answered("$name (answered)", $c, $job, $p, 'still here');
+}
+
+# Another expert than the job's is refused before a container starts (the
+# runtime would fail: "Checkpoint expert key ... does not match"), by the
+# module's record: the job.json the container wrote changes nothing.
+sub check_other_expert {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my ($r, $p) = pause_job("$name (ask)", '/job', 'mine',
+                            'X-User' => 'alice');
+    my $job = $r->{job};
+
+    my $file = job_dir('alice', $job) . '/job.json';
+    open my $fh, '<', $file or die "$file: $!\n";
+    my $text = do { local $/; <$fh> };
+    close $fh;
+    $text =~ s/"interactive"/"demo"/g;
+    open $fh, '>', $file or die "$file: $!\n";
+    print $fh $text;
+    close $fh;
+
+    my $t0 = Time::HiRes::time();
+
+    for my $body ({ expert => 'demo', jobId => $job, answer => 'yes' },
+                  { expert => 'demo', jobId => $job, query => 'q' }) {
+        my $c = run_post('/job', $body, 'X-User' => 'alice');
+        check_error("$name (" . join(',', sort keys %$body) . ')', $c, 409,
+                    'expert_mismatch', jobId => $job,
+                    expert => 'interactive');
+    }
+
+    no_container_for($name, $t0, "io.perstack.job=$job");
+}
+
+# The record says how each run ended, with the runtime's own outcome; an
+# answer goes only to a paused job, a query to any other.
+sub check_recorded_outcomes {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my %job;
+
+    for my $t (['error', 'failed'], ['maxsteps', 'max_steps'],
+               ['noend', 'failed']) {
+        my ($expert, $outcome) = @$t;
+        my $r = check_run("$name ($expert)",
+                          run_post('/job', { expert => $expert,
+                                             query => 'x y' },
+                                   'X-User' => 'carol'),
+                          expert => $expert, continued => 0,
+                          outcome => $outcome, exit_code => 0);
+        $job{$expert} = $r->{job};
+
+        my $rec = record_of('carol', $r->{job}) || {};
+        is($rec->{outcome}, $outcome, "$name ($expert) - recorded $outcome");
+        is($rec->{expert}, $expert, "$name ($expert) - and its expert");
+        is($rec->{exit_code}, 0, "$name ($expert) - and its exit code");
+    }
+
+    my $t0 = Time::HiRes::time();
+    my $c = run_post('/job', { expert => 'maxsteps', jobId => $job{maxsteps},
+                               answer => 'an answer' },
+                     'X-User' => 'carol');
+    check_error("$name (answer to max_steps)", $c, 409, 'job_not_paused',
+                jobId => $job{maxsteps}, outcome => 'max_steps');
+    $c = run_post('/job', { expert => 'error', jobId => $job{error},
+                            answer => 'an answer' },
+                  'X-User' => 'carol');
+    check_error("$name (answer to failed)", $c, 409, 'job_not_paused',
+                jobId => $job{error}, outcome => 'failed');
+    no_container_for($name, $t0, "io.perstack.job=$job{maxsteps}");
+    no_container_for($name, $t0, "io.perstack.job=$job{error}");
+
+    # a run stopped at its step limit goes on with a query
+    $c = run_post('/job', { expert => 'maxsteps', jobId => $job{maxsteps},
+                            query => 'go on' },
+                  'X-User' => 'carol');
+    my $r = check_run("$name (continue max_steps)", $c, expert => 'maxsteps',
+                      job => $job{maxsteps}, continued => 1,
+                      outcome => 'completed', exit_code => 0);
+    my $done = ($r->{by_type}{completeRun} || [])->[0] || {};
+    is($done->{text}, "Continued job $job{maxsteps} with: \"go on\".",
+       "$name - the runtime continued that job");
 }
 
 run_tests();
@@ -823,3 +948,30 @@ GET /noop
 --- error_code: 204
 --- check: check_pinned_answer
 --- timeout: 40
+
+
+
+=== TEST 26: a query to a job that waits for an answer is refused, with the call
+--- request
+GET /noop
+--- error_code: 204
+--- check: check_query_to_paused
+--- timeout: 40
+
+
+
+=== TEST 27: another expert than the job's is refused, by the module's record
+--- request
+GET /noop
+--- error_code: 204
+--- check: check_other_expert
+--- timeout: 40
+
+
+
+=== TEST 28: the record keeps the runtime's outcome; answers only to a paused job
+--- request
+GET /noop
+--- error_code: 204
+--- check: check_recorded_outcomes
+--- timeout: 60

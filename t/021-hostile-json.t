@@ -140,10 +140,13 @@ sub check_deep_event {
     my ($block) = @_;
     my $name = $block->name;
 
-    # not JSON: the line is the container's text, and the run completes
+    # not JSON: the line is the container's text, and no event ended the
+    # run, which the closing event says
     my $c = run_get('/run?expert=deep&query=c400000');
     my $r = check_run($name, $c, expert => 'deep', continued => 0,
-                      outcome => 'completed', exit_code => 0);
+                      outcome => 'failed', exit_code => 0);
+    is($r->{end}{message}, 'the runtime exited without ending its run',
+       "$name - perstack.end.message");
 
     my @text = map { $_->{json}{text} // '' }
                grep { ($_->{type} // '') eq 'perstack.stdout' } $c->events;

@@ -611,7 +611,7 @@ sub response_view {
 
 my %EndKeys = map { $_ => 1 } qw(type execution outcome exit_code duration_ms
                                   events container_removed job
-                                  pending_tool_calls message);
+                                  pending_tool_calls error message);
 
 # Every invariant of an execution stream.  $view: { code, header => sub }.
 sub check_stream {
@@ -714,7 +714,7 @@ sub check_stream {
             unless ($end->{execution} // '') eq $xid;
         push @p, "perstack.end.outcome " . printable($end->{outcome})
             unless ($end->{outcome} // '')
-                   =~ /\A(?:completed|paused|failed|timeout|error)\z/;
+                   =~ /\A(?:completed|paused|failed|max_steps|timeout|error)\z/;
         push @p, "perstack.end.job " . printable($end->{job})
                  . " is not perstack.execution's " . printable($x->{job})
             unless ($end->{job} // '') eq ($x->{job} // '-');
@@ -737,6 +737,13 @@ sub check_stream {
             unless $d =~ /"container_removed":true[,}]/;
         push @p, "perstack.end.message is not a string: $d"
             if exists $end->{message} && $d !~ /"message":"/;
+        push @p, "perstack.end.error without outcome failed"
+            if exists $end->{error} && ($end->{outcome} // '') ne 'failed';
+        push @p, "perstack.end.error is not {name, message}: $d"
+            if exists $end->{error}
+               && (ref $end->{error} ne 'HASH'
+                   || grep { !defined $end->{error}{$_}
+                             || ref $end->{error}{$_} } qw(name message));
     }
 
     # the module's own events in between

@@ -50,7 +50,7 @@ our %ExecKeys = map { $_ => 1 } qw(type execution container image expert job
                                    continued);
 our %EndKeys = map { $_ => 1 } qw(type execution outcome exit_code duration_ms
                                   events container_removed message job
-                                  pending_tool_calls);
+                                  pending_tool_calls error);
 
 
 # A name no other request of any run uses: an expert name (matches the
@@ -164,7 +164,12 @@ sub check_error {
                    && length $obj->{message}, "$name - JSON error: message");
 
     for my $k (sort keys %want) {
-        Test::More::is($obj->{$k}, $want{$k}, "$name - JSON error: $k");
+        if (ref $want{$k}) {
+            Test::More::is_deeply($obj->{$k}, $want{$k},
+                                  "$name - JSON error: $k");
+        } else {
+            Test::More::is($obj->{$k}, $want{$k}, "$name - JSON error: $k");
+        }
     }
 
     return $obj;
