@@ -761,10 +761,20 @@ ngx_http_perstack_workspace_check(ngx_http_request_t *r,
     u_char      *p;
     size_t       len;
     ngx_str_t    message, extra, value;
-    ngx_uint_t   paused;
+    ngx_uint_t   paused, ended;
     const char  *code, *name;
 
     paused = (t->outcome && ngx_strcmp(t->outcome, "paused") == 0);
+
+    /*
+     * Only a run that the runtime itself ended says that the job waits for
+     * no answer.  After a timeout, a client gone, an engine error or a
+     * failure (which may be an exception that left the job as it was), the
+     * job is where the runtime left it, and the runtime decides.
+     */
+    ended = (t->outcome
+             && (ngx_strcmp(t->outcome, "completed") == 0
+                 || ngx_strcmp(t->outcome, "max_steps") == 0));
 
     if (t->expert
         && (ngx_strlen(t->expert) != ctx->expert.len
@@ -777,7 +787,7 @@ ngx_http_perstack_workspace_check(ngx_http_request_t *r,
         value.data = t->expert;
         value.len = ngx_strlen(t->expert);
 
-    } else if (ctx->answer && !paused) {
+    } else if (ctx->answer && ended) {
         code = "job_not_paused";
         ngx_str_set(&message, "this job waits for no answer: continue it "
                               "with a query");
