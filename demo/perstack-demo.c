@@ -3714,7 +3714,10 @@ demo_connect(struct sockaddr_in *sin, int ms)
 /*
  * llm: one call of a model through the provider's API, the way the
  * runtime makes it: ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY from the
- * environment, POST <base>/v1/messages with the key in x-api-key.  The
+ * environment, POST ${ANTHROPIC_BASE_URL}/messages with the key in
+ * x-api-key.  The base replaces the SDK's whole default,
+ * https://api.anthropic.com/v1, so a gateway's base must end in /v1; a
+ * trailing "/" is dropped, as the SDK drops it.  The
  * answer comes out as {"type":"llmCall","status":N,"body":"..."}.  With
  * the word "hold" in the query the run then waits (up to a minute) before
  * it completes, so that tests can look at it while it runs.
@@ -3725,7 +3728,7 @@ demo_scenario_llm(void)
 {
     int                  fd, n, hold;
     char                 chunk[4096];
-    size_t               hlen;
+    size_t               hlen, plen;
     ssize_t              k;
     demo_buf_t           req, body, resp, b;
     const char          *base, *key, *p, *prefix, *status_line, *text;
@@ -3762,6 +3765,12 @@ demo_scenario_llm(void)
         prefix = "";
     }
 
+    plen = strlen(prefix);
+
+    if (plen && prefix[plen - 1] == '/') {
+        plen--;
+    }
+
     if (demo_parse_target(p, hlen, &sin) != 0) {
         demo_buf_str(&b, ",\"status\":0,\"error\":\"the base URL needs an "
                      "IPv4 address and a port\"");
@@ -3773,13 +3782,13 @@ demo_scenario_llm(void)
     demo_buf_json(&body, demo.query);
     demo_buf_str(&body, "}]}");
 
-    demo_buf_fmt(&req, "POST %s/v1/messages HTTP/1.0\r\n"
+    demo_buf_fmt(&req, "POST %.*s/messages HTTP/1.0\r\n"
                  "Host: %.*s\r\n"
                  "x-api-key: %s\r\n"
                  "anthropic-version: 2023-06-01\r\n"
                  "Content-Type: application/json\r\n"
                  "Content-Length: %zu\r\n\r\n",
-                 strcmp(prefix, "/") == 0 ? "" : prefix, (int) hlen, p, key,
+                 (int) plen, prefix, (int) hlen, p, key,
                  body.len);
     demo_buf_add(&req, body.data, body.len);
 

@@ -224,7 +224,8 @@ sub log_lines {
 
 # ---- demo.conf ---------------------------------------------------------------
 
-# As scripts/demo.sh writes it: the module's path, the prefix, the port.
+# As scripts/demo.sh writes it: the module's path, the prefix, the port;
+# and the demo image the suite runs (PERSTACK_DEMO_IMAGE).
 sub demo_flows {
     my ($name, $text) = @_;
 
@@ -235,7 +236,8 @@ sub demo_flows {
     my $conf = rewrite($name, $text,
         ['@PERSTACK_MODULE@', $Module, 2],
         ['@PERSTACK_PREFIX@', $p, 3],
-        ['127.0.0.1:8080', "127.0.0.1:$port", 1]);
+        ['127.0.0.1:8080', "127.0.0.1:$port", 1],
+        ['perstack-demo:latest', $Image, 2]);
 
     my $master = start_nginx($name, $p, $conf) or return;
 
@@ -605,7 +607,7 @@ sub production_probe {
 
     like($env->{ANTHROPIC_API_KEY} // '', $CredentialRe,
          "$name - ANTHROPIC_API_KEY is a credential of its own");
-    is($env->{ANTHROPIC_BASE_URL}, "http://$GwAddr:$x->{port}{gw}",
+    is($env->{ANTHROPIC_BASE_URL}, "http://$GwAddr:$x->{port}{gw}/v1",
        "$name - ANTHROPIC_BASE_URL is the gateway");
     unlike($c->{body}, qr/\Q$x->{key}\E/,
            "$name - the real key is nowhere in the stream");
