@@ -1,4 +1,5 @@
-# Every configuration in conf-examples/, started as shipped, with the real
+# Every nginx configuration in conf-examples/ (*.conf: runtime-image/ is a
+# Dockerfile, not built here), started as shipped, with the real
 # module, the real Docker Engine and the demo image, and driven through the
 # flows its comments describe.
 #
@@ -21,7 +22,7 @@
 # should a run have left it, and at the end, with the module's firewall
 # chains for its bridge.
 #
-# A file in conf-examples/ without flows here fails the test.
+# A *.conf file in conf-examples/ without flows here fails the test.
 
 use strict;
 use warnings;
