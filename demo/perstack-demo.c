@@ -50,6 +50,8 @@
 #define DEMO_MAX_ID           128            /* job and checkpoint ids */
 #define DEMO_MAX_HUGE         (1L << 30)
 #define DEMO_JOBS_DIR         "perstack/jobs"
+#define DEMO_MAX_ENV_PATHS    8
+#define DEMO_MAX_MODEL        128
 
 #define DEMO_USAGE                                                            \
     "usage: perstack run [options] <expert> <query>\n"                        \
@@ -68,7 +70,13 @@
     "  --model <model>            model name\n"                               \
     "  --provider <provider>      provider name\n"                            \
     "  --runtime <runtime>        runtime (local, docker)\n"                  \
-    "  --config <path>            perstack.toml to read\n"                    \
+    "  --config <path>            perstack.toml to read (default: the first"  \
+    " perstack.toml\n"                                                        \
+    "                             from the working directory upward)\n"       \
+    "  --env-path <path>          environment file, may be repeated"          \
+    " (default: .env\n"                                                       \
+    "                             and .env.local in the working"              \
+    " directory)\n"                                                           \
     "  --                         end of options\n"                           \
     "\n"                                                                      \
     "experts (demo scenarios): demo interactive error slow flood huge"        \
@@ -92,6 +100,9 @@ typedef struct {
     const char  *provider;
     const char  *runtime;
     const char  *config;
+    const char  *env_paths[DEMO_MAX_ENV_PATHS];
+    int          nenv_paths;
+    int          model_set;
     const char  *resume_from;
     const char  *continue_job;
     long         max_steps;
@@ -160,6 +171,8 @@ static int demo_scenario_echo(void);
 static int demo_unknown_expert(void);
 static int demo_continue(void);
 static int demo_read_file(const char *path, demo_buf_t *b);
+static int demo_load_config(void);
+static void demo_load_env(void);
 
 
 static demo_t  demo;
@@ -3268,6 +3281,7 @@ demo_parse(int argc, char **argv)
         { "--continue", NULL, 0 },                              /* 9 */
         { "--interactive-tool-call-result", "-i", 0 },          /* 10 */
         { "--help", "-h", 0 },                                  /* 11 */
+        { "--env-path", NULL, 1 },                              /* 12 */
         { NULL, NULL, 0 }
     };
 
@@ -3380,6 +3394,7 @@ demo_parse(int argc, char **argv)
 
         case 5:
             demo.model = value;
+            demo.model_set = 1;
             break;
 
         case 6:
@@ -3400,6 +3415,14 @@ demo_parse(int argc, char **argv)
 
         case 10:
             demo.interactive = 1;
+            break;
+
+        case 12:
+            if (demo.nenv_paths == DEMO_MAX_ENV_PATHS) {
+                demo_usage_error("too many \"%s\"", "--env-path");
+            }
+
+            demo.env_paths[demo.nenv_paths++] = value;
             break;
 
         default: /* 11 */
@@ -3434,6 +3457,203 @@ demo_parse(int argc, char **argv)
 
     if (demo.interactive && !demo.cont) {
         demo_usage_error("-i needs --continue-job or --continue%s", "");
+    }
+}
+
+
+/*
+ * The configuration, as the runtime finds it: the file of --config, or
+ * else the first perstack.toml from the working directory upward.  Only
+ * the top-level "model" is read (it shows in initializeRuntime), unless
+ * --model was given.  Returns 0, or 1 when the file cannot be read.
+ */
+
+static int
+demo_load_config(void)
+{
+    char         dir[PATH_MAX], path[PATH_MAX + 16], *slash;
+    size_t       n;
+    const char  *file, *p, *end, *eol, *v;
+    demo_buf_t   b;
+    static char  model[DEMO_MAX_MODEL + 1];
+
+    memset(&b, 0, sizeof(b));
+
+    file = demo.config;
+
+    if (file == NULL) {
+        if (getcwd(dir, sizeof(dir)) == NULL) {
+            return 0;
+        }
+
+        for ( ;; ) {
+            (void) snprintf(path, sizeof(path), "%s/perstack.toml",
+                            strcmp(dir, "/") == 0 ? "" : dir);
+
+            if (access(path, F_OK) == 0) {
+                file = path;
+                break;
+            }
+
+            slash = strrchr(dir, '/');
+
+            if (slash == NULL || strcmp(dir, "/") == 0) {
+                return 0;
+            }
+
+            if (slash == dir) {
+                slash++;
+            }
+
+            *slash = '\0';
+        }
+    }
+
+    if (demo_read_file(file, &b) != 0) {
+        demo_err("error: cannot read config \"%s\": %s", file,
+                 strerror(errno));
+        return 1;
+    }
+
+    p = demo_buf_cstr(&b);
+    end = p + b.len;
+
+    for ( /* void */ ; p < end; p = eol + 1) {
+        eol = memchr(p, '\n', (size_t) (end - p));
+        if (eol == NULL) {
+            eol = end;
+        }
+
+        while (p < eol && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        /* the first table ends the top level */
+        if (p < eol && *p == '[') {
+            break;
+        }
+
+        if ((size_t) (eol - p) < 5 || strncmp(p, "model", 5) != 0) {
+            continue;
+        }
+
+        for (p += 5; p < eol && (*p == ' ' || *p == '\t'); p++) { }
+
+        if (p == eol || *p++ != '=') {
+            continue;
+        }
+
+        for ( /* void */ ; p < eol && (*p == ' ' || *p == '\t'); p++) { }
+
+        if (p == eol || (*p != '"' && *p != '\'')) {
+            continue;
+        }
+
+        v = memchr(p + 1, *p, (size_t) (eol - p - 1));
+        n = v ? (size_t) (v - p - 1) : 0;
+
+        if (v && n > 0 && n <= DEMO_MAX_MODEL && !demo.model_set) {
+            memcpy(model, p + 1, n);
+            model[n] = '\0';
+            demo.model = model;
+        }
+    }
+
+    free(b.data);
+
+    return 0;
+}
+
+
+/*
+ * The environment files, as the runtime loads them: those of --env-path,
+ * or else .env and .env.local in the working directory.  A missing file
+ * is no error; a variable already set is not replaced.
+ */
+
+static void
+demo_load_env(void)
+{
+    int          i, n;
+    char        *p, *end, *eol, *eq, *k, *v, *e;
+    demo_buf_t   b;
+    const char  *files[DEMO_MAX_ENV_PATHS];
+
+    static const char  *defaults[] = { ".env", ".env.local" };
+
+    if (demo.nenv_paths) {
+        n = demo.nenv_paths;
+        memcpy(files, demo.env_paths, sizeof(files));
+
+    } else {
+        n = 2;
+        files[0] = defaults[0];
+        files[1] = defaults[1];
+    }
+
+    for (i = 0; i < n; i++) {
+        memset(&b, 0, sizeof(b));
+
+        if (demo_read_file(files[i], &b) != 0) {
+            continue;
+        }
+
+        p = b.data;
+        end = p ? p + b.len : NULL;
+
+        for ( /* void */ ; p && p < end; p = eol + 1) {
+            eol = memchr(p, '\n', (size_t) (end - p));
+            if (eol == NULL) {
+                eol = end;
+            }
+
+            *eol = '\0';
+
+            while (*p == ' ' || *p == '\t') {
+                p++;
+            }
+
+            if (strncmp(p, "export ", 7) == 0) {
+                p += 7;
+            }
+
+            eq = strchr(p, '=');
+
+            if (*p == '#' || eq == NULL || eq == p) {
+                continue;
+            }
+
+            for (k = eq; k > p && (k[-1] == ' ' || k[-1] == '\t'); k--) { }
+            *k = '\0';
+
+            for (v = eq + 1; *v == ' ' || *v == '\t'; v++) { }
+
+            e = v + strlen(v);
+
+            /* an unquoted value ends at a comment */
+            if (*v != '"' && *v != '\'' && strstr(v, " #") != NULL) {
+                e = strstr(v, " #");
+            }
+
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) {
+                e--;
+            }
+
+            if (e - v >= 2 && (*v == '"' || *v == '\'') && e[-1] == *v) {
+                v++;
+                e--;
+            }
+
+            *e = '\0';
+
+            if (strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          "0123456789_") == strlen(p))
+            {
+                (void) setenv(p, v, 0);
+            }
+        }
+
+        free(b.data);
     }
 }
 
@@ -3478,6 +3698,12 @@ main(int argc, char **argv)
 
         (void) close(fd);
     }
+
+    if (demo_load_config() != 0) {
+        return 1;
+    }
+
+    demo_load_env();
 
     demo.job_started_at = demo_now_ms();
     demo_make_id(demo.run_id);
@@ -3615,7 +3841,10 @@ demo_connect(struct sockaddr_in *sin, int ms)
 /*
  * llm: one call of a model through the provider's API, the way the
  * runtime makes it: ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY from the
- * environment, POST <base>/v1/messages with the key in x-api-key.  The
+ * environment, POST ${ANTHROPIC_BASE_URL}/messages with the key in
+ * x-api-key.  The base replaces the SDK's whole default,
+ * https://api.anthropic.com/v1, so a gateway's base must end in /v1; a
+ * trailing "/" is dropped, as the SDK drops it.  The
  * answer comes out as {"type":"llmCall","status":N,"body":"..."}.  With
  * the word "hold" in the query the run then waits (up to a minute) before
  * it completes, so that tests can look at it while it runs.
@@ -3626,7 +3855,7 @@ demo_scenario_llm(void)
 {
     int                  fd, n, hold;
     char                 chunk[4096];
-    size_t               hlen;
+    size_t               hlen, plen;
     ssize_t              k;
     demo_buf_t           req, body, resp, b;
     const char          *base, *key, *p, *prefix, *status_line, *text;
@@ -3663,6 +3892,12 @@ demo_scenario_llm(void)
         prefix = "";
     }
 
+    plen = strlen(prefix);
+
+    if (plen && prefix[plen - 1] == '/') {
+        plen--;
+    }
+
     if (demo_parse_target(p, hlen, &sin) != 0) {
         demo_buf_str(&b, ",\"status\":0,\"error\":\"the base URL needs an "
                      "IPv4 address and a port\"");
@@ -3674,13 +3909,13 @@ demo_scenario_llm(void)
     demo_buf_json(&body, demo.query);
     demo_buf_str(&body, "}]}");
 
-    demo_buf_fmt(&req, "POST %s/v1/messages HTTP/1.0\r\n"
+    demo_buf_fmt(&req, "POST %.*s/messages HTTP/1.0\r\n"
                  "Host: %.*s\r\n"
                  "x-api-key: %s\r\n"
                  "anthropic-version: 2023-06-01\r\n"
                  "Content-Type: application/json\r\n"
                  "Content-Length: %zu\r\n\r\n",
-                 strcmp(prefix, "/") == 0 ? "" : prefix, (int) hlen, p, key,
+                 (int) plen, prefix, (int) hlen, p, key,
                  body.len);
     demo_buf_add(&req, body.data, body.len);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the demo image perstack-demo:latest: compile demo/perstack-demo.c
 # into a static binary build/demo/perstack, then "docker build" with
-# build/demo as the context and the repository's Dockerfile.
+# build/demo as the context (the binary and demo/perstack.toml) and the
+# repository's Dockerfile.
 #
 # Usage: scripts/build-demo-image.sh
 # Environment: CC (default gcc), PERSTACK_DEMO_IMAGE (default
@@ -28,7 +29,9 @@ command -v docker >/dev/null 2>&1 \
 mkdir -p "$OUT"
 
 # The context holds only what the Dockerfile copies.
-find "$OUT" -mindepth 1 -maxdepth 1 ! -name perstack -exec rm -rf {} +
+find "$OUT" -mindepth 1 -maxdepth 1 ! -name perstack ! -name perstack.toml \
+    -exec rm -rf {} +
+cp -p "$PERSTACK_ROOT/demo/perstack.toml" "$OUT/perstack.toml"
 
 tmp="$(mktemp "$OUT/.perstack.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT

@@ -352,6 +352,13 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       offsetof(ngx_http_perstack_loc_conf_t, binds),
       NULL },
 
+    { ngx_string("perstack_config"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_perstack_set_config,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, config),
+      NULL },
+
     { ngx_string("perstack_label"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
       ngx_http_perstack_set_pair,
@@ -1268,6 +1275,7 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
      *     conf->gid = 0;
      *     conf->network = { 0, NULL };
      *     conf->runtime = { 0, NULL };
+     *     conf->config = { 0, NULL };
      *     conf->workspace_size = { 0, NULL };
      *     conf->approval_uri = { 0, NULL };
      *     conf->workspace = NULL;

@@ -194,6 +194,8 @@ typedef struct {
     ngx_flag_t                       no_new_privileges;
     ngx_flag_t                       init;
     ngx_str_t                        runtime;
+    /* the experts' perstack.toml, in the image or a read-only bind */
+    ngx_str_t                        config;
     ngx_str_t                        workspace_size;
     off_t                            memory;
     off_t                            swap;
@@ -513,6 +515,8 @@ char *ngx_http_perstack_set_user(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_perstack_set_cpus(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_perstack_set_pair(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_perstack_set_config(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_perstack_set_env(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

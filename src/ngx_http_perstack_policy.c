@@ -79,6 +79,17 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
 
     jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Cmd\":[\"perstack\",\"run\","
                                         "\"--runtime\",\"local\","));
+
+    /*
+     * --config and --env-path, always: without them the runtime reads
+     * perstack.toml from /workspace upward and .env and .env.local from
+     * /workspace, where an agent's earlier run may have written them.
+     * The environment is perstack_env's alone.
+     */
+
+    jw_ok(ngx_http_perstack_jw_raw(&jw, "\"--config\","));
+    jw_ok(ngx_http_perstack_jw_str_v(&jw, &plcf->config));
+    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"--env-path\",\"/dev/null\","));
     jw_ok(ngx_http_perstack_jw_raw(&jw, exec->continuing
                                         ? "\"--continue-job\","
                                         : "\"--job-id\","));
@@ -622,6 +633,44 @@ ngx_http_perstack_set_pair(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* perstack_config: a path the workspace cannot shadow */
+
+char *
+ngx_http_perstack_set_config(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_perstack_loc_conf_t *plcf = conf;
+
+    ngx_str_t  *value;
+
+    if (plcf->config.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* a relative path would be found from /workspace, the agent's */
+    if (value[1].data[0] != '/') {
+        return "takes an absolute path";
+    }
+
+    if (ngx_http_perstack_clean_path(&value[1]) != NGX_OK) {
+        return "takes a path without \".\", \"..\", \"//\" or a "
+               "trailing \"/\"";
+    }
+
+    if (ngx_strcmp(value[1].data, "/workspace") == 0
+        || ngx_strncmp(value[1].data, "/workspace/", 11) == 0)
+    {
+        return "cannot name a file on or under /workspace, which an agent "
+               "writes to";
+    }
+
+    plcf->config = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
 char *
 ngx_http_perstack_set_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -794,6 +843,8 @@ ngx_http_perstack_policy_merge(ngx_conf_t *cf,
     ngx_conf_merge_value(conf->no_new_privileges, prev->no_new_privileges, 1);
     ngx_conf_merge_value(conf->init, prev->init, 1);
     ngx_conf_merge_str_value(conf->runtime, prev->runtime, "");
+    ngx_conf_merge_str_value(conf->config, prev->config,
+                             "/etc/perstack/perstack.toml");
     ngx_conf_merge_str_value(conf->workspace_size, prev->workspace_size,
                              "256m");
     ngx_conf_merge_off_value(conf->memory, prev->memory, 512 * 1024 * 1024);

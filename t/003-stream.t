@@ -103,9 +103,11 @@ sub check_demo_bytes {
         my $docker = `command -v docker 2>/dev/null`;
         skip "$name - no docker command to compare with", 1 unless $docker;
 
+        # the module's options (perstack_config's default, no .env)
         open my $fh, '-|', 'docker', 'run', '--rm', '--network', 'none',
-             $Image, 'perstack', 'run', '--runtime', 'local', '--', 'demo',
-             'hello brave new world'
+             $Image, 'perstack', 'run', '--runtime', 'local',
+             '--config', '/etc/perstack/perstack.toml',
+             '--env-path', '/dev/null', '--', 'demo', 'hello brave new world'
             or die "docker run: $!";
         binmode $fh;
         my @direct = map { chomp; normalize_event_line($_) } <$fh>;

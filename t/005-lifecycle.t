@@ -89,7 +89,7 @@ sub check_container_while_running {
        "$name - label io.perstack.expert=<expert>");
 
     # perstack run [options] -- slow 3, the options including
-    # --runtime local and --job-id <job>
+    # --runtime local, --config, --env-path and --job-id <job>
     my @cmd = @{ $info->{Config}{Cmd} || [] };
     my $opts = join ' ', @cmd[2 .. $#cmd - 3];
     is_deeply([@cmd[0, 1], @cmd[-3 .. -1]],
@@ -98,6 +98,10 @@ sub check_container_while_running {
         or diag("@cmd");
     like(" $opts ", qr/ --runtime local /, "$name - --runtime local");
     like(" $opts ", qr/ --job-id \Q$x->{job}\E /, "$name - --job-id <job>");
+    # (the workspace's perstack.toml and .env never count: t/022)
+    like(" $opts ", qr{ --config /etc/perstack/perstack\.toml },
+         "$name - --config, perstack_config's default");
+    like(" $opts ", qr{ --env-path /dev/null }, "$name - --env-path /dev/null");
     is($info->{Config}{Image}, $Image, "$name - the image");
 
     # the run ends by itself; the container is gone by perstack.end

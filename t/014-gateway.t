@@ -6,9 +6,11 @@
 #   - the gateway, on the host's address in the gateway network
 #     ($GwAddr:$GwPort), which admits the credentials of running executions
 #     and proxies to
-#   - a stand-in model provider on loopback (/provider/), which answers 401
-#     unless it gets the real key, and echoes the caller variables the
-#     gateway sends it; its access log counts the requests it saw;
+#   - a stand-in model provider on loopback (/provider/ is its root), which
+#     serves only /v1/messages, the path the runtime's SDK asks for with
+#     ANTHROPIC_BASE_URL ending in /v1, answers 401 unless it gets the real
+#     key, and echoes the caller variables the gateway sends it; its access
+#     log counts the requests it saw, with their paths;
 #   - the executions (/agent), on loopback, whose containers get a
 #     credential as ANTHROPIC_API_KEY and the gateway as ANTHROPIC_BASE_URL;
 #   - a listener on the host's address in a second, ordinary (not internal)
@@ -155,7 +157,7 @@ END {
 my $http_config = <<'_EOC_';
     perstack_gateway_zone zone=gw:1m network=$TEST_NGINX_GW_NET subnet=$TEST_NGINX_GW_SUBNET;
 
-    log_format provider '$status $http_x_caller';
+    log_format provider '$status $request_uri $http_x_caller';
 
     # the gateway, on the host's address in the gateway network
     server {
@@ -186,8 +188,15 @@ _EOC_
 my $config = <<'_EOC_';
     perstack_image $TEST_NGINX_PERSTACK_IMAGE;
 
-    # the stand-in model provider
+    # the stand-in model provider, whose root is /provider/: it serves
+    # /v1/messages only
     location /provider/ {
+        access_log logs/provider.log provider;
+        default_type application/json;
+        return 404 '{"error":"not found"}';
+    }
+
+    location = /provider/v1/messages {
         access_log logs/provider.log provider;
         default_type application/json;
 
@@ -203,7 +212,7 @@ my $config = <<'_EOC_';
         perstack_stop_timeout 1s;
         perstack_gateway_credentials zone=gw tag=team-$arg_user;
         perstack_env ANTHROPIC_API_KEY $perstack_gateway_credential;
-        perstack_env ANTHROPIC_BASE_URL http://$TEST_NGINX_GW_ADDR:$TEST_NGINX_GW_PORT;
+        perstack_env ANTHROPIC_BASE_URL http://$TEST_NGINX_GW_ADDR:$TEST_NGINX_GW_PORT/v1;
     }
 
     location = /agent-timeout {
@@ -212,7 +221,7 @@ my $config = <<'_EOC_';
         perstack_stop_timeout 1s;
         perstack_gateway_credentials zone=gw tag=team-$arg_user;
         perstack_env ANTHROPIC_API_KEY $perstack_gateway_credential;
-        perstack_env ANTHROPIC_BASE_URL http://$TEST_NGINX_GW_ADDR:$TEST_NGINX_GW_PORT;
+        perstack_env ANTHROPIC_BASE_URL http://$TEST_NGINX_GW_ADDR:$TEST_NGINX_GW_PORT/v1;
     }
 
     location = /noop {
@@ -267,13 +276,15 @@ sub gw_call {
     return gateway_call($GwAddr, $GwPort, @_);
 }
 
-# The provider's access log: one "status caller" line per request it saw.
+# The provider's access log: one "status uri caller" line per request it
+# saw (its uri below its root, /provider/).
 sub provider_lines {
     my $file = "$Test::Nginx::Util::ServRoot/logs/provider.log";
     open my $fh, '<', $file or return ();
     my @l = <$fh>;
     close $fh;
     chomp @l;
+    s{^(\S+) /provider/}{$1 /} for @l;
     return @l;
 }
 
@@ -459,8 +470,9 @@ sub check_llm {
 
     # the provider saw the real key (else 401), and one request only
     my @l = wait_provider_lines(1);
-    is_deeply(\@l, ["200 $xid llm $x->{job} $Tag"],
-              "$name - the provider saw one request, with the real key");
+    is_deeply(\@l, ["200 /v1/messages $xid llm $x->{job} $Tag"],
+              "$name - the provider saw one request for /v1/messages, with "
+              . "the real key");
 
     unlike($res->content, qr/\Q$RealKey\E/,
            "$name - the real key is nowhere in the stream");
@@ -477,7 +489,7 @@ sub check_probe {
 
     like($env->{ANTHROPIC_API_KEY} // '', $CredentialRe,
          "$name - ANTHROPIC_API_KEY is a gateway credential");
-    is($env->{ANTHROPIC_BASE_URL}, "http://$GwAddr:$GwPort",
+    is($env->{ANTHROPIC_BASE_URL}, "http://$GwAddr:$GwPort/v1",
        "$name - ANTHROPIC_BASE_URL is the gateway");
     ok(length $data && index($data, $RealKey) < 0,
        "$name - the real key is nowhere in the probe event");
@@ -565,7 +577,8 @@ sub check_hold_close {
 
     my @l = wait_provider_lines($before + $n);
     is_deeply([ @l[$before .. $#l] ],
-              [ ("200 $x->{execution} llm $x->{job} $Tag") x $n ],
+              [ ("200 /v1/messages $x->{execution} llm $x->{job} $Tag")
+                x $n ],
               "$name - the provider saw each, with the real key and the "
               . "execution's caller variables");
 

@@ -1,4 +1,5 @@
-# Every configuration in conf-examples/, started as shipped, with the real
+# Every nginx configuration in conf-examples/ (*.conf: runtime-image/ is a
+# Dockerfile, not built here), started as shipped, with the real
 # module, the real Docker Engine and the demo image, and driven through the
 # flows its comments describe.
 #
@@ -21,7 +22,7 @@
 # should a run have left it, and at the end, with the module's firewall
 # chains for its bridge.
 #
-# A file in conf-examples/ without flows here fails the test.
+# A *.conf file in conf-examples/ without flows here fails the test.
 
 use strict;
 use warnings;
@@ -224,7 +225,8 @@ sub log_lines {
 
 # ---- demo.conf ---------------------------------------------------------------
 
-# As scripts/demo.sh writes it: the module's path, the prefix, the port.
+# As scripts/demo.sh writes it: the module's path, the prefix, the port;
+# and the demo image the suite runs (PERSTACK_DEMO_IMAGE).
 sub demo_flows {
     my ($name, $text) = @_;
 
@@ -235,7 +237,8 @@ sub demo_flows {
     my $conf = rewrite($name, $text,
         ['@PERSTACK_MODULE@', $Module, 2],
         ['@PERSTACK_PREFIX@', $p, 3],
-        ['127.0.0.1:8080', "127.0.0.1:$port", 1]);
+        ['127.0.0.1:8080', "127.0.0.1:$port", 1],
+        ['perstack-demo:latest', $Image, 2]);
 
     my $master = start_nginx($name, $p, $conf) or return;
 
@@ -605,7 +608,7 @@ sub production_probe {
 
     like($env->{ANTHROPIC_API_KEY} // '', $CredentialRe,
          "$name - ANTHROPIC_API_KEY is a credential of its own");
-    is($env->{ANTHROPIC_BASE_URL}, "http://$GwAddr:$x->{port}{gw}",
+    is($env->{ANTHROPIC_BASE_URL}, "http://$GwAddr:$x->{port}{gw}/v1",
        "$name - ANTHROPIC_BASE_URL is the gateway");
     unlike($c->{body}, qr/\Q$x->{key}\E/,
            "$name - the real key is nowhere in the stream");
