@@ -52,6 +52,8 @@
 #define DEMO_JOBS_DIR         "perstack/jobs"
 #define DEMO_MAX_ENV_PATHS    8
 #define DEMO_MAX_MODEL        128
+#define DEMO_BASE_SKILL       "@perstack/base"
+#define DEMO_BASE_SKILL_VERSION  "0.0.40"
 
 #define DEMO_USAGE                                                            \
     "usage: perstack run [options] <expert> <query>\n"                        \
@@ -82,7 +84,7 @@
     "experts (demo scenarios): demo interactive error slow flood huge"        \
     " garbage\n"                                                              \
     "  stderr exit crash stubborn nonl stdin probe memhog forkbomb llm net\n"                                     \
-    "  deep echo maxsteps noend delegate\n"
+    "  deep echo maxsteps noend delegate swapped long\n"
 
 
 typedef struct {
@@ -123,11 +125,17 @@ typedef struct {
     long         output_tokens;
     demo_buf_t   messages;             /* message objects, comma separated */
     const char  *initial_status;
+    char         checkpoint_id[DEMO_ID_LEN + 1];   /* of this step */
+    long         checkpoint_step;
 
-    /* the pending interactive tool call of a stopped job, or ours */
-    demo_buf_t   pending_id;
-    demo_buf_t   pending_tool;
-    demo_buf_t   pending_skill;
+    /* the event being built, for its file in runs/<runId>/ */
+    const char  *event_type;
+    long long    event_time;
+    int          event_is_run;
+    int          no_event_files;
+
+    int          connected;            /* skillConnected was printed */
+    int          swapped;              /* print some stream events swapped */
 
     /* checkpoints: 0 not tried yet, 1 writable, -1 not */
     int          fs_state;
@@ -168,9 +176,13 @@ static int demo_scenario_llm(void);
 static int demo_scenario_net(void);
 static int demo_scenario_deep(void);
 static int demo_scenario_echo(void);
+static int demo_scenario_swapped(void);
+static int demo_scenario_long(void);
+static int demo_scenario_interactive_step(void);
 static int demo_unknown_expert(void);
 static int demo_continue(void);
 static int demo_read_file(const char *path, demo_buf_t *b);
+static void demo_save_event(demo_buf_t *b);
 static int demo_load_config(void);
 static void demo_load_env(void);
 
@@ -202,6 +214,8 @@ static const demo_scenario_t  demo_scenarios[] = {
     { "net",         demo_scenario_net },
     { "deep",        demo_scenario_deep },
     { "echo",        demo_scenario_echo },
+    { "swapped",     demo_scenario_swapped },
+    { "long",        demo_scenario_long },
     { NULL,          NULL }
 };
 
@@ -766,6 +780,10 @@ demo_event(demo_buf_t *b, const char *type, int run_event)
     demo_buf_reset(b);
     demo_make_id(id);
 
+    demo.event_type = type;
+    demo.event_time = demo_now_ms();
+    demo.event_is_run = run_event;
+
     demo_buf_fmt(b, "{\"type\":\"%s\",\"id\":\"%s\"", type, id);
 
     if (run_event) {
@@ -774,7 +792,7 @@ demo_event(demo_buf_t *b, const char *type, int run_event)
     }
 
     demo_buf_fmt(b, ",\"timestamp\":%lld,\"jobId\":\"%s\",\"runId\":\"%s\"",
-                 demo_now_ms(), demo.job_id, demo.run_id);
+                 demo.event_time, demo.job_id, demo.run_id);
 
     if (run_event) {
         demo_buf_fmt(b, ",\"stepNumber\":%ld", demo.step);
@@ -782,17 +800,31 @@ demo_event(demo_buf_t *b, const char *type, int run_event)
 }
 
 
-/* close the event in b and print it as one line */
+/* close the event in b and store it: it is a line ready to print */
+
+static void
+demo_close(demo_buf_t *b)
+{
+    demo_buf_add(b, "}\n", 2);
+    demo_save_event(b);
+}
+
+
+/* close the event in b, store it and print it as one line */
 
 static void
 demo_emit(demo_buf_t *b)
 {
-    demo_buf_add(b, "}\n", 2);
+    demo_close(b);
     demo_out(b->data, b->len);
 }
 
 
-/* checkpoints and job.json in the working directory */
+/*
+ * The job's files in the working directory, as the real runtime keeps them:
+ * perstack/jobs/<jobId>/checkpoints/<checkpointId>.json and
+ * perstack/jobs/<jobId>/runs/<runId>/event-<time>-<step>-<type>.json.
+ */
 
 static int
 demo_fs_ok(void)
@@ -824,8 +856,10 @@ demo_mkdir(const char *path)
 }
 
 
+/* perstack/jobs/<jobId>/<sub>, and <sub>/<name> if name is not NULL */
+
 static int
-demo_job_dirs(void)
+demo_job_dir(const char *sub, const char *name)
 {
     char  path[PATH_MAX];
 
@@ -843,8 +877,19 @@ demo_job_dirs(void)
         return -1;
     }
 
-    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/checkpoints",
-                    demo.job_id);
+    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/%s",
+                    demo.job_id, sub);
+
+    if (demo_mkdir(path) != 0) {
+        return -1;
+    }
+
+    if (name == NULL) {
+        return 0;
+    }
+
+    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/%s/%s",
+                    demo.job_id, sub, name);
 
     return demo_mkdir(path);
 }
@@ -886,52 +931,41 @@ demo_write_file(const char *path, const char *data, size_t len)
 }
 
 
-static void
-demo_save_job(const char *status, const char *checkpoint_id, int finished)
-{
-    char        path[PATH_MAX];
-    demo_buf_t  b;
+/* each run event is written to its own file before it is printed */
 
-    if (demo_job_dirs() != 0) {
+static void
+demo_save_event(demo_buf_t *b)
+{
+    char  path[PATH_MAX];
+
+    if (!demo.event_is_run || demo.no_event_files) {
         return;
     }
 
-    memset(&b, 0, sizeof(b));
-
-    demo_buf_fmt(&b, "{\"id\":\"%s\",\"status\":\"%s\","
-                 "\"coordinatorExpertKey\":", demo.job_id, status);
-    demo_buf_json(&b, demo.expert);
-    demo_buf_fmt(&b, ",\"runtimeVersion\":\"%s\",\"totalSteps\":%ld,"
-                 "\"maxSteps\":%ld,\"usage\":",
-                 DEMO_VERSION, demo.step, demo.max_steps);
-    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
-    demo_buf_fmt(&b, ",\"startedAt\":%lld", demo.job_started_at);
-
-    if (finished) {
-        demo_buf_fmt(&b, ",\"finishedAt\":%lld", demo_now_ms());
+    if (demo_job_dir("runs", demo.run_id) != 0) {
+        return;
     }
 
-    if (checkpoint_id) {
-        demo_buf_fmt(&b, ",\"lastCheckpointId\":\"%s\"", checkpoint_id);
+    (void) snprintf(path, sizeof(path),
+                    DEMO_JOBS_DIR "/%s/runs/%s/event-%lld-%ld-%s.json",
+                    demo.job_id, demo.run_id, demo.event_time, demo.step,
+                    demo.event_type);
+
+    demo_write_file(path, b->data, b->len);
+}
+
+
+/* the id of this step's checkpoint: one id per step, as the runtime has */
+
+static const char *
+demo_checkpoint_id(void)
+{
+    if (demo.checkpoint_id[0] == '\0' || demo.checkpoint_step != demo.step) {
+        demo_make_id(demo.checkpoint_id);
+        demo.checkpoint_step = demo.step;
     }
 
-    if (demo.pending_id.len) {
-        demo_buf_str(&b, ",\"pendingToolCallId\":");
-        demo_buf_json(&b, demo_buf_cstr(&demo.pending_id));
-        demo_buf_str(&b, ",\"pendingToolName\":");
-        demo_buf_json(&b, demo_buf_cstr(&demo.pending_tool));
-        demo_buf_str(&b, ",\"pendingSkillName\":");
-        demo_buf_json(&b, demo_buf_cstr(&demo.pending_skill));
-    }
-
-    demo_buf_str(&b, "}\n");
-
-    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/job.json",
-                    demo.job_id);
-
-    demo_write_file(path, b.data, b.len);
-
-    free(b.data);
+    return demo.checkpoint_id;
 }
 
 
@@ -940,7 +974,7 @@ demo_save_checkpoint(const char *id, demo_buf_t *cp)
 {
     char  path[PATH_MAX];
 
-    if (demo_job_dirs() != 0) {
+    if (demo_job_dir("checkpoints", NULL) != 0) {
         return;
     }
 
@@ -955,14 +989,77 @@ demo_save_checkpoint(const char *id, demo_buf_t *cp)
 
 /* the parts of a run */
 
+/*
+ * The runtime's base skill: connected after initializeRuntime, and
+ * disconnected as the last line of a run that ended.
+ */
+
 static void
-demo_begin(demo_buf_t *input)
+demo_connect_skill(void)
 {
-    char        cp_id[DEMO_ID_LEN + 1];
-    demo_buf_t  b, msg;
+    demo_buf_t  b;
 
     memset(&b, 0, sizeof(b));
-    memset(&msg, 0, sizeof(msg));
+
+    demo_event(&b, "skillConnected", 0);
+    demo_buf_fmt(&b, ",\"skillName\":\"%s\",\"serverInfo\":{\"name\":\"%s\","
+                 "\"version\":\"%s\"},\"spawnDurationMs\":0,"
+                 "\"handshakeDurationMs\":10,\"toolDiscoveryDurationMs\":9,"
+                 "\"connectDurationMs\":10,\"totalDurationMs\":30",
+                 DEMO_BASE_SKILL, DEMO_BASE_SKILL, DEMO_BASE_SKILL_VERSION);
+    demo_emit(&b);
+
+    demo.connected = 1;
+
+    free(b.data);
+}
+
+
+static void
+demo_disconnect_skill(void)
+{
+    demo_buf_t  b;
+
+    if (!demo.connected) {
+        return;
+    }
+
+    memset(&b, 0, sizeof(b));
+
+    demo_event(&b, "skillDisconnected", 0);
+    demo_buf_fmt(&b, ",\"skillName\":\"%s\"", DEMO_BASE_SKILL);
+    demo_emit(&b);
+
+    demo.connected = 0;
+
+    free(b.data);
+}
+
+
+/* each generation: the SDK's warning on stderr, as the runtime has it */
+
+static void
+demo_sdk_warning(void)
+{
+    static const char  warning[] =
+        "AI SDK Warning: System messages in the prompt or messages fields "
+        "can be a security risk because they may enable prompt injection "
+        "attacks. Use the system option instead when possible. Set "
+        "allowSystemInMessages to true to suppress this warning, or false to "
+        "throw an error.\n";
+
+    (void) demo_write_all(STDERR_FILENO, warning, sizeof(warning) - 1);
+}
+
+
+/* initializeRuntime, and the base skill connected */
+
+static void
+demo_begin_runtime(void)
+{
+    demo_buf_t  b;
+
+    memset(&b, 0, sizeof(b));
 
     demo_event(&b, "initializeRuntime", 0);
     demo_buf_fmt(&b, ",\"runtimeVersion\":\"%s\",\"runtime\":", DEMO_VERSION);
@@ -980,11 +1077,30 @@ demo_begin(demo_buf_t *input)
     demo_buf_json(&b, demo.query);
     demo_emit(&b);
 
-    if (!demo.cont) {
-        demo_save_job("running", NULL, 0);
-    }
+    free(b.data);
 
-    /* the input: the query as a user message unless the caller has one */
+    demo_connect_skill();
+}
+
+
+/* the start of a run: the runtime, then startRun */
+
+static void
+demo_begin(demo_buf_t *input)
+{
+    const char  *cp_id;
+    demo_buf_t   b, cp, msg;
+
+    memset(&b, 0, sizeof(b));
+    memset(&cp, 0, sizeof(cp));
+    memset(&msg, 0, sizeof(msg));
+
+    demo_begin_runtime();
+
+    /*
+     * The input: the query as a user message unless the caller has one;
+     * an empty one is no input message at all.
+     */
 
     if (input == NULL) {
         demo_buf_text_message(&msg, "userMessage", demo.query);
@@ -993,18 +1109,28 @@ demo_begin(demo_buf_t *input)
 
     demo.step_started_at = demo_now_ms();
 
+    cp_id = demo_checkpoint_id();
+    demo_buf_checkpoint(&cp, cp_id, demo.initial_status, NULL);
+
     demo_event(&b, "startRun", 1);
-    demo_make_id(cp_id);
     demo_buf_str(&b, ",\"initialCheckpoint\":");
-    demo_buf_checkpoint(&b, cp_id, demo.initial_status, NULL);
+    demo_buf_add(&b, cp.data, cp.len);
     demo_buf_str(&b, ",\"inputMessages\":[");
-    demo_buf_add(&b, input->data, input->len);
+
+    if (input->len) {
+        demo_buf_add(&b, input->data, input->len);
+    }
+
     demo_buf_str(&b, "]");
+    demo_save_checkpoint(cp_id, &cp);
     demo_emit(&b);
 
-    demo_keep_message(input);
+    if (input->len) {
+        demo_keep_message(input);
+    }
 
     free(msg.data);
+    free(cp.data);
     free(b.data);
 }
 
@@ -1021,6 +1147,8 @@ demo_start_generation(void)
     demo_buf_add(&b, demo_buf_cstr(&demo.messages), demo.messages.len);
     demo_buf_str(&b, "]");
     demo_emit(&b);
+
+    demo_sdk_warning();
 
     demo_add_usage(120 + (long) strlen(demo.query) / 4, 0);
 
@@ -1050,20 +1178,90 @@ demo_simple(const char *type, const char *member, const char *value)
 }
 
 
-/* stream text word by word: each delta is a word and a space */
+/*
+ * The model calls attemptCompletion: callTools, then attemptCompletion with
+ * the tool's result.
+ */
+
+static void
+demo_attempt_completion(void)
+{
+    char        tc_id[DEMO_ID_LEN + 1], id[DEMO_ID_LEN + 1],
+                part[DEMO_ID_LEN + 1];
+    demo_buf_t  b, msg;
+
+    memset(&b, 0, sizeof(b));
+    memset(&msg, 0, sizeof(msg));
+
+    demo_make_id(tc_id);
+    demo_make_id(id);
+    demo_make_id(part);
+
+    demo_buf_fmt(&msg, "{\"id\":\"%s\",\"type\":\"expertMessage\","
+                 "\"contents\":[{\"id\":\"%s\",\"type\":\"toolCallPart\","
+                 "\"toolCallId\":\"%s\",\"toolName\":\"attemptCompletion\","
+                 "\"args\":{}}]}", id, part, tc_id);
+
+    demo_add_usage(0, 12);
+
+    demo_event(&b, "callTools", 1);
+    demo_buf_str(&b, ",\"newMessage\":");
+    demo_buf_add(&b, msg.data, msg.len);
+    demo_buf_fmt(&b, ",\"toolCalls\":[{\"id\":\"%s\",\"skillName\":\"%s\","
+                 "\"toolName\":\"attemptCompletion\",\"args\":{}}],"
+                 "\"usage\":", tc_id, DEMO_BASE_SKILL);
+    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
+    demo_emit(&b);
+
+    demo_keep_message(&msg);
+
+    demo_make_id(part);
+
+    demo_event(&b, "attemptCompletion", 1);
+    demo_buf_fmt(&b, ",\"toolResult\":{\"id\":\"%s\",\"skillName\":\"%s\","
+                 "\"toolName\":\"attemptCompletion\",\"result\":[{\"type\":"
+                 "\"textPart\",\"text\":\"{}\",\"id\":\"%s\"}]}",
+                 tc_id, DEMO_BASE_SKILL, part);
+    demo_emit(&b);
+
+    free(b.data);
+    free(msg.data);
+}
+
+
+/*
+ * The answer: the model calls attemptCompletion, and a last generation
+ * streams the text word by word (each delta is a word and a space).
+ *
+ * With demo.swapped, some lines are printed out of order, as the runtime's
+ * concurrent writes sometimes print them: the first streamRunResult before
+ * startStreamingRunResult, and the third delta before the second.
+ */
 
 static void
 demo_stream_words(const char *text)
 {
+    long         n;
     const char  *p, *w;
-    demo_buf_t   word, all;
+    demo_buf_t   start, ev, held, word, all;
 
+    memset(&start, 0, sizeof(start));
+    memset(&ev, 0, sizeof(ev));
+    memset(&held, 0, sizeof(held));
     memset(&word, 0, sizeof(word));
     memset(&all, 0, sizeof(all));
 
-    demo_simple("startStreamingRunResult", NULL, NULL);
+    demo_attempt_completion();
+    demo_sdk_warning();
 
-    for (p = text; *p; /* void */ ) {
+    demo_event(&start, "startStreamingRunResult", 1);
+    demo_close(&start);
+
+    if (!demo.swapped) {
+        demo_out(start.data, start.len);
+    }
+
+    for (n = 0, p = text; *p; n++) {
 
         while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'
                || *p == '\v' || *p == '\f')
@@ -1088,13 +1286,43 @@ demo_stream_words(const char *text)
         demo_buf_add(&word, " ", 1);
         demo_buf_add(&all, word.data, word.len);
 
-        demo_simple("streamRunResult", "delta", word.data);
+        demo_event(&ev, "streamRunResult", 1);
+        demo_buf_str(&ev, ",\"delta\":");
+        demo_buf_json(&ev, word.data);
+        demo_close(&ev);
 
         demo_add_usage(0, 1);
+
+        if (demo.swapped && n == 1) {
+            demo_buf_add(&held, ev.data, ev.len);
+            continue;
+        }
+
+        demo_out(ev.data, ev.len);
+
+        if (demo.swapped && n == 0) {
+            demo_out(start.data, start.len);
+        }
+
+        if (held.len) {
+            demo_out(held.data, held.len);
+            demo_buf_reset(&held);
+        }
+    }
+
+    if (demo.swapped && n == 0) {
+        demo_out(start.data, start.len);
+    }
+
+    if (held.len) {
+        demo_out(held.data, held.len);
     }
 
     demo_simple("completeStreamingRunResult", "text", demo_buf_cstr(&all));
 
+    free(start.data);
+    free(ev.data);
+    free(held.data);
     free(word.data);
     free(all.data);
 }
@@ -1104,20 +1332,20 @@ demo_stream_words(const char *text)
  * The end of a run: one of completeRun, stopRunByInteractiveTool,
  * stopRunByError, stopRunByExceededMaxSteps.  extra holds the members after
  * checkpoint and step (with a leading comma) or is NULL.  The checkpoint is
- * saved, and job.json.
+ * saved before the event is printed.
  */
 
 static void
 demo_finish(const char *type, const char *status, const char *pending,
     const char *extra)
 {
-    char        cp_id[DEMO_ID_LEN + 1];
-    demo_buf_t  b, cp;
+    const char  *cp_id;
+    demo_buf_t   b, cp;
 
     memset(&b, 0, sizeof(b));
     memset(&cp, 0, sizeof(cp));
 
-    demo_make_id(cp_id);
+    cp_id = demo_checkpoint_id();
     demo_buf_checkpoint(&cp, cp_id, status, pending);
 
     demo_event(&b, type, 1);
@@ -1132,17 +1360,16 @@ demo_finish(const char *type, const char *status, const char *pending,
         demo_buf_str(&b, extra);
     }
 
+    demo_save_checkpoint(cp_id, &cp);
+
     if (demo.no_final_newline) {
         demo_buf_add(&b, "}", 1);
+        demo_save_event(&b);
         demo_out(b.data, b.len);
 
     } else {
         demo_emit(&b);
     }
-
-    demo_save_checkpoint(cp_id, &cp);
-    demo_save_job(strcmp(status, "completed") == 0 ? "completed" : status,
-                  cp_id, 1);
 
     free(b.data);
     free(cp.data);
@@ -1197,6 +1424,88 @@ demo_stop_by_error(const char *name, const char *message, int status_code,
 }
 
 
+/*
+ * finishAllToolCalls: the result of one tool call as a tool message, which
+ * goes to msg and to the conversation.
+ */
+
+static void
+demo_finish_tool_call(demo_buf_t *msg, const char *tc_id, const char *tool,
+    const char *text)
+{
+    char        id[DEMO_ID_LEN + 1], part[DEMO_ID_LEN + 1],
+                text_part[DEMO_ID_LEN + 1];
+    demo_buf_t  b;
+
+    memset(&b, 0, sizeof(b));
+
+    demo_make_id(id);
+    demo_make_id(part);
+    demo_make_id(text_part);
+
+    demo_buf_fmt(msg, "{\"id\":\"%s\",\"type\":\"toolMessage\","
+                 "\"contents\":[{\"id\":\"%s\",\"type\":\"toolResultPart\","
+                 "\"toolCallId\":", id, part);
+    demo_buf_json(msg, tc_id);
+    demo_buf_str(msg, ",\"toolName\":");
+    demo_buf_json(msg, tool);
+    demo_buf_fmt(msg, ",\"contents\":[{\"id\":\"%s\",\"type\":\"textPart\","
+                 "\"text\":", text_part);
+    demo_buf_json(msg, text);
+    demo_buf_str(msg, "}]}]}");
+
+    demo_event(&b, "finishAllToolCalls", 1);
+    demo_buf_str(&b, ",\"newMessages\":[");
+    demo_buf_add(&b, msg->data, msg->len);
+    demo_buf_str(&b, "]");
+    demo_emit(&b);
+
+    demo_keep_message(msg);
+
+    free(b.data);
+}
+
+
+/*
+ * continueToNextStep: this step's checkpoint (saved), the step (members
+ * holds its members after stepNumber, with a leading comma) and the next
+ * step's checkpoint; the run goes on to that step.
+ */
+
+static void
+demo_next_step(const char *members)
+{
+    const char  *cp_id;
+    demo_buf_t   b, cp;
+
+    memset(&b, 0, sizeof(b));
+    memset(&cp, 0, sizeof(cp));
+
+    cp_id = demo_checkpoint_id();
+    demo_buf_checkpoint(&cp, cp_id, "proceeding", NULL);
+    demo_save_checkpoint(cp_id, &cp);
+
+    demo_event(&b, "continueToNextStep", 1);
+    demo_buf_str(&b, ",\"checkpoint\":");
+    demo_buf_add(&b, cp.data, cp.len);
+    demo_buf_fmt(&b, ",\"step\":{\"stepNumber\":%ld", demo.step);
+    demo_buf_str(&b, members);
+    demo_buf_fmt(&b, ",\"startedAt\":%lld}", demo.step_started_at);
+
+    demo.step++;
+    demo.step_started_at = demo_now_ms();
+
+    demo_buf_reset(&cp);
+    demo_buf_checkpoint(&cp, demo_checkpoint_id(), "proceeding", NULL);
+    demo_buf_str(&b, ",\"nextCheckpoint\":");
+    demo_buf_add(&b, cp.data, cp.len);
+    demo_emit(&b);
+
+    free(b.data);
+    free(cp.data);
+}
+
+
 /* the scenarios */
 
 static int
@@ -1221,8 +1530,122 @@ demo_scenario_demo(void)
 }
 
 
+/* demo, with some lines printed out of order as the runtime sometimes does */
+
+static int
+demo_scenario_swapped(void)
+{
+    demo.swapped = 1;
+
+    return demo_scenario_demo();
+}
+
+
+/*
+ * A long conversation that pauses: steps of a tool that reads a file, each
+ * result a part of N bytes (the query, default 3 MiB), then the interactive
+ * call.  Each checkpoint holds the whole conversation, so the lines grow
+ * step by step, and the stopRunByInteractiveTool line holds all N bytes.
+ */
+
+#define DEMO_LONG_STEPS  4
+
+static int
+demo_scenario_long(void)
+{
+    long        n, i;
+    size_t      part;
+    char        tc_id[DEMO_ID_LEN + 1], id[DEMO_ID_LEN + 1],
+                pid[DEMO_ID_LEN + 1];
+    demo_buf_t  b, step, msg, result;
+
+    n = demo_query_number(3 * 1024 * 1024);
+
+    if (n < 0 || n > DEMO_MAX_HUGE) {
+        demo_err("long: from 0 to %ld bytes", DEMO_MAX_HUGE);
+        return 1;
+    }
+
+    memset(&b, 0, sizeof(b));
+    memset(&step, 0, sizeof(step));
+    memset(&msg, 0, sizeof(msg));
+    memset(&result, 0, sizeof(result));
+
+    part = (size_t) n / DEMO_LONG_STEPS;
+
+    demo_begin(NULL);
+
+    for (i = 0; i < DEMO_LONG_STEPS; i++) {
+        demo_start_generation();
+
+        demo_make_id(tc_id);
+        demo_make_id(id);
+        demo_make_id(pid);
+
+        demo_buf_reset(&msg);
+        demo_buf_fmt(&msg, "{\"id\":\"%s\",\"type\":\"expertMessage\","
+                     "\"contents\":[{\"id\":\"%s\",\"type\":\"toolCallPart\","
+                     "\"toolCallId\":\"%s\",\"toolName\":\"readTextFile\","
+                     "\"args\":{\"path\":\"part-%ld.txt\"}}]}",
+                     id, pid, tc_id, i + 1);
+        demo_keep_message(&msg);
+
+        demo_add_usage(0, 20);
+
+        demo_event(&b, "callTools", 1);
+        demo_buf_str(&b, ",\"newMessage\":");
+        demo_buf_add(&b, msg.data, msg.len);
+        demo_buf_fmt(&b, ",\"toolCalls\":[{\"id\":\"%s\",\"skillName\":"
+                     "\"%s\",\"toolName\":\"readTextFile\",\"args\":"
+                     "{\"path\":\"part-%ld.txt\"}}],\"usage\":",
+                     tc_id, DEMO_BASE_SKILL, i + 1);
+        demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
+        demo_emit(&b);
+
+        /* the file's text: part bytes of a repeated sentence */
+
+        demo_buf_reset(&result);
+
+        while (result.len < part) {
+            demo_buf_add(&result, "All work and no play. ",
+                         part - result.len < 22 ? part - result.len : 22);
+        }
+
+        demo_buf_reset(&msg);
+        demo_finish_tool_call(&msg, tc_id, "readTextFile",
+                              demo_buf_cstr(&result));
+        demo_add_usage((long) part / 4, 0);
+
+        demo_buf_reset(&step);
+        demo_buf_str(&step, ",\"usage\":");
+        demo_buf_usage(&step, demo.input_tokens, demo.output_tokens);
+        demo_next_step(step.data);
+    }
+
+    free(b.data);
+    free(step.data);
+    free(msg.data);
+    free(result.data);
+
+    /* and then the question, with the whole conversation in its checkpoint */
+
+    return demo_scenario_interactive_step();
+}
+
+
 static int
 demo_scenario_interactive(void)
+{
+    demo_begin(NULL);
+
+    return demo_scenario_interactive_step();
+}
+
+
+/* a generation that calls askUser, and the run stops there */
+
+static int
+demo_scenario_interactive_step(void)
 {
     char        tc_id[DEMO_ID_LEN + 1], id[DEMO_ID_LEN + 1],
                 part[DEMO_ID_LEN + 1];
@@ -1233,7 +1656,7 @@ demo_scenario_interactive(void)
     memset(&call, 0, sizeof(call));
     memset(&msg, 0, sizeof(msg));
 
-    demo_begin(NULL);
+    demo_start_generation();
 
     demo_buf_str(&question, "Before I go ahead with \"");
     demo_buf_str(&question, demo.query);
@@ -1253,6 +1676,15 @@ demo_scenario_interactive(void)
 
     demo_add_usage(180 + (long) strlen(demo.query) / 4, 24);
 
+    demo_event(&b, "callTools", 1);
+    demo_buf_str(&b, ",\"newMessage\":");
+    demo_buf_add(&b, msg.data, msg.len);
+    demo_buf_str(&b, ",\"toolCalls\":[");
+    demo_buf_add(&b, call.data, call.len);
+    demo_buf_str(&b, "],\"usage\":");
+    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
+    demo_emit(&b);
+
     demo_event(&b, "callInteractiveTool", 1);
     demo_buf_str(&b, ",\"newMessage\":");
     demo_buf_add(&b, msg.data, msg.len);
@@ -1263,10 +1695,6 @@ demo_scenario_interactive(void)
     demo_emit(&b);
 
     demo_keep_message(&msg);
-
-    demo_buf_str(&demo.pending_id, tc_id);
-    demo_buf_str(&demo.pending_tool, "askUser");
-    demo_buf_str(&demo.pending_skill, "user-input");
 
     demo_finish("stopRunByInteractiveTool", "stoppedByInteractiveTool",
                 call.data, NULL);
@@ -1532,6 +1960,10 @@ demo_scenario_huge(void)
         demo_err("huge: at most %ld bytes", DEMO_MAX_HUGE);
         return 1;
     }
+
+    /* its one big line is not kept in the workspace */
+
+    demo.no_event_files = 1;
 
     demo_begin(NULL);
 
@@ -2508,7 +2940,7 @@ demo_unknown_expert(void)
 }
 
 
-/* a small JSON reader: the members of a flat object (job.json, answers) */
+/* a small JSON reader: the members of a flat object (checkpoints, answers) */
 
 static void
 demo_json_ws(demo_json_t *j)
@@ -2931,15 +3363,15 @@ demo_read_file(const char *path, demo_buf_t *b)
 }
 
 
-/* the job whose job.json changed last, for --continue */
+/* the job whose checkpoints changed last, for --continue */
 
 static int
 demo_latest_job(char *out)
 {
-    DIR            *dir;
-    char            path[PATH_MAX];
-    struct stat     st;
-    struct dirent  *de;
+    DIR             *dir;
+    char             path[PATH_MAX];
+    struct stat      st;
+    struct dirent   *de;
     struct timespec  best;
 
     dir = opendir(DEMO_JOBS_DIR);
@@ -2956,7 +3388,7 @@ demo_latest_job(char *out)
             continue;
         }
 
-        (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/job.json",
+        (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/checkpoints",
                         de->d_name);
 
         if (stat(path, &st) != 0) {
@@ -2980,19 +3412,221 @@ demo_latest_job(char *out)
 }
 
 
+static const char  *demo_checkpoint_keys[] = {
+    "expert", "status", "stepNumber", "usage", "pendingToolCalls",
+    "messages", NULL
+};
+
+enum {
+    DEMO_CP_EXPERT = 0,
+    DEMO_CP_STATUS,
+    DEMO_CP_STEP,
+    DEMO_CP_USAGE,
+    DEMO_CP_PENDING,
+    DEMO_CP_MESSAGES,
+    DEMO_CP_NKEYS
+};
+
+
+/*
+ * The job's last checkpoint, as the runtime resumes from it: the one of the
+ * highest step, and of those the one written last.  Its members go to
+ * values; -1 if the job has none.
+ */
+
+static int
+demo_last_checkpoint(demo_buf_t *values)
+{
+    DIR              *dir;
+    long              step, best_step;
+    size_t            n;
+    char              dpath[PATH_MAX], path[PATH_MAX + NAME_MAX + 2];
+    struct stat       st;
+    struct dirent    *de;
+    struct timespec   best;
+    demo_buf_t        text, v[DEMO_CP_NKEYS];
+    int               i, found;
+
+    (void) snprintf(dpath, sizeof(dpath), DEMO_JOBS_DIR "/%s/checkpoints",
+                    demo.job_id);
+
+    dir = opendir(dpath);
+    if (dir == NULL) {
+        return -1;
+    }
+
+    memset(&text, 0, sizeof(text));
+    memset(v, 0, sizeof(v));
+
+    found = 0;
+    best_step = 0;
+    best.tv_sec = 0;
+    best.tv_nsec = 0;
+
+    while ((de = readdir(dir)) != NULL) {
+        n = strlen(de->d_name);
+
+        if (n <= 5 || strcmp(de->d_name + n - 5, ".json") != 0) {
+            continue;
+        }
+
+        (void) snprintf(path, sizeof(path), "%s/%s", dpath, de->d_name);
+
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+
+        demo_buf_reset(&text);
+
+        for (i = 0; i < DEMO_CP_NKEYS; i++) {
+            demo_buf_reset(&v[i]);
+        }
+
+        if (demo_read_file(path, &text) != 0
+            || demo_json_strings(demo_buf_cstr(&text), text.len,
+                                 demo_checkpoint_keys, v)
+               != 0)
+        {
+            demo_err("warning: \"%s\" is not a checkpoint", path);
+            continue;
+        }
+
+        step = strtol(demo_buf_cstr(&v[DEMO_CP_STEP]), NULL, 10);
+
+        if (found
+            && (step < best_step
+                || (step == best_step
+                    && (st.st_mtim.tv_sec < best.tv_sec
+                        || (st.st_mtim.tv_sec == best.tv_sec
+                            && st.st_mtim.tv_nsec <= best.tv_nsec)))))
+        {
+            continue;
+        }
+
+        found = 1;
+        best_step = step;
+        best = st.st_mtim;
+
+        for (i = 0; i < DEMO_CP_NKEYS; i++) {
+            demo_buf_reset(&values[i]);
+            demo_buf_add(&values[i], demo_buf_cstr(&v[i]), v[i].len);
+        }
+    }
+
+    (void) closedir(dir);
+
+    free(text.data);
+
+    for (i = 0; i < DEMO_CP_NKEYS; i++) {
+        free(v[i].data);
+    }
+
+    return found ? 0 : -1;
+}
+
+
+/* the text of a JSON array without its brackets, white space trimmed */
+
+static void
+demo_json_array_items(demo_buf_t *array, demo_buf_t *out)
+{
+    const char  *p, *end;
+
+    p = demo_buf_cstr(array);
+    end = p + array->len;
+
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
+    }
+
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n'
+                       || end[-1] == '\r'))
+    {
+        end--;
+    }
+
+    demo_buf_reset(out);
+
+    if (end - p < 2 || *p != '[' || end[-1] != ']') {
+        return;
+    }
+
+    demo_buf_add(out, p + 1, (size_t) (end - p - 2));
+}
+
+
+/* the first item of a JSON array's items, as text */
+
+static void
+demo_json_first_item(demo_buf_t *items, demo_buf_t *out)
+{
+    const char   *start;
+    demo_json_t   j;
+
+    demo_buf_reset(out);
+
+    j.p = demo_buf_cstr(items);
+    j.end = j.p + items->len;
+
+    demo_json_ws(&j);
+    start = j.p;
+
+    if (j.p < j.end && demo_json_skip(&j, 0) == 0) {
+        demo_buf_add(out, start, (size_t) (j.p - start));
+    }
+}
+
+
+/* a failure the runtime reports: its message alone on stderr, exit 1 */
+
+static int
+demo_fail(const char *fmt, ...)
+{
+    int      n;
+    char     line[1024];
+    va_list  args;
+
+    va_start(args, fmt);
+    n = vsnprintf(line, sizeof(line) - 1, fmt, args);
+    va_end(args);
+
+    if (n < 0) {
+        return 1;
+    }
+
+    if (n > (int) sizeof(line) - 2) {
+        n = sizeof(line) - 2;
+    }
+
+    line[n++] = '\n';
+
+    (void) demo_write_all(STDERR_FILENO, line, (size_t) n);
+
+    return 1;
+}
+
+
+/*
+ * Continue a job from its last checkpoint, as the runtime does: under the
+ * same expert only; with -i the query answers the call the job is paused
+ * at, without -i the job must not be paused at one.
+ */
+
 static int
 demo_continue(void)
 {
-    int           i, rc;
-    long          steps;
-    char          path[PATH_MAX], id[DEMO_ID_LEN + 1], part[DEMO_ID_LEN + 1];
+    int           i, rc, paused;
+    char          path[PATH_MAX], part[DEMO_ID_LEN + 1];
     struct stat   st;
-    demo_buf_t    job, b, input, text, answer_text, tc_id, tool, skill;
-    demo_buf_t    job_values[7], usage_values[2], answer_values[4];
+    demo_buf_t    b, input, text, answer_text, tc_id, tool, skill, items,
+                  item;
+    demo_buf_t    values[DEMO_CP_NKEYS], expert_values[1], call_values[3],
+                  usage_values[2], answer_values[4];
 
-    static const char  *job_keys[] = {
-        "status", "pendingToolCallId", "pendingToolName", "pendingSkillName",
-        "totalSteps", "startedAt", "usage", NULL
+    static const char  *expert_keys[] = { "key", NULL };
+
+    static const char  *call_keys[] = {
+        "id", "toolName", "skillName", NULL
     };
 
     static const char  *usage_keys[] = {
@@ -3005,7 +3639,6 @@ demo_continue(void)
 
     rc = 0;
 
-    memset(&job, 0, sizeof(job));
     memset(&b, 0, sizeof(b));
     memset(&input, 0, sizeof(input));
     memset(&text, 0, sizeof(text));
@@ -3013,7 +3646,11 @@ demo_continue(void)
     memset(&tc_id, 0, sizeof(tc_id));
     memset(&tool, 0, sizeof(tool));
     memset(&skill, 0, sizeof(skill));
-    memset(job_values, 0, sizeof(job_values));
+    memset(&items, 0, sizeof(items));
+    memset(&item, 0, sizeof(item));
+    memset(values, 0, sizeof(values));
+    memset(expert_values, 0, sizeof(expert_values));
+    memset(call_values, 0, sizeof(call_values));
     memset(usage_values, 0, sizeof(usage_values));
     memset(answer_values, 0, sizeof(answer_values));
 
@@ -3048,53 +3685,67 @@ demo_continue(void)
         }
     }
 
-    /* job.json: the steps so far and the pending tool call */
+    /* the job's last checkpoint: its expert, steps, usage and messages */
 
-    (void) snprintf(path, sizeof(path), DEMO_JOBS_DIR "/%s/job.json",
-                    demo.job_id);
-
-    steps = 0;
-
-    if (demo_read_file(path, &job) == 0) {
-        if (demo_json_strings(demo_buf_cstr(&job), job.len, job_keys,
-                              job_values)
-            != 0)
-        {
-            demo_err("warning: \"%s\" is not a JSON object", path);
-        }
-
-        /* the job goes on: its steps, start and usage so far */
-
-        steps = strtol(demo_buf_cstr(&job_values[4]), NULL, 10);
-
-        if (job_values[5].len) {
-            demo.job_started_at = strtoll(demo_buf_cstr(&job_values[5]),
-                                          NULL, 10);
-        }
-
-        if (job_values[6].len
-            && demo_json_strings(demo_buf_cstr(&job_values[6]),
-                                 job_values[6].len, usage_keys, usage_values)
-               == 0)
-        {
-            demo.input_tokens = strtol(demo_buf_cstr(&usage_values[0]),
-                                       NULL, 10);
-            demo.output_tokens = strtol(demo_buf_cstr(&usage_values[1]),
-                                        NULL, 10);
-        }
-
-        if (job_values[0].len) {
-            demo.initial_status = demo_buf_cstr(&job_values[0]);
-        }
+    if (demo_last_checkpoint(values) != 0) {
+        demo_err("error: job \"%s\" has no checkpoint to continue from",
+                 demo.job_id);
+        rc = 1;
+        goto done;
     }
 
-    if (demo.initial_status == NULL
-        || strcmp(demo.initial_status, "running") == 0)
+    if (demo_json_strings(demo_buf_cstr(&values[DEMO_CP_EXPERT]),
+                          values[DEMO_CP_EXPERT].len, expert_keys,
+                          expert_values)
+        != 0
+        || strcmp(demo_buf_cstr(&expert_values[0]), demo.expert) != 0)
     {
-        demo.initial_status = "proceeding";
+        rc = demo_fail("Checkpoint expert key %s does not match input expert "
+                       "key %s", demo_buf_cstr(&expert_values[0]),
+                       demo.expert);
+        goto done;
     }
 
-    demo.step = (steps > 0 ? steps : 0) + 1;
+    demo_json_array_items(&values[DEMO_CP_PENDING], &items);
+    demo_json_first_item(&items, &item);
+
+    if (item.len) {
+        (void) demo_json_strings(item.data, item.len, call_keys, call_values);
+    }
+
+    paused = strcmp(demo_buf_cstr(&values[DEMO_CP_STATUS]),
+                    "stoppedByInteractiveTool") == 0
+             && call_values[0].len;
+
+    if (demo.interactive && !paused) {
+        rc = demo_fail("Last message content is not a tool call part");
+        goto done;
+    }
+
+    demo.step = strtol(demo_buf_cstr(&values[DEMO_CP_STEP]), NULL, 10);
+    demo.step = (demo.step > 0 ? demo.step : 0) + 1;
+
+    if (demo_json_strings(demo_buf_cstr(&values[DEMO_CP_USAGE]),
+                          values[DEMO_CP_USAGE].len, usage_keys, usage_values)
+        == 0)
+    {
+        demo.input_tokens = strtol(demo_buf_cstr(&usage_values[0]), NULL, 10);
+        demo.output_tokens = strtol(demo_buf_cstr(&usage_values[1]), NULL, 10);
+    }
+
+    demo_json_array_items(&values[DEMO_CP_MESSAGES], &demo.messages);
+
+    demo.initial_status = demo_buf_cstr(&values[DEMO_CP_STATUS]);
+
+    if (!demo.interactive && paused) {
+
+        /* the runtime starts, finds no answer to the call, and throws */
+
+        demo_begin_runtime();
+        demo_disconnect_skill();
+        rc = demo_fail("Interactive tool call result is undefined");
+        goto done;
+    }
 
     if (!demo.interactive) {
         demo_begin(NULL);
@@ -3130,54 +3781,42 @@ demo_continue(void)
 
     demo_buf_str(&tc_id, answer_values[0].len
                          ? demo_buf_cstr(&answer_values[0])
-                         : demo_buf_cstr(&job_values[1]));
+                         : demo_buf_cstr(&call_values[0]));
     demo_buf_str(&tool, answer_values[1].len
                         ? demo_buf_cstr(&answer_values[1])
-                        : job_values[2].len ? demo_buf_cstr(&job_values[2])
-                                            : "askUser");
+                        : call_values[1].len ? demo_buf_cstr(&call_values[1])
+                                             : "askUser");
     demo_buf_str(&skill, answer_values[2].len
                          ? demo_buf_cstr(&answer_values[2])
-                         : job_values[3].len ? demo_buf_cstr(&job_values[3])
-                                             : "user-input");
+                         : call_values[2].len ? demo_buf_cstr(&call_values[2])
+                                              : "user-input");
 
-    if (tc_id.len == 0) {
-        demo_err("error: job \"%s\" has no pending interactive tool call "
-                 "to answer", demo.job_id);
-        rc = 1;
-        goto done;
-    }
-
-    /* the answer as a tool message */
-
-    demo_make_id(id);
-    demo_make_id(part);
-    demo_buf_fmt(&input, "{\"id\":\"%s\",\"type\":\"toolMessage\","
-                 "\"contents\":[{\"id\":\"%s\",\"type\":\"toolResultPart\","
-                 "\"toolCallId\":", id, part);
-    demo_buf_json(&input, tc_id.data);
-    demo_buf_str(&input, ",\"toolName\":");
-    demo_buf_json(&input, tool.data);
-    demo_make_id(part);
-    demo_buf_fmt(&input, ",\"contents\":[{\"id\":\"%s\",\"type\":\"textPart\","
-                 "\"text\":", part);
-    demo_buf_json(&input, answer_text.data);
-    demo_buf_str(&input, "}]}]}");
+    /* startRun from the paused checkpoint, with no new input message */
 
     demo_begin(&input);
 
-    demo_event(&b, "resolveToolResults", 1);
-    demo_buf_str(&b, ",\"toolResults\":[{\"id\":");
+    /* the answer as a tool message: the call is finished */
+
+    demo_finish_tool_call(&input, tc_id.data, tool.data, answer_text.data);
+
+    /* continueToNextStep: this step's checkpoint and the next one's */
+
+    demo_buf_reset(&b);
+    demo_buf_str(&b, ",\"inputMessages\":[],\"newMessages\":[");
+    demo_buf_add(&b, input.data, input.len);
+    demo_buf_str(&b, "],\"toolResults\":[{\"id\":");
     demo_buf_json(&b, tc_id.data);
     demo_buf_str(&b, ",\"skillName\":");
     demo_buf_json(&b, skill.data);
     demo_buf_str(&b, ",\"toolName\":");
     demo_buf_json(&b, tool.data);
     demo_make_id(part);
-    demo_buf_fmt(&b, ",\"result\":[{\"id\":\"%s\",\"type\":\"textPart\","
+    demo_buf_fmt(&b, ",\"result\":[{\"type\":\"textPart\",\"id\":\"%s\","
                  "\"text\":", part);
     demo_buf_json(&b, answer_text.data);
-    demo_buf_str(&b, "}]}]");
-    demo_emit(&b);
+    demo_buf_str(&b, "}]}],\"usage\":");
+    demo_buf_usage(&b, 0, 0);
+    demo_next_step(b.data);
 
     demo_start_generation();
 
@@ -3190,7 +3829,6 @@ demo_continue(void)
 
 done:
 
-    free(job.data);
     free(b.data);
     free(input.data);
     free(text.data);
@@ -3198,9 +3836,16 @@ done:
     free(tc_id.data);
     free(tool.data);
     free(skill.data);
+    free(items.data);
+    free(item.data);
+    free(expert_values[0].data);
 
-    for (i = 0; i < 7; i++) {
-        free(job_values[i].data);
+    for (i = 0; i < DEMO_CP_NKEYS; i++) {
+        free(values[i].data);
+    }
+
+    for (i = 0; i < 3; i++) {
+        free(call_values[i].data);
     }
 
     for (i = 0; i < 2; i++) {
@@ -3661,7 +4306,7 @@ demo_load_env(void)
 int
 main(int argc, char **argv)
 {
-    int          i, fd;
+    int          i, fd, rc;
     long         v;
     const char  *env;
 
@@ -3724,14 +4369,22 @@ main(int argc, char **argv)
             return 1;
         }
 
-        return demo_continue();
-    }
+        rc = demo_continue();
 
-    if (demo_scenarios[i].name == NULL) {
+    } else if (demo_scenarios[i].name == NULL) {
         return demo_unknown_expert();
+
+    } else {
+        rc = demo_scenarios[i].handler();
     }
 
-    return demo_scenarios[i].handler();
+    /* a run that ended: the base skill's disconnection is the last line */
+
+    if (rc == 0 && !demo.no_final_newline) {
+        demo_disconnect_skill();
+    }
+
+    return rc;
 }
 
 

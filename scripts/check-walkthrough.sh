@@ -45,7 +45,7 @@ expect "the job id is extracted"        '^job: [0-9a-z]\{24\}$'
 expect "bob gets 404"                   '"error":"job_not_found"'
 expect "no token gets 401"              '^HTTP/1.1 401'
 expect "the challenge is passed on"     '^WWW-Authenticate: Bearer'
-expect "the answer resolves the call"   '"type":"resolveToolResults"'
+expect "the answer finishes the call"   '"type":"finishAllToolCalls"'
 expect "the continued run is the job's" '"type":"perstack.execution".*"continued":true'
 expect "the continued run completes"    '"type":"perstack.end".*"outcome":"completed"'
 

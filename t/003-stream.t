@@ -58,7 +58,8 @@ sub demo_checks {
     my ($name, $s, $query, $expert) = @_;
 
     $expert //= 'demo';
-    my @rt = runtime_events($s);
+    my @rt = grep { ($_->{type} // '') ne 'perstack.stderr' }
+             runtime_events($s);
     my %by;
     push @{ $by{$_->{type} // ''} }, $_->{json} for @rt;
 
@@ -104,16 +105,21 @@ sub check_demo_bytes {
         skip "$name - no docker command to compare with", 1 unless $docker;
 
         # the module's options (perstack_config's default, no .env)
+        # its stderr (the SDK's warnings) is not compared
+        open my $saved, '>&', \*STDERR or die "dup: $!";
+        open STDERR, '>', '/dev/null' or die "/dev/null: $!";
         open my $fh, '-|', 'docker', 'run', '--rm', '--network', 'none',
              $Image, 'perstack', 'run', '--runtime', 'local',
              '--config', '/etc/perstack/perstack.toml',
              '--env-path', '/dev/null', '--', 'demo', 'hello brave new world'
             or die "docker run: $!";
+        open STDERR, '>&', $saved or die "dup: $!";
         binmode $fh;
         my @direct = map { chomp; normalize_event_line($_) } <$fh>;
         close $fh;
 
         my @streamed = map { normalize_event_line($_->{data}) }
+                       grep { ($_->{type} // '') ne 'perstack.stderr' }
                        runtime_events($s);
 
         is_deeply(\@streamed, \@direct,
@@ -141,10 +147,13 @@ sub check_get_post {
         demo_checks("$name ($c->[0])", $c->[1]->stream, $query);
     }
 
-    is_deeply([map { normalize_event_line($_->{data}) }
-               runtime_events($get->stream)],
-              [map { normalize_event_line($_->{data}) }
-               runtime_events($post->stream)],
+    # stdout's lines (stderr's may be grouped differently)
+    my $lines = sub {
+        [ map { normalize_event_line($_->{data}) }
+          grep { ($_->{type} // '') ne 'perstack.stderr' }
+          runtime_events($_[0]) ]
+    };
+    is_deeply($lines->($get->stream), $lines->($post->stream),
               "$name - GET and POST give the same events");
 
     isnt($get->header('X-Perstack-Execution'),
@@ -206,8 +215,8 @@ GET /run?expert=demo&query=hello+brave+new+world
 --- stream: sse
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult*4 completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult*4 completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -228,8 +237,8 @@ Content-Type: application/json
 --- stream: sse
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult*4 completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult*4 completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -247,8 +256,8 @@ Accept: application/x-ndjson
 --- stream: ndjson
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult*4 completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult*4 completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -266,8 +275,8 @@ Accept: text/html, application/x-ndjson;q=0.9, */*;q=0.1
 --- stream: ndjson
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult*2 completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult*2 completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -285,8 +294,8 @@ Accept: text/event-stream
 --- stream: sse
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -312,8 +321,8 @@ GET /ndjson?expert=demo&query=hello+brave+new+world
 --- stream: ndjson
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult*4 completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult*4 completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -331,8 +340,8 @@ Accept: application/x-ndjson
 --- stream: sse
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -354,8 +363,8 @@ GET /run?expert=demo&query=h%C3%A9llo+%E4%B8%96%E7%95%8C+%F0%9F%9A%80
 --- stream: sse
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult*3 completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult*3 completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -431,8 +440,8 @@ GET /run?expert=demo&query=--help
 --- stream: sse
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -448,8 +457,8 @@ exit_code: 0
 --- stream: sse
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult*2 completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult*2 completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -465,8 +474,8 @@ GET /ping?expert=slow&query=2
 --- stream: sse
 --- expert: slow
 --- types
-initializeRuntime startRun startStreamingReasoning streamReasoning*2
-completeStreamingReasoning completeRun
+initializeRuntime skillConnected startRun startStreamingReasoning streamReasoning*2
+completeStreamingReasoning completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -482,8 +491,8 @@ Accept: application/x-ndjson
 --- stream: ndjson
 --- expert: slow
 --- types
-initializeRuntime startRun startStreamingReasoning streamReasoning*2
-completeStreamingReasoning completeRun
+initializeRuntime skillConnected startRun startStreamingReasoning streamReasoning*2
+completeStreamingReasoning completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -522,8 +531,8 @@ Host: localhost\r
 --- stream: sse
 --- expert: demo
 --- types
-initializeRuntime startRun startGeneration startStreamingRunResult
-streamRunResult*2 completeStreamingRunResult completeRun
+initializeRuntime skillConnected startRun startGeneration callTools attemptCompletion startStreamingRunResult
+streamRunResult*2 completeStreamingRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0

@@ -91,9 +91,10 @@ sub check_parallel_slow {
                      format => ($i + 1) % 2 ? 'ndjson' : 'sse',
                      expert => 'slow', image => $Image);
         is_deeply(stdout_types($s),
-                  expand_types("initializeRuntime startRun "
+                  expand_types("initializeRuntime skillConnected startRun "
                                . "startStreamingReasoning streamReasoning*$secs "
-                               . "completeStreamingReasoning completeRun"),
+                               . "completeStreamingReasoning completeRun "
+                               . "skillDisconnected"),
                   "$name - run $i: the event types");
         my $end = $s->{events}[-1]{json} || {};
         is($end->{outcome}, 'completed', "$name - run $i: completed");

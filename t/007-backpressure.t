@@ -156,9 +156,10 @@ sub check_stall_then_drain {
        "$name - all $EVENTS streamRunResult events arrived");
 
     my @types = map { $_->{type} } @{ $s->{events} };
-    is_deeply(\@types, ['perstack.execution', 'initializeRuntime', 'startRun',
+    is_deeply(\@types, ['perstack.execution', 'initializeRuntime',
+                        'skillConnected', 'startRun',
                         'startStreamingRunResult', 'completeRun',
-                        'perstack.end'],
+                        'skillDisconnected', 'perstack.end'],
               "$name - the other events");
 
     my $end = @{ $s->{events} } ? $s->{events}[-1]{json} : {};

@@ -191,10 +191,10 @@ sub demo_completed {
     my $r = check_run($name, $c, expert => 'demo', continued => 0,
                       outcome => 'completed', exit_code => 0, %o);
     is_deeply($r->{types},
-              [qw(initializeRuntime startRun startGeneration
-                  startStreamingRunResult),
+              [qw(initializeRuntime skillConnected startRun startGeneration
+                  callTools attemptCompletion startStreamingRunResult),
                ('streamRunResult') x $o{words},
-               qw(completeStreamingRunResult completeRun)],
+               qw(completeStreamingRunResult completeRun skillDisconnected)],
               "$name - the demo run's events")
         if defined $o{words};
     return $r;

@@ -213,20 +213,27 @@ sub check_mounted {
     is(sprintf('%04o %d:%d', $st[2] & 07777, $st[4], $st[5]),
        '0700 65534:65534', "$name - the workspace: 0700, owner 65534");
 
-    # the runtime wrote its job into /workspace: it is in our directory
-    my $jobfile = "$ws/perstack/jobs/$job/job.json";
-    ok(-f $jobfile && !-l $jobfile,
-       "$name - the run's job.json is in the workspace");
-    @st = stat $jobfile;
+    # the runtime wrote its job into /workspace, as the real one lays it
+    # out: checkpoints, and a file for each event of the run, no job.json
+    my @cp = glob "$ws/perstack/jobs/$job/checkpoints/*.json";
+    is(scalar @cp, 1, "$name - one checkpoint (one step)");
+    my $cpfile = $cp[0] // "$ws/perstack/jobs/$job/checkpoints/none";
+    ok(-f $cpfile && !-l $cpfile,
+       "$name - the run's checkpoint is in the workspace");
+    @st = stat $cpfile;
     is("$st[4]:$st[5]", '65534:65534',
        "$name - written by the container's user");
 
-    my $json = eval { open my $fh, '<', $jobfile or die; local $/;
+    my $json = eval { open my $fh, '<', $cpfile or die; local $/;
                       json_decode(scalar <$fh>) } || {};
-    is($json->{id}, $job, "$name - job.json names the job");
+    is_deeply([@{$json}{qw(jobId status)}], [$job, 'completed'],
+              "$name - the checkpoint is the job's completed one");
 
-    my @cp = glob "$ws/perstack/jobs/$job/checkpoints/*.json";
-    is(scalar @cp, 1, "$name - one checkpoint");
+    my $run = ($r->{by_type}{completeRun} || [ {} ])->[0]{runId} // 'none';
+    ok(-f "$ws/perstack/jobs/$job/runs/$run/event-"
+          . "$r->{by_type}{completeRun}[0]{timestamp}-1-completeRun.json",
+       "$name - completeRun's event file is in the run's directory");
+    ok(!-e "$ws/perstack/jobs/$job/job.json", "$name - and no job.json");
 
     # the module's record of the job, beside the workspace
     my $record = eval { open my $fh, '<', "$Root/users%2Falice/jobs/$job.json"
@@ -241,7 +248,7 @@ sub check_mounted {
     my $r2 = check_run("$name (bob)", $c2, expert => 'demo',
                        outcome => 'completed', exit_code => 0);
 
-    ok(-f "$Root/users%2Fbob/workspace/perstack/jobs/$r2->{job}/job.json",
+    ok(-d "$Root/users%2Fbob/workspace/perstack/jobs/$r2->{job}/checkpoints",
        "$name - bob's job is in bob's workspace");
     ok(!-e "$ws/perstack/jobs/$r2->{job}",
        "$name - and not in alice's");
@@ -295,7 +302,7 @@ sub check_swap {
     my $r = check_run($name, $c, expert => 'demo', continued => 0,
                       outcome => 'completed', exit_code => 0);
 
-    ok(-f "$Root/team%2Fx/workspace/perstack/jobs/$r->{job}/job.json",
+    ok(-d "$Root/team%2Fx/workspace/perstack/jobs/$r->{job}/checkpoints",
        "$name - the job is in the workspace of its own");
 }
 

@@ -124,8 +124,9 @@ sub pause_job {
     my $r = check_run($name, $c, expert => 'interactive', continued => 0,
                       outcome => 'paused', exit_code => 0);
 
-    is_deeply($r->{types}, [qw(initializeRuntime startRun callInteractiveTool
-                               stopRunByInteractiveTool)],
+    is_deeply($r->{types}, [qw(initializeRuntime skillConnected startRun
+                               startGeneration callTools callInteractiveTool
+                               stopRunByInteractiveTool skillDisconnected)],
               "$name - the interactive run's events");
 
     my $stop = ($r->{by_type}{stopRunByInteractiveTool} || [])->[0] || {};
@@ -153,17 +154,22 @@ sub answered {
     my $r = check_run($name, $c, expert => 'interactive', job => $job,
                       continued => 1, outcome => 'completed', exit_code => 0);
 
+    # as the real runtime resumes: the answer finishes the tool call, and
+    # the next step starts
     my @t = @{ $r->{types} };
-    is_deeply([@t[0 .. 3]], [qw(initializeRuntime startRun resolveToolResults
+    is_deeply([@t[0 .. 5]], [qw(initializeRuntime skillConnected startRun
+                                finishAllToolCalls continueToNextStep
                                 startGeneration)],
-              "$name - resumed: the answer resolves the tool call first");
-    is($t[-1], 'completeRun', "$name - and the run completes");
+              "$name - resumed: the answer finishes the tool call first");
+    is_deeply([@t[-2, -1]], [qw(completeRun skillDisconnected)],
+              "$name - and the run completes");
 
-    my $res = ($r->{by_type}{resolveToolResults} || [])->[0] || {};
-    my $tr = ($res->{toolResults} || [])->[0] || {};
-    is($tr->{id}, $pending->{id},
-       "$name - resolveToolResults answers the pending call's id");
-    is($tr->{toolName}, 'askUser', "$name - its toolName");
+    my $fin = ($r->{by_type}{finishAllToolCalls} || [])->[0] || {};
+    my $part = ((($fin->{newMessages} || [])->[0] || {})->{contents}
+                || [])->[0] || {};
+    is($part->{toolCallId}, $pending->{id},
+       "$name - finishAllToolCalls answers the pending call's id");
+    is($part->{toolName}, 'askUser', "$name - its toolName");
 
     my $done = ($r->{by_type}{completeRun} || [])->[0] || {};
     is($done->{text}, "Thanks, you answered: \"$answer\". The demo job is "
@@ -200,7 +206,7 @@ sub check_new_jobs {
     my %seen = map { $_->{job} => 1 } $a, $b, $w;
     is(scalar keys %seen, 3, "$name - every run has a job of its own");
 
-    ok(-f job_dir('carol', $w->{job}) . '/job.json',
+    ok(-d job_dir('carol', $w->{job}) . '/checkpoints',
        "$name - the runtime kept the job under that id in the workspace");
 }
 
@@ -212,8 +218,8 @@ sub check_pause_answer {
                             'X-User' => 'alice');
     my $job = $r->{job};
 
-    my $jobfile = job_dir('alice', $job) . '/job.json';
-    ok(-f $jobfile, "$name - the paused job is kept in alice's workspace");
+    my @paused = glob job_dir('alice', $job) . '/checkpoints/*.json';
+    is(scalar @paused, 1, "$name - the paused job is kept in alice's workspace");
 
     my $c = run_post('/job', { expert => 'interactive', jobId => $job,
                                answer => 'yes, go' },
@@ -221,7 +227,8 @@ sub check_pause_answer {
     answered("$name (answer)", $c, $job, $p, 'yes, go');
 
     my @cp = glob job_dir('alice', $job) . '/checkpoints/*.json';
-    is(scalar @cp, 2, "$name - two checkpoints: the pause and the end");
+    is(scalar @cp, 3, "$name - three checkpoints: the pause, the answered "
+       . "step and the end");
 
     # nothing is pending any more: answering again is refused
     my $t0 = Time::HiRes::time();
@@ -266,7 +273,7 @@ sub check_continue_query {
     my $done = ($r->{by_type}{completeRun} || [])->[0] || {};
     is($done->{text}, "Continued job $job with: \"second part\".",
        "$name - the runtime continued that job");
-    ok(!$r->{by_type}{resolveToolResults}, "$name - nothing was answered");
+    ok(!$r->{by_type}{finishAllToolCalls}, "$name - nothing was answered");
 }
 
 sub check_other_user {
@@ -468,7 +475,7 @@ sub check_crafted_checkpoint {
                                     answer => 'fine' },
                      'X-User' => 'alice', 'X-OK' => '1');
 
-    # the runtime answers the call its job.json names
+    # the runtime answers the call its last checkpoint names
     answered("$name (answer)", $c, $job, $p, 'fine');
 
     my $tc = $c->header('X-Saw-Tool-Call') // '';
@@ -580,7 +587,7 @@ sub check_query_to_paused {
 
 # Another expert than the job's is refused before a container starts (the
 # runtime would fail: "Checkpoint expert key ... does not match"), by the
-# module's record: the job.json the container wrote changes nothing.
+# module's record: the checkpoints the container wrote change nothing.
 sub check_other_expert {
     my ($block) = @_;
     my $name = $block->name;
@@ -589,14 +596,15 @@ sub check_other_expert {
                             'X-User' => 'alice');
     my $job = $r->{job};
 
-    my $file = job_dir('alice', $job) . '/job.json';
-    open my $fh, '<', $file or die "$file: $!\n";
-    my $text = do { local $/; <$fh> };
-    close $fh;
-    $text =~ s/"interactive"/"demo"/g;
-    open $fh, '>', $file or die "$file: $!\n";
-    print $fh $text;
-    close $fh;
+    for my $file (glob job_dir('alice', $job) . '/checkpoints/*.json') {
+        open my $fh, '<', $file or die "$file: $!\n";
+        my $text = do { local $/; <$fh> };
+        close $fh;
+        $text =~ s/"interactive"/"demo"/g;
+        open $fh, '>', $file or die "$file: $!\n";
+        print $fh $text;
+        close $fh;
+    }
 
     my $t0 = Time::HiRes::time();
 

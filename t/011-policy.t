@@ -570,7 +570,8 @@ sub probe_run {
     my $r = check_run("$name (probe)", $c, expert => 'probe',
                       outcome => 'completed', exit_code => 0);
 
-    is_deeply($r->{types}, [qw(initializeRuntime startRun probe completeRun)],
+    is_deeply($r->{types}, [qw(initializeRuntime skillConnected startRun probe
+                               completeRun skillDisconnected)],
               "$name - the probe run's events")
         or diag("got: @{ $r->{types} }");
 
@@ -759,8 +760,8 @@ sub forkbomb_run {
     my $r = check_run($name, $c, expert => 'forkbomb',
                       outcome => 'completed', exit_code => 0);
 
-    is_deeply($r->{types}, [qw(initializeRuntime startRun forkbomb
-                               completeRun)],
+    is_deeply($r->{types}, [qw(initializeRuntime skillConnected startRun
+                               forkbomb completeRun skillDisconnected)],
               "$name - the events") or diag("got: @{ $r->{types} }");
 
     my $fb = ($r->{by_type}{forkbomb} || [])->[0] || {};

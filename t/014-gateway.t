@@ -694,7 +694,8 @@ sub check_net {
                            timeout => 60);
     my $r = check_run($name, $run, expert => 'net', outcome => 'completed',
                       exit_code => 0);
-    is_deeply($r->{types}, [qw(initializeRuntime startRun net completeRun)],
+    is_deeply($r->{types}, [qw(initializeRuntime skillConnected startRun net
+                               completeRun skillDisconnected)],
               "$name - the events") or diag("got: @{ $r->{types} }");
 
     my $net = (($r->{by_type}{net} || [])->[0] || {});
@@ -931,7 +932,7 @@ GET /agent?expert=llm&query=what+is+the+answer&user=@USER@
 --- error_code: 200
 --- stream: sse
 --- expert: llm
---- types: initializeRuntime startRun startGeneration llmCall completeRun
+--- types: initializeRuntime skillConnected startRun startGeneration llmCall completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
@@ -945,7 +946,7 @@ GET /agent?expert=probe&query=/&user=@USER@
 --- error_code: 200
 --- stream: sse
 --- expert: probe
---- types: initializeRuntime startRun probe completeRun
+--- types: initializeRuntime skillConnected startRun probe completeRun skillDisconnected
 --- end
 outcome: completed
 --- check: check_probe

@@ -322,8 +322,8 @@ sub demo_flow {
     $r = check_run("$name (alice answers)", $c, format => 'ndjson',
                    expert => 'interactive', job => $job, continued => 1,
                    outcome => 'completed', exit_code => 0);
-    is((first_of($r, 'resolveToolResults')->{toolResults}
-        || [ {} ])->[0]{id}, $call->{id},
+    is(((first_of($r, 'finishAllToolCalls')->{newMessages}
+           || [ {} ])->[0]{contents} || [ {} ])->[0]{toolCallId}, $call->{id},
        "$name (alice answers) - the answer resolves the pending call");
 }
 
