@@ -558,6 +558,8 @@ ngx_int_t ngx_http_perstack_zone_parse(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *name, ssize_t *size);
 void ngx_http_perstack_continue(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
+
+/* ngx_http_perstack_response.c */
 ngx_str_t *ngx_http_perstack_log_escape(ngx_pool_t *pool,
     ngx_str_t *value);
 ngx_table_elt_t *ngx_http_perstack_header_in(ngx_http_request_t *r,

@@ -1,0 +1,223 @@
+
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ *
+ * What every step of a request needs from HTTP, below all of them: a
+ * request header by name, a response header, the JSON error answered
+ * before a stream starts, and values escaped for the error log.
+ */
+
+
+#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_json.h"
+
+
+/*
+ * A value that came from a client, a container or the engine, fit for the
+ * error log: control bytes, '"', '\\' and bytes past 0x7e are written
+ * \\xNN, as nginx's access log writes them, so that the value can neither
+ * start a line of its own nor end the quotes it is logged in.  The value
+ * itself when nothing needs escaping; memory from pool.
+ */
+
+#define ngx_http_perstack_log_unsafe(c)                                      \
+    ((c) < 0x20 || (c) > 0x7e || (c) == '"' || (c) == '\\')
+
+ngx_str_t *
+ngx_http_perstack_log_escape(ngx_pool_t *pool, ngx_str_t *value)
+{
+    u_char      *p, *s, *last;
+    size_t       n;
+    ngx_str_t   *esc;
+
+    static u_char     hex[] = "0123456789ABCDEF";
+    static ngx_str_t  failed = ngx_string("(not logged: no memory)");
+
+    n = 0;
+    last = value->data + value->len;
+
+    for (s = value->data; s < last; s++) {
+        if (ngx_http_perstack_log_unsafe(*s)) {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return value;
+    }
+
+    esc = ngx_palloc(pool, sizeof(ngx_str_t));
+    if (esc == NULL) {
+        return &failed;
+    }
+
+    esc->data = ngx_pnalloc(pool, value->len + 3 * n);
+    if (esc->data == NULL) {
+        return &failed;
+    }
+
+    p = esc->data;
+
+    for (s = value->data; s < last; s++) {
+        if (ngx_http_perstack_log_unsafe(*s)) {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+
+        } else {
+            *p++ = *s;
+        }
+    }
+
+    esc->len = p - esc->data;
+
+    return esc;
+}
+
+
+/* The first request header of that name, or NULL. */
+
+ngx_table_elt_t *
+ngx_http_perstack_header_in(ngx_http_request_t *r, char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* A response header; key and value must outlive the request (literals). */
+
+ngx_table_elt_t *
+ngx_http_perstack_add_header(ngx_http_request_t *r, char *key, char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
+}
+
+
+ngx_int_t
+ngx_http_perstack_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, ngx_str_t *message, const char *extra_name,
+    ngx_str_t *extra_value)
+{
+    u_char     *p;
+    ngx_str_t   extra;
+
+    ngx_str_null(&extra);
+
+    if (extra_name) {
+        extra.len = sizeof(",\"\":\"\"") - 1 + ngx_strlen(extra_name)
+                    + ngx_http_perstack_json_escape_size(extra_value->data,
+                                                         extra_value->len);
+
+        extra.data = ngx_pnalloc(r->pool, extra.len);
+        if (extra.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_sprintf(extra.data, ",\"%s\":\"", extra_name);
+        p = ngx_http_perstack_json_escape(p, extra_value->data,
+                                          extra_value->len);
+        *p++ = '"';
+
+        extra.len = p - extra.data;
+    }
+
+    return ngx_http_perstack_send_error_json(r, status, code, message,
+                                             &extra);
+}
+
+
+/* extra: more members for the JSON object, each after a comma, or empty */
+
+ngx_int_t
+ngx_http_perstack_send_error_json(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, ngx_str_t *message, ngx_str_t *extra)
+{
+    size_t        len;
+    u_char       *p;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    len = sizeof("{\"error\":\"\",\"message\":\"\"}\n") - 1
+          + ngx_strlen(code) + extra->len
+          + ngx_http_perstack_json_escape_size(message->data, message->len);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "{\"error\":\"%s\",\"message\":\"", code);
+    p = ngx_http_perstack_json_escape(p, message->data, message->len);
+    *p++ = '"';
+    p = ngx_cpymem(p, extra->data, extra->len);
+    *p++ = '}';
+    *p++ = '\n';
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
