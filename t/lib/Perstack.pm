@@ -1082,11 +1082,13 @@ sub drain {
     return $self->read_until(sub { 0 }, $timeout // 20) || $self->{eof};
 }
 
-# Read whatever has arrived, without waiting.
+# Read whatever has arrived, without waiting.  A stream that keeps
+# flowing is read to its end unless $max_bytes stops the read earlier:
+# give it when "arrived so far" must not become "everything".
 sub read_available {
-    my ($self) = @_;
+    my ($self, $max_bytes) = @_;
     my $total = 0;
-    while (1) {
+    while (!defined $max_bytes || $total < $max_bytes) {
         my $n = $self->pump(0);
         last unless $n;
         $total += $n;
