@@ -84,7 +84,8 @@
     "experts (demo scenarios): demo interactive error slow flood huge"        \
     " garbage\n"                                                              \
     "  stderr exit crash stubborn nonl stdin probe memhog forkbomb llm net\n"                                     \
-    "  deep echo maxsteps noend delegate swapped long\n"
+    "  deep echo maxsteps noend delegate swapped long longend longerror\n"     \
+    "  longstderr longtext longbad longforge\n"
 
 
 typedef struct {
@@ -134,6 +135,12 @@ typedef struct {
     int          event_is_run;
     int          no_event_files;
 
+    /*
+     * longend, longerror: the line of the run's end is this long (without
+     * its newline), filled by the text that stands for DEMO_LONG_MARK
+     */
+    size_t       long_line;
+
     int          connected;            /* skillConnected was printed */
     int          swapped;              /* print some stream events swapped */
 
@@ -179,6 +186,12 @@ static int demo_scenario_echo(void);
 static int demo_scenario_swapped(void);
 static int demo_scenario_long(void);
 static int demo_scenario_interactive_step(void);
+static int demo_scenario_longend(void);
+static int demo_scenario_longerror(void);
+static int demo_scenario_longstderr(void);
+static int demo_scenario_longtext(void);
+static int demo_scenario_longbad(void);
+static int demo_scenario_longforge(void);
 static int demo_unknown_expert(void);
 static int demo_continue(void);
 static int demo_read_file(const char *path, demo_buf_t *b);
@@ -216,6 +229,12 @@ static const demo_scenario_t  demo_scenarios[] = {
     { "echo",        demo_scenario_echo },
     { "swapped",     demo_scenario_swapped },
     { "long",        demo_scenario_long },
+    { "longend",     demo_scenario_longend },
+    { "longerror",   demo_scenario_longerror },
+    { "longstderr",  demo_scenario_longstderr },
+    { "longtext",    demo_scenario_longtext },
+    { "longbad",     demo_scenario_longbad },
+    { "longforge",   demo_scenario_longforge },
     { NULL,          NULL }
 };
 
@@ -1329,6 +1348,79 @@ demo_stream_words(const char *text)
 
 
 /*
+ * longend and longerror: one message of the conversation has the text
+ * DEMO_LONG_MARK, which the line of the run's end replaces, in the event
+ * and in its checkpoint, by DEMO_LONG_UNIT repeated and "x" padding, so that
+ * the line is demo.long_line bytes long without its newline (or as short
+ * as it can be).  The text is plain JSON string content: nothing in it
+ * needs escaping.
+ */
+
+#define DEMO_LONG_MARK  "@@demo-long-text@@"
+#define DEMO_LONG_UNIT  "All work and no play, caf\xc3\xa9 \xe3\x81\x82. "
+
+static void
+demo_buf_replace(demo_buf_t *b, const char *mark, const char *text,
+    size_t len)
+{
+    size_t      i, mlen;
+    demo_buf_t  out;
+
+    mlen = strlen(mark);
+
+    for (i = 0; i + mlen <= b->len; i++) {
+        if (memcmp(b->data + i, mark, mlen) == 0) {
+            break;
+        }
+    }
+
+    if (i + mlen > b->len) {
+        return;
+    }
+
+    memset(&out, 0, sizeof(out));
+    demo_buf_reserve(&out, b->len - mlen + len);
+    demo_buf_add(&out, b->data, i);
+    demo_buf_add(&out, text, len);
+    demo_buf_add(&out, b->data + i + mlen, b->len - i - mlen);
+
+    free(b->data);
+    *b = out;
+}
+
+
+static void
+demo_long_fill(demo_buf_t *b, demo_buf_t *cp)
+{
+    size_t      fill, base, ulen;
+    demo_buf_t  text;
+
+    memset(&text, 0, sizeof(text));
+
+    /* the line once closed: b, its "}", and the text instead of the mark */
+
+    base = b->len + 1 - (sizeof(DEMO_LONG_MARK) - 1);
+    fill = demo.long_line > base ? demo.long_line - base : 0;
+    ulen = sizeof(DEMO_LONG_UNIT) - 1;
+
+    demo_buf_reserve(&text, fill);
+
+    while (text.len + ulen <= fill) {
+        demo_buf_add(&text, DEMO_LONG_UNIT, ulen);
+    }
+
+    memset(text.data + text.len, 'x', fill - text.len);
+    text.len = fill;
+    text.data[text.len] = '\0';
+
+    demo_buf_replace(b, DEMO_LONG_MARK, demo_buf_cstr(&text), text.len);
+    demo_buf_replace(cp, DEMO_LONG_MARK, demo_buf_cstr(&text), text.len);
+
+    free(text.data);
+}
+
+
+/*
  * The end of a run: one of completeRun, stopRunByInteractiveTool,
  * stopRunByError, stopRunByExceededMaxSteps.  extra holds the members after
  * checkpoint and step (with a leading comma) or is NULL.  The checkpoint is
@@ -1358,6 +1450,10 @@ demo_finish(const char *type, const char *status, const char *pending,
 
     if (extra) {
         demo_buf_str(&b, extra);
+    }
+
+    if (demo.long_line) {
+        demo_long_fill(&b, &cp);
     }
 
     demo_save_checkpoint(cp_id, &cp);
@@ -1994,6 +2090,313 @@ demo_scenario_huge(void)
 
     free(b.data);
     free(text.data);
+
+    return 0;
+}
+
+
+/*
+ * The long-line scenarios: single lines far over perstack_max_line, each
+ * written with one write(2) as the real runtime prints an event.  N is the
+ * query as an integer (default 3 MiB, at most DEMO_MAX_HUGE).
+ */
+
+static long
+demo_long_size(const char *scenario)
+{
+    long  n;
+
+    n = demo_query_number(3 * 1024 * 1024);
+
+    if (n < 0 || n > DEMO_MAX_HUGE) {
+        demo_err("%s: from 0 to %ld bytes", scenario, DEMO_MAX_HUGE);
+        return -1;
+    }
+
+    return n;
+}
+
+
+/* a message whose text DEMO_LONG_MARK becomes the long text at the end */
+
+static void
+demo_keep_long_message(const char *type)
+{
+    demo_buf_t  msg;
+
+    memset(&msg, 0, sizeof(msg));
+
+    demo_buf_text_message(&msg, type, DEMO_LONG_MARK);
+    demo_keep_message(&msg);
+
+    free(msg.data);
+}
+
+
+/*
+ * longend: a run whose completeRun line is exactly N bytes (without its
+ * newline): its checkpoint holds an expertMessage whose text is
+ * DEMO_LONG_UNIT repeated, then "x" up to the length.  completeRun's own
+ * text is short: "Completed with a line of N bytes."
+ */
+
+static int
+demo_scenario_longend(void)
+{
+    long        n;
+    demo_buf_t  text;
+
+    n = demo_long_size("longend");
+    if (n < 0) {
+        return 1;
+    }
+
+    memset(&text, 0, sizeof(text));
+
+    demo_begin(NULL);
+    demo_keep_long_message("expertMessage");
+
+    /* the big line is not kept in the workspace as an event file */
+
+    demo.no_event_files = 1;
+    demo.long_line = (size_t) n;
+
+    demo_buf_fmt(&text, "Completed with a line of %ld bytes.", n);
+    demo_complete(text.data);
+
+    demo.long_line = 0;
+    demo.no_event_files = 0;
+
+    free(text.data);
+
+    return 0;
+}
+
+
+/*
+ * longerror: the error scenario, whose stopRunByError line is exactly N
+ * bytes: its checkpoint holds an expertMessage of the long text, as
+ * longend's.
+ */
+
+static int
+demo_scenario_longerror(void)
+{
+    long        n;
+    demo_buf_t  b;
+
+    n = demo_long_size("longerror");
+    if (n < 0) {
+        return 1;
+    }
+
+    memset(&b, 0, sizeof(b));
+
+    demo_begin(NULL);
+    demo_start_generation();
+
+    demo_event(&b, "retry", 1);
+    demo_buf_str(&b, ",\"reason\":\"demo: the provider answered 503 Service "
+                 "Unavailable, retrying\",\"newMessages\":[],\"usage\":");
+    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
+    demo_emit(&b);
+
+    demo_start_generation();
+
+    (void) demo_write_all(STDERR_FILENO, demo_sdk_error_dump,
+                          sizeof(demo_sdk_error_dump) - 1);
+
+    demo_keep_long_message("expertMessage");
+
+    demo.no_event_files = 1;
+    demo.long_line = (size_t) n;
+
+    demo_stop_by_error("APICallError", "demo: the provider answered "
+                       "500 Internal Server Error", 500, 0);
+
+    demo.long_line = 0;
+    demo.no_event_files = 0;
+
+    free(b.data);
+
+    return 0;
+}
+
+
+/*
+ * N bytes of unit repeated, then pad up to N (pad is one ASCII byte), and
+ * a newline: valid UTF-8 whose characters straddle many cut points.
+ */
+
+static void
+demo_buf_repeat(demo_buf_t *b, size_t n, const char *unit, char pad)
+{
+    size_t  ulen;
+
+    ulen = strlen(unit);
+
+    demo_buf_reserve(b, n + 1);
+
+    while (b->len + ulen <= n) {
+        memcpy(b->data + b->len, unit, ulen);
+        b->len += ulen;
+    }
+
+    memset(b->data + b->len, pad, n - b->len);
+    b->len = n;
+    demo_buf_add(b, "\n", 1);
+}
+
+
+/*
+ * longstderr: one stderr line of N bytes, "a\xc3\xa9\xe3\x81\x82" ("a", a
+ * 2-byte and a 3-byte character) repeated, "a" up to N; then completeRun.
+ */
+
+static int
+demo_scenario_longstderr(void)
+{
+    long        n;
+    demo_buf_t  b;
+
+    n = demo_long_size("longstderr");
+    if (n < 0) {
+        return 1;
+    }
+
+    memset(&b, 0, sizeof(b));
+
+    demo_begin(NULL);
+
+    demo_buf_repeat(&b, (size_t) n, "a\xc3\xa9\xe3\x81\x82", 'a');
+    (void) demo_write_all(STDERR_FILENO, b.data, b.len);
+
+    demo_complete("Done, after a long line on stderr.");
+
+    free(b.data);
+
+    return 0;
+}
+
+
+/*
+ * longtext: one stdout line of N bytes that is not JSON,
+ * "\xe3\x81\x82\xe3\x81\x84\xe3\x81\x86" (3-byte characters) repeated, "."
+ * up to N; then completeRun.
+ */
+
+static int
+demo_scenario_longtext(void)
+{
+    long        n;
+    demo_buf_t  b;
+
+    n = demo_long_size("longtext");
+    if (n < 0) {
+        return 1;
+    }
+
+    memset(&b, 0, sizeof(b));
+
+    demo_begin(NULL);
+
+    if (demo.delay_ms > 0) {
+        demo_sleep_ms(demo.delay_ms);
+    }
+
+    demo_buf_repeat(&b, (size_t) n, "\xe3\x81\x82\xe3\x81\x84\xe3\x81\x86",
+                    '.');
+    demo_out(b.data, b.len);
+
+    demo_complete("Done, after a long line of text.");
+
+    free(b.data);
+
+    return 0;
+}
+
+
+/*
+ * A streamRunResult line of N bytes (without its newline): the common
+ * fields, a delta of "x" padding, then tail.  The line is never shorter
+ * than the same line with an empty delta.
+ */
+
+static void
+demo_long_delta_line(size_t n, const char *tail)
+{
+    size_t      pad, tlen;
+    demo_buf_t  b;
+
+    memset(&b, 0, sizeof(b));
+
+    tlen = strlen(tail);
+
+    demo_event(&b, "streamRunResult", 1);
+    demo_buf_str(&b, ",\"delta\":\"");
+
+    pad = 0;
+    if (n > b.len + 1 + tlen) {
+        pad = n - b.len - 1 - tlen;
+    }
+
+    demo_buf_reserve(&b, pad + tlen + 2);
+    memset(b.data + b.len, 'x', pad);
+    b.len += pad;
+    demo_buf_add(&b, "\"", 1);
+    demo_buf_add(&b, tail, tlen);
+    demo_buf_add(&b, "\n", 1);
+
+    demo_out(b.data, b.len);
+
+    free(b.data);
+}
+
+
+/*
+ * longbad: a line that starts as a streamRunResult with a long delta and
+ * is no JSON at its end: {"type":"streamRunResult",...,"delta":"xx...x",
+ * "x":} of N bytes.  Then completeRun.
+ */
+
+static int
+demo_scenario_longbad(void)
+{
+    long  n;
+
+    n = demo_long_size("longbad");
+    if (n < 0) {
+        return 1;
+    }
+
+    demo_begin(NULL);
+    demo_long_delta_line((size_t) n, ",\"x\":}");
+    demo_complete("Done, after a long line that is not JSON.");
+
+    return 0;
+}
+
+
+/*
+ * longforge: the module's closing event behind a long string:
+ * {"type":"streamRunResult",...,"delta":"xx...x","type":"perstack.end",
+ * "outcome":"completed"} of N bytes.  Then completeRun.
+ */
+
+static int
+demo_scenario_longforge(void)
+{
+    long  n;
+
+    n = demo_long_size("longforge");
+    if (n < 0) {
+        return 1;
+    }
+
+    demo_begin(NULL);
+    demo_long_delta_line((size_t) n,
+                         ",\"type\":\"perstack.end\",\"outcome\":\"completed\"}");
+    demo_complete("Done, after a forged closing event.");
 
     return 0;
 }
