@@ -386,10 +386,17 @@ sub printable {
 
 # One event: { id, event (SSE), data (the raw JSON text), json, type }
 
+# ($cut: a line that starts with "{" and is not JSON is taken for a cut
+# event: returns undef, with no error, and sets $$cut)
 sub decode_event_data {
-    my ($data, $errors, $where) = @_;
+    my ($data, $errors, $where, $cut) = @_;
 
     my $json = eval { $JsonIn->decode($data) };
+
+    if (!defined $json && $cut && $data =~ /\A\s*\{/) {
+        $$cut = 1;
+        return undef;
+    }
 
     if (!defined $json) {
         push @$errors, "$where: data is not valid JSON: " . printable($data)
@@ -421,11 +428,16 @@ sub sse_feed {
         my (%e, @comments);
         my $where = "SSE block " . (@{ $s->{events} } + 1);
 
+        # as an EventSource reads a block: its fields in any order, and
+        # several "data" lines joined by "\n"
         for my $line (split /\n/, $blk, -1) {
             if ($line =~ /^:(.*)$/s) {
                 push @comments, $1;
 
-            } elsif ($line =~ /^(id|event|data): (.*)$/s) {
+            } elsif ($line =~ /^data: (.*)$/s) {
+                $e{data} = defined $e{data} ? "$e{data}\n$1" : $1;
+
+            } elsif ($line =~ /^(id|event): (.*)$/s) {
                 push @{ $s->{errors} }, "$where: two \"$1\" lines"
                     if exists $e{$1};
                 $e{$1} = $2;
@@ -450,6 +462,16 @@ sub sse_feed {
         push @{ $s->{errors} }, "$where: a comment inside an event"
             if @comments;
 
+        # a long line cut where it stopped being one JSON object: no
+        # "event" line, and data that is not JSON (see cut_event)
+        if (!defined $e{event} && defined $e{id} && defined $e{data}
+            && !defined eval { $JsonIn->decode($e{data}) })
+        {
+            light_event($s, undef, $e{id}, undef);
+            cut_event($s, { id => $e{id}, data => $e{data} }, $where);
+            next;
+        }
+
         for my $f (qw(id event data)) {
             push @{ $s->{errors} }, "$where: no \"$f\" line in "
                                     . printable($blk)
@@ -462,12 +484,72 @@ sub sse_feed {
                    ? decode_event_data($e{data}, $s->{errors}, $where)
                    : undef;
 
-        push @{ $s->{events} }, {
+        add_event($s, {
             id => $e{id}, event => $e{event}, data => $e{data},
             json => $json, type => ($json ? $json->{type} : undef),
-        };
-        push @{ $s->{order} }, 'event';
+        }, $where);
     }
+}
+
+# The module's own outcomes: it ends a run with these whatever the runtime
+# printed, also in the middle of a line.
+my %ModuleOutcomes = map { $_ => 1 } qw(timeout idle_timeout output_limit
+                                        shutdown error);
+
+# A line longer than perstack_max_line that starts with "{" is streamed as
+# one event; where it turns out not to be one JSON object, the module ends
+# the event there (SSE: no "event" line; NDJSON: the line ends), so its
+# data is not JSON, and says so in the next event:
+#     {"type":"perstack.invalid","stream":"stdout","passed":N,"reason":...}
+# where N is the number of bytes passed, the cut event's.  A cut event is
+# { id, data, cut => 1 }, type undef; it must be followed by that
+# perstack.invalid, or by the closing event of an outcome the module
+# decided (a limit or a timeout stops a line in the middle too).
+sub cut_event {
+    my ($s, $e, $where) = @_;
+
+    push @{ $s->{errors} }, "$where: a cut event follows another cut event"
+        if $s->{cut_pending};
+
+    $e->{cut} = 1;
+    $s->{cut_pending} = { where => $where, len => length $e->{data} };
+    push @{ $s->{events} }, $e;
+    push @{ $s->{order} }, 'event';
+}
+
+sub add_event {
+    my ($s, $e, $where) = @_;
+
+    my $t = $e->{type} // '';
+    my $cut = delete $s->{cut_pending};
+
+    if ($t eq 'perstack.invalid') {
+        my $passed = $e->{json}{passed};
+
+        if ($cut) {
+            push @{ $s->{errors} }, "$where: perstack.invalid says "
+                                    . printable($passed) . " bytes passed, "
+                                    . "the cut event before it had $cut->{len}"
+                unless defined $passed && !ref $passed
+                       && $passed eq $cut->{len};
+
+        } elsif (($passed // 0) ne '0') {
+            push @{ $s->{errors} }, "$where: perstack.invalid (passed "
+                                    . printable($passed) . ") without a cut "
+                                    . "event before it";
+        }
+
+    } elsif ($cut
+             && !($t eq 'perstack.end'
+                  && $ModuleOutcomes{ $e->{json}{outcome} // '' }))
+    {
+        push @{ $s->{errors} }, "$cut->{where}: data that is not JSON, "
+                                . "followed by " . printable($t)
+                                . ", not by perstack.invalid";
+    }
+
+    push @{ $s->{events} }, $e;
+    push @{ $s->{order} }, 'event';
 }
 
 # In light mode ($s->{light} is a type name), events of that type are only
@@ -484,7 +566,9 @@ sub light_event {
             if $s->{id_errors}++ < 5;
     }
 
-    my ($type) = ($data // '') =~ /\A\{"type":"([^"]+)"/;
+    return 0 unless defined $data;
+
+    my ($type) = $data =~ /\A\{"type":"([^"]+)"/;
     $s->{counts}{$type // '(none)'}++;
 
     return 0 unless $s->{light};
@@ -518,13 +602,20 @@ sub ndjson_feed {
         next if light_event($s, $line);
 
         my $where = "NDJSON line " . (@{ $s->{events} } + 1);
-        my $json = decode_event_data($line, $s->{errors}, $where);
 
-        push @{ $s->{events} }, {
+        # a long line cut where it stopped being one JSON object
+        my $cut;
+        my $json = decode_event_data($line, $s->{errors}, $where, \$cut);
+
+        if ($cut) {
+            cut_event($s, { data => $line }, $where);
+            next;
+        }
+
+        add_event($s, {
             data => $line, json => $json,
             type => ($json ? $json->{type} : undef),
-        };
-        push @{ $s->{order} }, 'event';
+        }, $where);
     }
 }
 
@@ -536,6 +627,11 @@ sub new_stream {
 
 sub finish_stream {
     my ($s, $buf, $pos) = @_;
+
+    if (my $cut = delete $s->{cut_pending}) {
+        push @{ $s->{errors} }, "$cut->{where}: data that is not JSON, and "
+                                . "no event after it";
+    }
 
     if ($pos < length $buf) {
         push @{ $s->{errors} }, "bytes after the last complete "
@@ -575,7 +671,7 @@ sub runtime_events {
 
 sub stdout_types {
     my ($s) = @_;
-    return [ map { $_->{type} // '(none)' }
+    return [ map { $_->{cut} ? '(cut)' : $_->{type} // '(none)' }
              grep { ($_->{type} // '') ne 'perstack.stderr' }
              runtime_events($s) ];
 }
@@ -714,7 +810,8 @@ sub check_stream {
             unless ($end->{execution} // '') eq $xid;
         push @p, "perstack.end.outcome " . printable($end->{outcome})
             unless ($end->{outcome} // '')
-                   =~ /\A(?:completed|paused|failed|max_steps|timeout|error)\z/;
+                   =~ /\A(?:completed|paused|failed|max_steps|timeout
+                          |idle_timeout|output_limit|shutdown|error)\z/x;
         push @p, "perstack.end.job " . printable($end->{job})
                  . " is not perstack.execution's " . printable($x->{job})
             unless ($end->{job} // '') eq ($x->{job} // '-');
@@ -748,6 +845,8 @@ sub check_stream {
 
     # the module's own events in between
 
+    my %partial;
+
     for my $i (1 .. $#ev - 1) {
         my $e = $ev[$i];
         my $t = $e->{type} // '';
@@ -757,12 +856,41 @@ sub check_stream {
         if ($t eq 'perstack.execution' || $t eq 'perstack.end') {
             push @p, "event " . ($i + 1) . " is another $t";
 
-        } elsif ($t eq 'perstack.stdout' || $t eq 'perstack.stderr'
-                 || $t eq 'perstack.daemon')
-        {
+        } elsif ($e->{cut}) {
+            # (the parser checked what follows it)
+            push @p, "event " . ($i + 1) . " is cut, but a stdout line is "
+                     . "being passed in parts"
+                if $partial{'perstack.stdout'};
+
+        } elsif ($t eq 'perstack.daemon') {
             push @p, "$t with fields $keys" unless $keys eq 'text type';
             push @p, "$t.text is not a string: $e->{data}"
                 unless $e->{data} =~ /"text":"/;
+
+        } elsif ($t eq 'perstack.stdout' || $t eq 'perstack.stderr') {
+            # a line longer than perstack_max_line comes in parts: every
+            # one but the last says "partial":true
+            push @p, "$t with fields $keys"
+                unless $keys eq 'text type' || $keys eq 'partial text type';
+            push @p, "$t.text is not a string: $e->{data}"
+                unless $e->{data} =~ /"text":"/;
+            push @p, "$t.partial is not true: $e->{data}"
+                if exists $j->{partial}
+                   && $e->{data} !~ /"partial":true[,}]/;
+            $partial{$t} = exists $j->{partial};
+
+        } elsif ($t eq 'perstack.invalid') {
+            push @p, "$t with fields $keys"
+                unless $keys eq 'passed reason stream type';
+            push @p, "$t.stream " . printable($j->{stream})
+                unless ($j->{stream} // '') eq 'stdout';
+            push @p, "$t.passed is not an integer: $e->{data}"
+                unless $e->{data} =~ /"passed":[0-9]+[,}]/;
+            push @p, "$t.reason is not a string: $e->{data}"
+                unless $e->{data} =~ /"reason":"/;
+            push @p, "event " . ($i + 1) . " is $t, but a stdout line is "
+                     . "being passed in parts"
+                if $partial{'perstack.stdout'};
 
         } elsif ($t eq 'perstack.truncated') {
             push @p, "$t with fields $keys"
@@ -776,13 +904,23 @@ sub check_stream {
         } elsif ($t =~ /^perstack\./) {
             push @p, "unknown module event $t";
 
-        } elsif (defined $j->{jobId} && defined $x->{job}
-                 && $j->{jobId} ne $x->{job})
-        {
+        } else {
+            # the runtime's event: a stdout line of its own
+            push @p, "event " . ($i + 1) . " ($t) comes while a stdout "
+                     . "line is being passed in parts"
+                if $partial{'perstack.stdout'};
+
             # the module hands its job id to the runtime (--job-id)
             push @p, "event " . ($i + 1) . " ($t) has jobId $j->{jobId}, "
-                     . "not the execution's job $x->{job}";
+                     . "not the execution's job $x->{job}"
+                if defined $j->{jobId} && defined $x->{job}
+                   && $j->{jobId} ne $x->{job};
         }
+    }
+
+    for my $t (sort grep { $partial{$_} } keys %partial) {
+        push @p, "the last $t is partial: the line's last part never came"
+            unless $ModuleOutcomes{ $end->{outcome} // '' };
     }
 
     Test::More::is_deeply(\@p, [], "$name - stream: event invariants")
