@@ -9,6 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket;
 use Perstack;
+use Encode ();
 
 ensure_test_images();
 
@@ -241,46 +242,57 @@ sub check_nonl {
        "$name - completeRun.text");
 }
 
-sub check_truncated {
-    my ($block, $s) = @_;
-    my $name = $block->name;
-    my ($want_stream, $want_bytes, $want_limit) = split ' ', $block->truncated;
-
-    my @t = by_type($s, 'perstack.truncated');
-    is(scalar @t, 1, "$name - one perstack.truncated");
-    my $j = $t[0] ? $t[0]{json} : {};
-    is($j->{stream}, $want_stream, "$name - truncated.stream");
-    is($j->{bytes}, $want_bytes, "$name - truncated.bytes");
-    is($j->{limit}, $want_limit, "$name - truncated.limit");
-}
-
-# The unknown expert's message, on stdout and on stderr, both over 100 bytes
-sub check_truncated_both {
+# The unknown expert's message, on stdout and on stderr, both over
+# perstack_max_line (100): the stdout line is a JSON object and passes
+# whole, the stderr line comes in parts that join to the whole line.
+sub check_long_both {
     my ($block, $s) = @_;
     my $name = $block->name;
 
     my @rt = runtime_events($s);
-    my @t = by_type($s, 'perstack.truncated');
+    my ($stop) = by_type($s, 'stopRunByError');
+    my @parts = by_type($s, 'perstack.stderr');
 
-    is(scalar @rt, 2, "$name - two events between the first and the last");
-    is(scalar @t, 2, "$name - both are perstack.truncated");
-    is_deeply([sort map { $_->{json}{stream} } @t], ['stderr', 'stdout'],
-              "$name - one for stdout, one for stderr");
+    is_deeply([map { $_->{type} } grep { $_->{type} ne 'perstack.stderr' } @rt],
+              ['stopRunByError'], "$name - stopRunByError, whole");
+    cmp_ok($stop ? length $stop->{data} : 0, '>', 100,
+           "$name - (its line is over perstack_max_line)");
 
-    for my $t (@t) {
-        is($t->{json}{limit}, 100, "$name - $t->{json}{stream}: limit");
-        cmp_ok($t->{json}{bytes}, '>', 100,
-               "$name - $t->{json}{stream}: bytes over the limit");
-    }
+    my $message = $stop ? $stop->{json}{error}{message} // '' : '';
+    like($message, qr/\AExpert "no-such-expert-with-a-long-name" not found/,
+         "$name - stopRunByError.error.message");
+
+    cmp_ok(scalar @parts, '>', 1, "$name - the stderr line in parts");
+    is_deeply([map { exists $_->{json}{partial} ? 'partial' : 'last' } @parts],
+              [('partial') x (@parts - 1), 'last'],
+              "$name - every part but the last is partial");
+    is(join('', map { $_->{json}{text} } @parts), "perstack: error: $message",
+       "$name - the parts join to the stderr line");
+
+    my @long = grep { length(Encode::encode('UTF-8', $_->{json}{text})) > 100 }
+               @parts;
+    is(scalar @long, 0, "$name - no part over perstack_max_line");
+
+    my $end = $s->{events}[-1]{json} || {};
+    is($end->{error}{name}, 'ExpertNotFoundError',
+       "$name - perstack.end.error.name");
 }
 
+# A streamRunResult line of the block's "huge_bytes" (the demo's huge: its
+# delta padded with "x") passes whole, whatever perstack_max_line is.
 sub check_huge_whole {
     my ($block, $s) = @_;
     my $name = $block->name;
-    my ($e) = by_type($s, 'streamRunResult');
-    is($e ? length $e->{data} : undef, 65536,
-       "$name - the line of exactly perstack_max_line bytes passes whole");
-    ok($e && $e->{json}{delta} =~ /\Ax+\z/, "$name - its delta");
+    my $bytes = $block->huge_bytes // 65536;
+    $bytes =~ s/\s+//g;
+    my @e = by_type($s, 'streamRunResult');
+    is(scalar @e, 1, "$name - one streamRunResult");
+    is($e[0] ? length $e[0]{data} : undef, $bytes,
+       "$name - its line of $bytes bytes passes whole");
+    ok($e[0] && $e[0]{json}{delta} =~ /\Ax+\z/, "$name - its delta");
+    ok($e[0] && $e[0]{data} =~ /\A\{"type":"streamRunResult",/,
+       "$name - byte for byte");
+    ok(!by_type($s, 'perstack.truncated'), "$name - no perstack.truncated");
 }
 
 sub check_timeout {
@@ -521,18 +533,18 @@ exit_code: 0
 
 
 
-=== TEST 9: huge: a line longer than perstack_max_line becomes perstack.truncated
+=== TEST 9: huge: a JSON line longer than perstack_max_line passes whole
 --- request
 GET /huge?expert=huge&query=100000
 --- stream: sse
 --- expert: huge
 --- types
-initializeRuntime skillConnected startRun perstack.truncated completeRun skillDisconnected
+initializeRuntime skillConnected startRun streamRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
---- truncated: stdout 100000 65536
---- check: check_truncated
+--- huge_bytes: 100000
+--- check: check_huge_whole
 
 
 
@@ -544,12 +556,12 @@ GET /huge?expert=huge&query=65537
 Accept: application/x-ndjson
 --- expert: huge
 --- types
-initializeRuntime skillConnected startRun perstack.truncated completeRun skillDisconnected
+initializeRuntime skillConnected startRun streamRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
---- truncated: stdout 65537 65536
---- check: check_truncated
+--- huge_bytes: 65537
+--- check: check_huge_whole
 
 
 
@@ -573,16 +585,16 @@ GET /run?expert=huge&query=1500000
 --- stream: sse
 --- expert: huge
 --- types
-initializeRuntime skillConnected startRun perstack.truncated completeRun skillDisconnected
+initializeRuntime skillConnected startRun streamRunResult completeRun skillDisconnected
 --- end
 outcome: completed
 exit_code: 0
---- truncated: stdout 1500000 1048576
---- check: check_truncated
+--- huge_bytes: 1500000
+--- check: check_huge_whole
 
 
 
-=== TEST 13: perstack_max_line applies to stderr lines too
+=== TEST 13: over a tiny perstack_max_line, the stdout event passes whole, the stderr line in parts
 --- request
 GET /short?expert=no-such-expert-with-a-long-name&query=x
 --- stream: sse
@@ -590,7 +602,7 @@ GET /short?expert=no-such-expert-with-a-long-name&query=x
 --- end
 outcome: failed
 exit_code: 1
---- check: check_truncated_both
+--- check: check_long_both
 
 
 
