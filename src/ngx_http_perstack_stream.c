@@ -14,10 +14,16 @@
 
 static ngx_http_perstack_demux_rc_e ngx_http_perstack_demux_add(
     ngx_http_perstack_demux_t *d, unsigned stream, const u_char *p, size_t n,
-    int end, ngx_http_perstack_line_t *line);
+    int end, size_t *used, ngx_http_perstack_line_t *line);
+static ngx_http_perstack_demux_rc_e ngx_http_perstack_demux_held(
+    ngx_http_perstack_demux_t *d, unsigned stream,
+    ngx_http_perstack_line_t *line);
 static int ngx_http_perstack_demux_append(ngx_http_perstack_linebuf_t *lb,
     const u_char *p, size_t n, size_t max_size);
 static void ngx_http_perstack_demux_release(ngx_http_perstack_demux_t *d);
+
+
+static const u_char  ngx_http_perstack_cr[] = "\r";
 
 
 void
@@ -32,8 +38,9 @@ ngx_http_perstack_demux_rc_e
 ngx_http_perstack_demux_next(ngx_http_perstack_demux_t *d, const u_char **pos,
     const u_char *last, ngx_http_perstack_line_t *line)
 {
-    size_t                         n, chunk;
+    size_t                         n, chunk, used;
     const u_char                  *p, *h, *nl;
+    ngx_http_perstack_linebuf_t   *lb;
     ngx_http_perstack_demux_rc_e   rc;
 
     ngx_http_perstack_demux_release(d);
@@ -90,6 +97,24 @@ ngx_http_perstack_demux_next(ngx_http_perstack_demux_t *d, const u_char **pos,
             return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
         }
 
+        lb = &d->lines[d->stream];
+
+        if (lb->cr) {
+            /* the byte after a part's last "\r" decides what it was */
+            lb->cr = 0;
+
+            if (*p != '\n') {
+                line->stream = d->stream;
+                line->first = 0;
+                line->last = 0;
+                line->data = ngx_http_perstack_cr;
+                line->len = 1;
+
+                *pos = p;
+                return NGX_HTTP_PERSTACK_DEMUX_PIECE;
+            }
+        }
+
         n = d->frame_left;
         if (n > (size_t) (last - p)) {
             n = last - p;
@@ -99,7 +124,7 @@ ngx_http_perstack_demux_next(ngx_http_perstack_demux_t *d, const u_char **pos,
         chunk = (nl != NULL) ? (size_t) (nl - p) : n;
 
         rc = ngx_http_perstack_demux_add(d, d->stream, p, chunk, nl != NULL,
-                                         line);
+                                         &used, line);
 
         if (rc == NGX_HTTP_PERSTACK_DEMUX_NOMEM) {
             /* nothing was consumed: the same call may be retried */
@@ -107,12 +132,12 @@ ngx_http_perstack_demux_next(ngx_http_perstack_demux_t *d, const u_char **pos,
             return rc;
         }
 
-        if (nl != NULL) {
-            chunk++;
+        if (used == chunk && nl != NULL) {
+            used++;
         }
 
-        p += chunk;
-        d->frame_left -= chunk;
+        p += used;
+        d->frame_left -= used;
 
         if (rc != NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
             *pos = p;
@@ -126,6 +151,7 @@ ngx_http_perstack_demux_rc_e
 ngx_http_perstack_demux_flush(ngx_http_perstack_demux_t *d,
     ngx_http_perstack_line_t *line)
 {
+    size_t                         used;
     unsigned                       stream;
     ngx_http_perstack_linebuf_t   *lb;
     ngx_http_perstack_demux_rc_e   rc;
@@ -138,11 +164,26 @@ ngx_http_perstack_demux_flush(ngx_http_perstack_demux_t *d,
     {
         lb = &d->lines[stream];
 
-        if (lb->len == 0 && lb->discarded == 0) {
+        if (lb->passing) {
+            /* a long line without its "\n": an empty last part ends it */
+            lb->passing = 0;
+            lb->cr = 0;
+            lb->len = 0;
+
+            line->stream = stream;
+            line->first = 0;
+            line->last = 1;
+            line->data = ngx_http_perstack_cr;
+            line->len = 0;
+
+            return NGX_HTTP_PERSTACK_DEMUX_PIECE;
+        }
+
+        if (lb->len == 0) {
             continue;
         }
 
-        rc = ngx_http_perstack_demux_add(d, stream, NULL, 0, 1, line);
+        rc = ngx_http_perstack_demux_add(d, stream, NULL, 0, 1, &used, line);
 
         if (rc != NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
             return rc;
@@ -167,10 +208,7 @@ ngx_http_perstack_demux_free(ngx_http_perstack_demux_t *d)
 
     for (i = 0; i < sizeof(d->lines) / sizeof(d->lines[0]); i++) {
         free(d->lines[i].data);
-        d->lines[i].data = NULL;
-        d->lines[i].size = 0;
-        d->lines[i].len = 0;
-        d->lines[i].discarded = 0;
+        memset(&d->lines[i], 0, sizeof(ngx_http_perstack_linebuf_t));
     }
 
     d->pending = 0;
@@ -179,17 +217,21 @@ ngx_http_perstack_demux_free(ngx_http_perstack_demux_t *d)
 
 /*
  * Adds [p, p + n) to the partial line of a stream; "end" means that a "\n"
- * follows.  Returns AGAIN while no line is complete, and for an empty line.
+ * follows.  *used tells how much of it was taken.  Returns AGAIN while no
+ * line or part is complete, and for an empty line.
  *
- * A line up to max_line bytes is kept, plus one byte for a "\r" that may
- * turn out to precede the "\n".  Beyond that, the line is only counted,
- * and while it is, lb->len tells whether the last byte counted was a "\r",
- * which is not part of the line's length either.
+ * A line up to max_line bytes is held, plus one byte for a "\r" that may
+ * turn out to precede the "\n".  A line that does not fit becomes parts:
+ * the bytes held, with as much of the input as fills the buffer, are the
+ * first; then each piece of input up to the "\n" is a part of its own,
+ * without a copy.  A "\r" that ends a part is held back (lb->cr) until the
+ * next byte shows whether it ends the line.
  */
 
 static ngx_http_perstack_demux_rc_e
 ngx_http_perstack_demux_add(ngx_http_perstack_demux_t *d, unsigned stream,
-    const u_char *p, size_t n, int end, ngx_http_perstack_line_t *line)
+    const u_char *p, size_t n, int end, size_t *used,
+    ngx_http_perstack_line_t *line)
 {
     size_t                        len;
     const u_char                 *data;
@@ -198,78 +240,142 @@ ngx_http_perstack_demux_add(ngx_http_perstack_demux_t *d, unsigned stream,
     lb = &d->lines[stream];
 
     line->stream = stream;
+    line->first = 0;
+    line->last = 0;
 
-    if (lb->discarded == 0 && lb->len + n <= d->max_line + 1) {
+    *used = n;
 
-        if (end && lb->len == 0) {
-            /*
-             * the whole line is in the input, which the caller keeps until
-             * its next call: no copy
-             */
-            data = p;
-            len = n;
+    if (lb->passing) {
+        len = n;
 
-        } else {
-            if (ngx_http_perstack_demux_append(lb, p, n, d->max_line + 1)
-                != 0)
-            {
-                return NGX_HTTP_PERSTACK_DEMUX_NOMEM;
-            }
+        if (len > 0 && p[len - 1] == '\r') {
+            len--;
 
             if (!end) {
-                return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
+                lb->cr = 1;
             }
-
-            data = lb->data;
-            len = lb->len;
         }
 
-        if (len > 0 && data[len - 1] == '\r') {
-            len--;
-        }
+        if (end) {
+            lb->passing = 0;
 
-        if (len == 0) {
-            lb->len = 0;
+        } else if (len == 0) {
             return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
         }
 
-        if (len > d->max_line) {
-            /* max_line + 1 bytes, and no "\r" at the end */
-            lb->len = 0;
-            line->data = NULL;
-            line->len = len;
-            return NGX_HTTP_PERSTACK_DEMUX_OVERSIZE;
+        line->last = end;
+        line->data = (len > 0) ? p : ngx_http_perstack_cr;
+        line->len = len;
+
+        return NGX_HTTP_PERSTACK_DEMUX_PIECE;
+    }
+
+    if (lb->len + n > d->max_line + 1) {
+        /* the line does not fit: what does is the first part */
+
+        *used = d->max_line + 1 - lb->len;
+
+        if (ngx_http_perstack_demux_append(lb, p, *used, d->max_line + 1)
+            != 0)
+        {
+            return NGX_HTTP_PERSTACK_DEMUX_NOMEM;
         }
 
-        line->data = data;
-        line->len = len;
-        d->pending = stream;
+        lb->whole = 0;
 
-        return NGX_HTTP_PERSTACK_DEMUX_LINE;
+        return ngx_http_perstack_demux_held(d, stream, line);
     }
 
-    if (lb->discarded == 0) {
-        /* the line just became too long: n is not 0 here */
-        lb->discarded = lb->len;
+    if (end && lb->len == 0) {
+        /*
+         * the whole line is in the input, which the caller keeps until
+         * its next call: no copy
+         */
+        data = p;
+        len = n;
+
+    } else {
+        if (ngx_http_perstack_demux_append(lb, p, n, d->max_line + 1) != 0) {
+            return NGX_HTTP_PERSTACK_DEMUX_NOMEM;
+        }
+
+        if (!end) {
+            return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
+        }
+
+        data = lb->data;
+        len = lb->len;
     }
 
-    lb->discarded += n;
-
-    if (n > 0) {
-        lb->len = (p[n - 1] == '\r');
+    if (len > 0 && data[len - 1] == '\r') {
+        len--;
     }
 
-    if (!end) {
+    if (len == 0) {
+        lb->len = 0;
         return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
     }
 
-    line->data = NULL;
-    line->len = lb->discarded - lb->len;
+    if (len > d->max_line) {
+        /* max_line + 1 bytes and its end: one part, the first and last */
 
-    lb->discarded = 0;
-    lb->len = 0;
+        if (lb->len == 0
+            && ngx_http_perstack_demux_append(lb, p, n, d->max_line + 1)
+               != 0)
+        {
+            return NGX_HTTP_PERSTACK_DEMUX_NOMEM;
+        }
 
-    return NGX_HTTP_PERSTACK_DEMUX_OVERSIZE;
+        lb->whole = 1;
+
+        return ngx_http_perstack_demux_held(d, stream, line);
+    }
+
+    line->data = data;
+    line->len = len;
+    d->pending = stream;
+
+    return NGX_HTTP_PERSTACK_DEMUX_LINE;
+}
+
+
+/* the bytes held for a line that does not fit: its first part */
+
+static ngx_http_perstack_demux_rc_e
+ngx_http_perstack_demux_held(ngx_http_perstack_demux_t *d, unsigned stream,
+    ngx_http_perstack_line_t *line)
+{
+    size_t                        len;
+    ngx_http_perstack_linebuf_t  *lb;
+
+    lb = &d->lines[stream];
+
+    len = lb->len;
+
+    if (lb->whole) {
+        if (lb->data[len - 1] == '\r') {
+            len--;
+        }
+
+    } else {
+        lb->passing = 1;
+
+        if (lb->data[len - 1] == '\r') {
+            len--;
+            lb->cr = 1;
+        }
+    }
+
+    line->stream = stream;
+    line->first = 1;
+    line->last = lb->whole;
+    line->data = lb->data;
+    line->len = len;
+
+    lb->whole = 0;
+    d->pending = stream;
+
+    return NGX_HTTP_PERSTACK_DEMUX_PIECE;
 }
 
 
@@ -315,7 +421,7 @@ ngx_http_perstack_demux_append(ngx_http_perstack_linebuf_t *lb,
 }
 
 
-/* the line returned last time is no longer needed */
+/* the line or part returned last time is no longer needed */
 
 static void
 ngx_http_perstack_demux_release(ngx_http_perstack_demux_t *d)

@@ -36,8 +36,13 @@ typedef enum {
     NGX_HTTP_PERSTACK_DEMUX_AGAIN = 0,
     /* line->data, line->len hold one complete line of line->stream */
     NGX_HTTP_PERSTACK_DEMUX_LINE,
-    /* a line longer than max_line was discarded; line->len is its length */
-    NGX_HTTP_PERSTACK_DEMUX_OVERSIZE,
+    /*
+     * A part of a line longer than max_line, in order: line->first for the
+     * first part (the max_line + 1 bytes held so far, or more), line->last
+     * for the last one (which may be empty).  The line's "\n", and a "\r"
+     * before it, are in no part.
+     */
+    NGX_HTTP_PERSTACK_DEMUX_PIECE,
     /* a frame header is not one Docker sends: the stream cannot be trusted */
     NGX_HTTP_PERSTACK_DEMUX_ERROR,
     /* memory allocation failed */
@@ -49,8 +54,12 @@ typedef struct {
     u_char                      *data;
     size_t                       len;
     size_t                       size;
-    /* non-zero while the rest of an oversized line is being skipped */
-    size_t                       discarded;
+    /* a line longer than max_line is being passed on in parts */
+    unsigned                     passing:1;
+    /* the line held is whole: its part is the first and the last */
+    unsigned                     whole:1;
+    /* a "\r" ended the last part: it is passed on unless a "\n" follows */
+    unsigned                     cr:1;
 } ngx_http_perstack_linebuf_t;
 
 
@@ -65,40 +74,45 @@ typedef struct {
     /* indexed by stream type: 1 stdout, 2 stderr, 3 daemon error */
     ngx_http_perstack_linebuf_t  lines[4];
 
-    /* a line returned last time, released on the next call */
+    /* a line or part returned last time, released on the next call */
     unsigned                     pending;
 } ngx_http_perstack_demux_t;
 
 
 typedef struct {
     unsigned                     stream;
+    unsigned                     first:1;
+    unsigned                     last:1;
     const u_char                *data;
     size_t                       len;
 } ngx_http_perstack_line_t;
 
 
 /*
- * max_line: the longest line kept, without its line ending.  Line buffers
- * start small and grow to at most max_line bytes.
+ * max_line: the longest line held whole, without its line ending.  Line
+ * buffers start small and grow to at most max_line + 1 bytes; a longer
+ * line is returned in parts, the first from that buffer and the others
+ * straight from the input, so that no line is too long to pass.
  */
 void ngx_http_perstack_demux_init(ngx_http_perstack_demux_t *d,
     size_t max_line);
 
 /*
- * Consumes bytes from [*pos, last) until one line is complete, and returns
- * it; *pos is advanced past what was consumed.  A returned line excludes
- * its "\n" and a "\r" before it; it stays valid until the next call on d.
- * Empty lines are skipped.  Call again with the same *pos and last until
- * it returns NGX_HTTP_PERSTACK_DEMUX_AGAIN.
+ * Consumes bytes from [*pos, last) until one line or part is complete,
+ * and returns it; *pos is advanced past what was consumed.  A returned
+ * line excludes its "\n" and a "\r" before it; it stays valid until the
+ * next call on d.  Empty lines are skipped.  Call again with the same *pos
+ * and last until it returns NGX_HTTP_PERSTACK_DEMUX_AGAIN.
  */
 ngx_http_perstack_demux_rc_e ngx_http_perstack_demux_next(
     ngx_http_perstack_demux_t *d, const u_char **pos, const u_char *last,
     ngx_http_perstack_line_t *line);
 
 /*
- * At the end of the stream: returns the unterminated last line of each
- * stream (LINE or OVERSIZE), one per call, then AGAIN.  A frame cut short
- * is not an error here: its payload so far is part of a line.
+ * At the end of the stream: returns what is left of each stream's last,
+ * unterminated line (a LINE, or the PIECEs that end a long one), one per
+ * call, then AGAIN.  A frame cut short is not an error here: its payload
+ * so far is part of a line.
  */
 ngx_http_perstack_demux_rc_e ngx_http_perstack_demux_flush(
     ngx_http_perstack_demux_t *d, ngx_http_perstack_line_t *line);

@@ -10,7 +10,9 @@
  * line:
  *
  *     1:text      a line of stdout ("2:" stderr, "3:" daemon error)
- *     1!17        a line of stdout too long, of 17 bytes
+ *     1!17        a line of stdout too long to hold, of 17 bytes, that
+ *                 came in parts ("1!17=text" when the test asks for the
+ *                 parts' bytes too)
  *     E           a bad frame header        M  out of memory
  *     T           the stream ended inside a frame
  *     F1:text     a line returned by flush() ("F1!17" too long)
@@ -137,10 +139,18 @@ frame(text_t *s, unsigned type, const char *payload, size_t len)
 }
 
 
+/* the parts of the long line of each stream, joined */
+static text_t  parts[4];
+static int     parts_open[4];
+static int     parts_text;
+
+
 static void
 record(text_t *t, ngx_http_perstack_demux_rc_e rc,
     ngx_http_perstack_line_t *line, const char *prefix)
 {
+    text_t  *acc;
+
     switch (rc) {
 
     case NGX_HTTP_PERSTACK_DEMUX_LINE:
@@ -149,9 +159,34 @@ record(text_t *t, ngx_http_perstack_demux_rc_e rc,
         text_add(t, "\n", 1);
         break;
 
-    case NGX_HTTP_PERSTACK_DEMUX_OVERSIZE:
-        text_printf(t, "%s%u!%lu\n", prefix, line->stream,
-                    (unsigned long) line->len);
+    case NGX_HTTP_PERSTACK_DEMUX_PIECE:
+        acc = &parts[line->stream];
+
+        if (line->first != !parts_open[line->stream]) {
+            text_printf(t, "?%s part %u\n",
+                        line->first ? "first" : "no first", line->stream);
+        }
+
+        if (line->first) {
+            acc->len = 0;
+            parts_open[line->stream] = 1;
+        }
+
+        text_add(acc, line->data, line->len);
+
+        if (line->last) {
+            parts_open[line->stream] = 0;
+            text_printf(t, "%s%u!%lu", prefix, line->stream,
+                        (unsigned long) acc->len);
+
+            if (parts_text) {
+                text_add(t, "=", 1);
+                text_add(t, acc->data, acc->len);
+            }
+
+            text_add(t, "\n", 1);
+        }
+
         break;
 
     case NGX_HTTP_PERSTACK_DEMUX_ERROR:
@@ -206,6 +241,8 @@ run(text_t *t, const text_t *in, size_t max_line, cut_t *cut)
 
     ngx_http_perstack_demux_init(&d, max_line);
 
+    memset(parts_open, 0, sizeof(parts_open));
+
     for (off = 0; off < in->len; off += n) {
         n = cut_next(cut, off, in->len - off);
 
@@ -221,7 +258,7 @@ run(text_t *t, const text_t *in, size_t max_line, cut_t *cut)
             rc = ngx_http_perstack_demux_next(&d, &pos, buf + n, &line);
             record(t, rc, &line, "");
         } while (rc == NGX_HTTP_PERSTACK_DEMUX_LINE
-                 || rc == NGX_HTTP_PERSTACK_DEMUX_OVERSIZE);
+                 || rc == NGX_HTTP_PERSTACK_DEMUX_PIECE);
 
         if (rc == NGX_HTTP_PERSTACK_DEMUX_AGAIN && pos != buf + n) {
             text_printf(t, "?AGAIN with %lu bytes left\n",
@@ -240,9 +277,9 @@ run(text_t *t, const text_t *in, size_t max_line, cut_t *cut)
         text_add(t, "T\n", 2);
     }
 
-    /* at most one line for each stream, and AGAIN */
+    /* at most a line or the two parts that end one for each stream */
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 7; i++) {
         rc = ngx_http_perstack_demux_flush(&d, &line);
         if (rc == NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
             break;
@@ -251,7 +288,7 @@ run(text_t *t, const text_t *in, size_t max_line, cut_t *cut)
         record(t, rc, &line, "F");
     }
 
-    if (i == 4) {
+    if (i == 7) {
         text_add(t, "?flush does not end\n", 20);
     }
 
@@ -704,7 +741,9 @@ model_line(text_t *want, unsigned stream, text_t *acc, size_t max_line,
     }
 
     if (len > max_line) {
-        text_printf(want, "%s%u!%lu\n", prefix, stream, (unsigned long) len);
+        text_printf(want, "%s%u!%lu=", prefix, stream, (unsigned long) len);
+        text_add(want, acc->data, len);
+        text_add(want, "\n", 1);
 
     } else if (len > 0) {
         text_printf(want, "%s%u:", prefix, stream);
@@ -734,6 +773,7 @@ test_model(void)
 
     max_line = 8;
     failed = 0;
+    parts_text = 1;
 
     for (iter = 0; iter < 500 && !failed; iter++) {
         check_seed(1000 + iter);
@@ -800,6 +840,8 @@ test_model(void)
 
     CHECK_MEM(got.data, got.len, want.data, want.len);
 
+    parts_text = 0;
+
     text_free(&in);
     text_free(&want);
     text_free(&got);
@@ -813,6 +855,8 @@ test_model(void)
 int
 main(void)
 {
+    size_t  i;
+
     test_recorded();
     test_interleaved();
     test_line_endings();
@@ -822,6 +866,10 @@ main(void)
     test_zero_size();
     test_nomem();
     test_model();
+
+    for (i = 0; i < 4; i++) {
+        text_free(&parts[i]);
+    }
 
     return check_done("test_stream");
 }
