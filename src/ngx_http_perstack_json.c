@@ -90,7 +90,6 @@ static int ngx_http_perstack_classify_start_map(void *data);
 static int ngx_http_perstack_classify_map_key(void *data,
     const unsigned char *key, size_t len);
 static int ngx_http_perstack_classify_end(void *data);
-static int ngx_http_perstack_type_valid(const u_char *value, size_t len);
 
 static int ngx_http_perstack_utf8_valid(const u_char *p, size_t len);
 static size_t ngx_http_perstack_utf8_len(const u_char *p, const u_char *last);
@@ -349,7 +348,7 @@ ngx_http_perstack_classify_string(void *data, const unsigned char *value,
 
     ctx->type_next = 0;
 
-    if (ngx_http_perstack_type_valid(value, len)) {
+    if (ngx_http_perstack_json_type_valid(value, len)) {
         memcpy(ctx->type, value, len);
         *ctx->type_len = len;
 
@@ -423,8 +422,8 @@ ngx_http_perstack_classify_end(void *data)
 }
 
 
-static int
-ngx_http_perstack_type_valid(const u_char *value, size_t len)
+int
+ngx_http_perstack_json_type_valid(const u_char *value, size_t len)
 {
     size_t  i;
     u_char  c;

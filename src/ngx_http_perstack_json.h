@@ -45,6 +45,10 @@ typedef enum {
 ngx_http_perstack_json_rc_e ngx_http_perstack_json_classify(
     const u_char *data, size_t len, u_char *type, size_t *type_len);
 
+/* whether an event's type is 1 to NGX_HTTP_PERSTACK_TYPE_MAX bytes of
+ * [A-Za-z0-9_.:-], which an SSE "event:" field can carry as it is */
+int ngx_http_perstack_json_type_valid(const u_char *value, size_t len);
+
 
 /*
  * The exact length of src escaped as the inside of a JSON string: '"', '\\'
