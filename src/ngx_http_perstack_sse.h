@@ -46,4 +46,28 @@ u_char *ngx_http_perstack_sse_write(u_char *dst, uint64_t id,
     const u_char *type, size_t type_len, const u_char *data, size_t len);
 
 
+/*
+ * An event whose data comes in parts, for a line too long to hold:
+ *
+ *     id: <id>\n
+ *     data: <part><part>...\n
+ *     event: <type>\n        (only when type_len is not 0)
+ *     \n
+ *
+ * The "event:" field follows the data, as EventSource allows: the type is
+ * known once the whole line was read.  open() writes up to "data: ",
+ * data() one part (its line breaks split as in sse_write(); a part never
+ * ends between a "\r" and a "\n"), close() the rest.  close() with
+ * type_len 0 also ends an event cut short.
+ */
+size_t ngx_http_perstack_sse_open_size(uint64_t id);
+u_char *ngx_http_perstack_sse_open(u_char *dst, uint64_t id);
+size_t ngx_http_perstack_sse_data_size(const u_char *data, size_t len);
+u_char *ngx_http_perstack_sse_data(u_char *dst, const u_char *data,
+    size_t len);
+size_t ngx_http_perstack_sse_close_size(size_t type_len);
+u_char *ngx_http_perstack_sse_close(u_char *dst, const u_char *type,
+    size_t type_len);
+
+
 #endif /* _NGX_HTTP_PERSTACK_SSE_H_INCLUDED_ */
