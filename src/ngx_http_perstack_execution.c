@@ -49,7 +49,7 @@ static void ngx_http_perstack_idle(ngx_event_t *ev);
 static void ngx_http_perstack_stop(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_outcome_e outcome);
 static ngx_int_t ngx_http_perstack_over_limits(
-    ngx_http_perstack_exec_t *exec, ngx_http_perstack_line_t *line);
+    ngx_http_perstack_exec_t *exec, size_t len, ngx_uint_t new_line);
 static void ngx_http_perstack_stop_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op);
@@ -69,17 +69,35 @@ static ngx_int_t ngx_http_perstack_record(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_recorded(ngx_event_t *ev);
 
 static void ngx_http_perstack_process(ngx_event_t *ev);
+static ngx_int_t ngx_http_perstack_next(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_demux_rc_e rc, ngx_http_perstack_line_t *line);
 static ngx_int_t ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_line_t *line);
+static ngx_int_t ngx_http_perstack_part(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_line_t *line);
+static ngx_int_t ngx_http_perstack_part_held(ngx_http_perstack_exec_t *exec);
+static ngx_int_t ngx_http_perstack_raw_send(ngx_http_perstack_exec_t *exec,
+    const u_char *data, size_t len, ngx_uint_t first, ngx_uint_t last);
+static ngx_int_t ngx_http_perstack_text_send(ngx_http_perstack_exec_t *exec,
+    unsigned stream, const u_char *data, size_t len, ngx_uint_t last);
+static ngx_int_t ngx_http_perstack_cut(ngx_http_perstack_exec_t *exec,
+    const char *reason);
+static ngx_int_t ngx_http_perstack_scan_line(ngx_http_perstack_exec_t *exec);
+static ngx_int_t ngx_http_perstack_held_drop(ngx_http_perstack_exec_t *exec,
+    size_t len);
+static size_t ngx_http_perstack_prefix_size(ngx_http_perstack_exec_t *exec,
+    ngx_uint_t cut, ngx_uint_t *events);
+static u_char *ngx_http_perstack_prefix(ngx_http_perstack_exec_t *exec,
+    u_char *dst);
 static void ngx_http_perstack_run_error(ngx_http_perstack_exec_t *exec,
-    yajl_val tree);
-static void ngx_http_perstack_cut(ngx_str_t *dst, const char *src,
-    size_t max);
+    ngx_http_perstack_scan_t *scan);
 static void ngx_http_perstack_run_outcome(ngx_http_perstack_exec_t *exec);
+static ngx_uint_t ngx_http_perstack_run_ends(const u_char *type,
+    size_t type_len);
+static ngx_uint_t ngx_http_perstack_run_outcome_of(const u_char *type,
+    size_t type_len);
 static void ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec,
-    u_char *type, size_t type_len, ngx_http_perstack_line_t *line);
-static ngx_int_t ngx_http_perstack_json_gen(yajl_gen g, yajl_val v,
-    ngx_uint_t depth);
+    const u_char *type, size_t type_len, ngx_http_perstack_scan_t *scan);
 static ngx_int_t ngx_http_perstack_send_headers(
     ngx_http_perstack_exec_t *exec);
 static ngx_int_t ngx_http_perstack_emit_text(ngx_http_perstack_exec_t *exec,
@@ -1929,6 +1947,14 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
         ngx_free(exec->stderr_group);
     }
 
+    if (exec->text) {
+        ngx_free(exec->text);
+    }
+
+    if (exec->scan) {
+        ngx_http_perstack_scan_free(exec->scan);
+    }
+
     ngx_destroy_pool(exec->pool);
 }
 
@@ -2054,7 +2080,6 @@ ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec, u_char *data,
 static void
 ngx_http_perstack_process(ngx_event_t *ev)
 {
-    u_char                        *p;
     const u_char                  *pos, *last;
     ngx_str_t                      message;
     ngx_http_perstack_exec_t      *exec;
@@ -2086,6 +2111,17 @@ ngx_http_perstack_process(ngx_event_t *ev)
             break;
         }
 
+        if (exec->held_len || (exec->held_dropped && !exec->raw_open)) {
+            if (ngx_http_perstack_next(exec, NGX_HTTP_PERSTACK_DEMUX_AGAIN,
+                                       NULL)
+                == NGX_ERROR)
+            {
+                return;
+            }
+
+            continue;
+        }
+
         rc = ngx_http_perstack_demux_next(&exec->demux, &pos, last, &line);
 
         if (rc == NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
@@ -2100,38 +2136,10 @@ ngx_http_perstack_process(ngx_event_t *ev)
             break;
         }
 
-        if (rc == NGX_HTTP_PERSTACK_DEMUX_LINE) {
-            if (ngx_http_perstack_line(exec, &line) == NGX_ERROR) {
-                return;
-            }
-
-            continue;
-        }
-
-        if (rc == NGX_HTTP_PERSTACK_DEMUX_OVERSIZE) {
-            p = ngx_http_perstack_reserve(exec, &exec->scratch,
-                                          &exec->scratch_size, 128);
-            if (p == NULL) {
-                ngx_http_finalize_request(exec->request, NGX_ERROR);
-                return;
-            }
-
-            ngx_log_error(NGX_LOG_WARN, exec->log, 0,
-                          "perstack: discarded a line of %uz bytes from %s "
-                          "(perstack_max_line %uz)", line.len,
-                          line.stream == NGX_HTTP_PERSTACK_STDERR
-                          ? "stderr" : "stdout", exec->conf->max_line);
-
-            p = ngx_sprintf(p, "{\"type\":\"perstack.truncated\","
-                               "\"stream\":\"%s\",\"bytes\":%uz,"
-                               "\"limit\":%uz}",
-                            line.stream == NGX_HTTP_PERSTACK_STDERR
-                            ? "stderr" : "stdout",
-                            line.len, exec->conf->max_line);
-
-            if (ngx_http_perstack_emit_module(exec, "perstack.truncated", p)
-                == NGX_ERROR)
-            {
+        if (rc == NGX_HTTP_PERSTACK_DEMUX_LINE
+            || rc == NGX_HTTP_PERSTACK_DEMUX_PIECE)
+        {
+            if (ngx_http_perstack_next(exec, rc, &line) == NGX_ERROR) {
                 return;
             }
 
@@ -2198,24 +2206,75 @@ ngx_http_perstack_process(ngx_event_t *ev)
     /* the stream ended: lines without a final newline still count */
 
     for ( ;; ) {
-        rc = ngx_http_perstack_demux_flush(&exec->demux, &line);
 
-        if (rc == NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
-            break;
+        if (ngx_http_perstack_busy(exec)) {
+            return;
         }
 
-        if (rc == NGX_HTTP_PERSTACK_DEMUX_LINE) {
-            if (ngx_http_perstack_line(exec, &line) == NGX_ERROR) {
-                return;
+        if (exec->held_len || (exec->held_dropped && !exec->raw_open)) {
+            rc = NGX_HTTP_PERSTACK_DEMUX_AGAIN;
+
+        } else {
+            rc = ngx_http_perstack_demux_flush(&exec->demux, &line);
+
+            if (rc == NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
+                break;
             }
         }
 
-        if (ngx_http_perstack_busy(exec)) {
+        if (ngx_http_perstack_next(exec, rc, &line) == NGX_ERROR) {
             return;
         }
     }
 
     ngx_http_perstack_wait(exec);
+}
+
+
+/*
+ * What comes next: the rest of a long line's first part, the report of
+ * what was dropped while a long line streamed (both with rc AGAIN), or
+ * what the demultiplexer returned.
+ */
+
+static ngx_int_t
+ngx_http_perstack_next(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_demux_rc_e rc, ngx_http_perstack_line_t *line)
+{
+    u_char  *p;
+    size_t   dropped;
+
+    if (rc == NGX_HTTP_PERSTACK_DEMUX_LINE) {
+        return ngx_http_perstack_line(exec, line);
+    }
+
+    if (rc == NGX_HTTP_PERSTACK_DEMUX_PIECE) {
+        return ngx_http_perstack_part(exec, line);
+    }
+
+    if (exec->held_len) {
+        return ngx_http_perstack_part_held(exec);
+    }
+
+    dropped = exec->held_dropped;
+    exec->held_dropped = 0;
+
+    ngx_log_error(NGX_LOG_WARN, exec->log, 0,
+                  "perstack: dropped %uz bytes of stderr that came while a "
+                  "long line streamed", dropped);
+
+    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
+                                  128);
+    if (p == NULL) {
+        ngx_http_finalize_request(exec->request, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(p, "{\"type\":\"perstack.truncated\",\"stream\":\"stderr\","
+                       "\"bytes\":%uz,\"limit\":%uz}",
+                    dropped, (size_t) NGX_HTTP_PERSTACK_STDERR_GROUP_MAX);
+
+    return ngx_http_perstack_emit_module(exec, "perstack.truncated", p);
 }
 
 
@@ -2227,12 +2286,17 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
     size_t                       type_len;
     ngx_http_perstack_json_rc_e  rc;
 
-    if (ngx_http_perstack_over_limits(exec, line)) {
+    if (ngx_http_perstack_over_limits(exec, line->len, 1)) {
         return NGX_OK;
     }
 
     if (line->stream == NGX_HTTP_PERSTACK_STDERR) {
         return ngx_http_perstack_stderr(exec, line);
+    }
+
+    if (exec->raw_open) {
+        /* a line of the engine's while the runtime's streams */
+        return ngx_http_perstack_held_drop(exec, line->len);
     }
 
     if (line->stream == NGX_HTTP_PERSTACK_SYSERR) {
@@ -2251,7 +2315,30 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
     }
 
     if (rc == NGX_HTTP_PERSTACK_JSON_OBJECT) {
-        ngx_http_perstack_run_state(exec, type, type_len, line);
+
+        if (ngx_http_perstack_run_ends(type, type_len)) {
+            /* the event that ends a run: what else it says, from the scan */
+
+            if (ngx_http_perstack_scan_line(exec) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_perstack_scan_feed(exec->scan, line->data, line->len)
+                == NGX_HTTP_PERSTACK_SCAN_OK)
+            {
+                (void) ngx_http_perstack_scan_end(exec->scan);
+            }
+
+            if (exec->scan->rc == NGX_HTTP_PERSTACK_SCAN_NOMEM) {
+                ngx_http_finalize_request(exec->request, NGX_ERROR);
+                return NGX_ERROR;
+            }
+
+            ngx_http_perstack_run_state(exec, type, type_len,
+                                        exec->scan->rc
+                                        == NGX_HTTP_PERSTACK_SCAN_OK
+                                        ? exec->scan : NULL);
+        }
 
         /* the runtime's event, byte for byte */
         return ngx_http_perstack_emit(exec, type, type_len, line->data,
@@ -2268,13 +2355,376 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
 
 
 /*
+ * A part of a line longer than perstack_max_line.  With its first part,
+ * the line's way is chosen: a stdout line that starts as a JSON object,
+ * and whose first part the scanner takes, streams as the runtime's event;
+ * any other line becomes text parts.  Nothing of the line was sent then,
+ * so that a first part that is not JSON is text, as a short line would be.
+ */
+
+static ngx_int_t
+ngx_http_perstack_part(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_line_t *line)
+{
+    size_t                        i;
+    ngx_uint_t                    mode;
+    ngx_http_perstack_scan_rc_e   rc;
+
+    if (line->first) {
+        exec->part_mode[line->stream] = NGX_HTTP_PERSTACK_PART_NONE;
+        exec->carry_len[line->stream] = 0;
+    }
+
+    mode = exec->part_mode[line->stream];
+
+    if (line->last) {
+        exec->part_mode[line->stream] = NGX_HTTP_PERSTACK_PART_NONE;
+    }
+
+    if (ngx_http_perstack_over_limits(exec, line->len, line->first)) {
+        return NGX_OK;
+    }
+
+    if (line->first) {
+        mode = NGX_HTTP_PERSTACK_PART_TEXT;
+
+        for (i = 0; i < line->len; i++) {
+            if (line->data[i] != ' ' && line->data[i] != '\t'
+                && line->data[i] != '\r')
+            {
+                break;
+            }
+        }
+
+        if (line->stream == NGX_HTTP_PERSTACK_STDOUT && i < line->len
+            && line->data[i] == '{')
+        {
+            if (ngx_http_perstack_scan_line(exec) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            rc = ngx_http_perstack_scan_feed(exec->scan, line->data,
+                                             line->len);
+
+            if (rc == NGX_HTTP_PERSTACK_SCAN_OK && line->last) {
+                rc = ngx_http_perstack_scan_end(exec->scan);
+            }
+
+            if (rc == NGX_HTTP_PERSTACK_SCAN_NOMEM) {
+                ngx_http_finalize_request(exec->request, NGX_ERROR);
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_HTTP_PERSTACK_SCAN_OK) {
+                mode = NGX_HTTP_PERSTACK_PART_RAW;
+            }
+        }
+
+        if (!line->last) {
+            exec->part_mode[line->stream] = mode;
+        }
+
+        /* sent in slices, each once the client took the last */
+
+        exec->held = line->data;
+        exec->held_len = line->len;
+        exec->held_stream = line->stream;
+        exec->held_first = 1;
+        exec->held_last = line->last;
+        exec->held_raw = (mode == NGX_HTTP_PERSTACK_PART_RAW);
+
+        return ngx_http_perstack_part_held(exec);
+    }
+
+    switch (mode) {
+
+    case NGX_HTTP_PERSTACK_PART_RAW:
+
+        rc = ngx_http_perstack_scan_feed(exec->scan, line->data, line->len);
+
+        if (rc == NGX_HTTP_PERSTACK_SCAN_OK && line->last) {
+            rc = ngx_http_perstack_scan_end(exec->scan);
+        }
+
+        if (rc == NGX_HTTP_PERSTACK_SCAN_NOMEM) {
+            ngx_http_finalize_request(exec->request, NGX_ERROR);
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_HTTP_PERSTACK_SCAN_OK) {
+            /* what was sent stays; the rest of the line is not passed */
+
+            if (!line->last) {
+                exec->part_mode[line->stream] = NGX_HTTP_PERSTACK_PART_SKIP;
+            }
+
+            return ngx_http_perstack_cut(exec, exec->scan->error);
+        }
+
+        return ngx_http_perstack_raw_send(exec, line->data, line->len, 0,
+                                          line->last);
+
+    case NGX_HTTP_PERSTACK_PART_TEXT:
+        return ngx_http_perstack_text_send(exec, line->stream, line->data,
+                                           line->len, line->last);
+
+    default:
+        /* the rest of a line cut short, or of one over the limits */
+        return NGX_OK;
+    }
+}
+
+
+/* the next slice of a long line's first part */
+
+static ngx_int_t
+ngx_http_perstack_part_held(ngx_http_perstack_exec_t *exec)
+{
+    size_t         n;
+    ngx_uint_t     first, last;
+    const u_char  *data;
+
+    n = ngx_min(exec->held_len, NGX_HTTP_PERSTACK_SLICE);
+
+    data = exec->held;
+    first = exec->held_first;
+    last = (n == exec->held_len) && exec->held_last;
+
+    exec->held += n;
+    exec->held_len -= n;
+    exec->held_first = 0;
+
+    if (exec->held_raw) {
+        return ngx_http_perstack_raw_send(exec, data, n, first, last);
+    }
+
+    return ngx_http_perstack_text_send(exec, exec->held_stream, data, n,
+                                       last);
+}
+
+
+/*
+ * A slice of the runtime's event as it streams: its first opens the event
+ * (after the stderr lines held), its last closes it, with the type the
+ * scanner read, and the event then counts as a short one would.
+ */
+
+static ngx_int_t
+ngx_http_perstack_raw_send(ngx_http_perstack_exec_t *exec,
+    const u_char *data, size_t len, ngx_uint_t first, ngx_uint_t last)
+{
+    u_char                    *p, *q;
+    size_t                     size;
+    ngx_uint_t                 events, sse;
+    ngx_http_perstack_scan_t  *scan;
+
+    scan = exec->scan;
+    sse = (exec->format != NGX_HTTP_PERSTACK_FORMAT_NDJSON);
+    events = 0;
+    size = 0;
+
+    if (first) {
+        size = ngx_http_perstack_prefix_size(exec, 0, &events);
+
+        if (sse) {
+            size += ngx_http_perstack_sse_open_size(exec->sequence + events
+                                                    + 1);
+        }
+    }
+
+    size += sse ? ngx_http_perstack_sse_data_size(data, len) : len;
+
+    if (last) {
+        size += sse ? ngx_http_perstack_sse_close_size(scan->type_len) : 1;
+    }
+
+    p = ngx_http_perstack_reserve(exec, &exec->out, &exec->out_size, size);
+    if (p == NULL) {
+        ngx_http_finalize_request(exec->request, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    q = p;
+
+    if (first) {
+        q = ngx_http_perstack_prefix(exec, q);
+
+        exec->sequence++;
+        exec->raw_open = 1;
+        exec->raw_passed = 0;
+
+        if (sse) {
+            q = ngx_http_perstack_sse_open(q, exec->sequence);
+        }
+    }
+
+    q = sse ? ngx_http_perstack_sse_data(q, data, len)
+            : ngx_cpymem(q, data, len);
+
+    exec->raw_passed += len;
+
+    if (last) {
+        if (sse) {
+            q = ngx_http_perstack_sse_close(q, scan->type, scan->type_len);
+
+        } else {
+            *q++ = '\n';
+        }
+
+        exec->raw_open = 0;
+
+        if (scan->type_len) {
+            ngx_http_perstack_run_state(exec, scan->type, scan->type_len,
+                                        scan);
+        }
+    }
+
+    return ngx_http_perstack_send(exec, q - p);
+}
+
+
+/*
+ * A slice of a long line as text: an event of its own, "partial" but for
+ * the last, that never ends inside a UTF-8 character (the character's
+ * start waits in the carry for the next slice).  While the runtime's
+ * event streams, another stream's text cannot go, and is dropped.
+ */
+
+static ngx_int_t
+ngx_http_perstack_text_send(ngx_http_perstack_exec_t *exec, unsigned stream,
+    const u_char *data, size_t len, ngx_uint_t last)
+{
+    u_char      *p, *buf;
+    size_t       n, cut, i, need;
+    const char  *type;
+
+    if (exec->raw_open) {
+        exec->carry_len[stream] = 0;
+        return ngx_http_perstack_held_drop(exec, len);
+    }
+
+    n = exec->carry_len[stream] + len;
+
+    buf = ngx_http_perstack_reserve(exec, &exec->text, &exec->text_size, n);
+    if (buf == NULL) {
+        ngx_http_finalize_request(exec->request, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(buf, exec->carry[stream], exec->carry_len[stream]);
+    ngx_memcpy(buf + exec->carry_len[stream], data, len);
+
+    cut = n;
+
+    if (!last) {
+        /* a lead byte in the last three whose sequence is not complete */
+
+        for (i = n; i > 0 && n - i < 3; i--) {
+            if ((buf[i - 1] & 0xc0) == 0x80) {
+                continue;
+            }
+
+            if (buf[i - 1] >= 0xc0) {
+                need = (buf[i - 1] >= 0xf0) ? 4 : (buf[i - 1] >= 0xe0) ? 3 : 2;
+
+                if (n - (i - 1) < need) {
+                    cut = i - 1;
+                }
+            }
+
+            break;
+        }
+    }
+
+    exec->carry_len[stream] = n - cut;
+    ngx_memcpy(exec->carry[stream], buf + cut, n - cut);
+
+    if (cut == 0 && !last) {
+        return NGX_OK;
+    }
+
+    type = (stream == NGX_HTTP_PERSTACK_STDERR) ? "perstack.stderr"
+           : (stream == NGX_HTTP_PERSTACK_SYSERR) ? "perstack.daemon"
+           : "perstack.stdout";
+
+    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
+            sizeof("{\"type\":\"perstack.stdout\",\"text\":\"\","
+                   "\"partial\":true}") - 1
+            + ngx_http_perstack_json_escape_size(buf, cut));
+    if (p == NULL) {
+        ngx_http_finalize_request(exec->request, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(p, "{\"type\":\"%s\",\"text\":\"", type);
+    p = ngx_http_perstack_json_escape(p, buf, cut);
+    p = ngx_cpymem(p, "\"", 1);
+
+    if (!last) {
+        p = ngx_cpymem(p, ",\"partial\":true", sizeof(",\"partial\":true") - 1);
+    }
+
+    *p++ = '}';
+
+    return ngx_http_perstack_emit_module(exec, type, p);
+}
+
+
+/* the runtime's event that streams is cut short where it stands */
+
+static ngx_int_t
+ngx_http_perstack_cut(ngx_http_perstack_exec_t *exec, const char *reason)
+{
+    ngx_log_error(NGX_LOG_WARN, exec->log, 0,
+                  "perstack: a line of stdout was cut after %O bytes: %s",
+                  exec->raw_passed, reason);
+
+    exec->cut_reason = reason;
+
+    return ngx_http_perstack_emit(exec, NULL, 0, NULL, 0);
+}
+
+
+/* output of another stream while the runtime's event streams */
+
+static ngx_int_t
+ngx_http_perstack_held_drop(ngx_http_perstack_exec_t *exec, size_t len)
+{
+    exec->held_dropped += len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_scan_line(ngx_http_perstack_exec_t *exec)
+{
+    if (exec->scan == NULL) {
+        exec->scan = ngx_pcalloc(exec->pool,
+                                 sizeof(ngx_http_perstack_scan_t));
+        if (exec->scan == NULL) {
+            ngx_http_finalize_request(exec->request, NGX_ERROR);
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_perstack_scan_start(exec->scan) != 0) {
+        ngx_http_finalize_request(exec->request, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * perstack_max_output and perstack_max_events: past either, nothing more is
  * passed on and the container is stopped.
  */
 
 static ngx_int_t
-ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec,
-    ngx_http_perstack_line_t *line)
+ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec, size_t len,
+    ngx_uint_t new_line)
 {
     ngx_http_perstack_loc_conf_t  *plcf;
 
@@ -2284,8 +2734,8 @@ ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec,
 
     plcf = exec->conf;
 
-    exec->output_bytes += line->len;
-    exec->lines++;
+    exec->output_bytes += len;
+    exec->lines += new_line ? 1 : 0;
 
     if ((plcf->max_output && exec->output_bytes > (off_t) plcf->max_output)
         || (plcf->max_events && exec->lines > (ngx_uint_t) plcf->max_events))
@@ -2305,6 +2755,47 @@ ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec,
 }
 
 
+/* whether an event of this type ends a run, or may */
+
+static ngx_uint_t
+ngx_http_perstack_run_ends(const u_char *type, size_t type_len)
+{
+    return ngx_http_perstack_run_outcome_of(type, type_len) != (ngx_uint_t) -1;
+}
+
+
+static ngx_uint_t
+ngx_http_perstack_run_outcome_of(const u_char *type, size_t type_len)
+{
+#define ngx_http_perstack_type_is(t)                                          \
+    (type_len == sizeof(t) - 1 && ngx_strncmp(type, t, sizeof(t) - 1) == 0)
+
+    if (ngx_http_perstack_type_is("completeRun")) {
+        return NGX_HTTP_PERSTACK_OUTCOME_COMPLETED;
+    }
+
+    if (ngx_http_perstack_type_is("stopRunByInteractiveTool")) {
+        return NGX_HTTP_PERSTACK_OUTCOME_PAUSED;
+    }
+
+    if (ngx_http_perstack_type_is("stopRunByError")) {
+        return NGX_HTTP_PERSTACK_OUTCOME_FAILED;
+    }
+
+    if (ngx_http_perstack_type_is("stopRunByExceededMaxSteps")) {
+        return NGX_HTTP_PERSTACK_OUTCOME_MAX_STEPS;
+    }
+
+    if (ngx_http_perstack_type_is("stopRunByDelegate")) {
+        return NGX_HTTP_PERSTACK_OUTCOME_NONE;
+    }
+
+#undef ngx_http_perstack_type_is
+
+    return (ngx_uint_t) -1;
+}
+
+
 /*
  * How the run ended: the last of the coordinator's events that end a run
  * says so, whatever the exit code (the runtime exits 0 after stopRunByError
@@ -2313,62 +2804,31 @@ ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec,
  * the delegate's key.  runId is not compared: the coordinator gets a new
  * one when a delegation returns to it.  stopRunByDelegate ends nothing:
  * the run goes on in the delegates, then in the coordinator again.  An
- * event whose expertKey cannot be read (a line too deep or too large for a
- * tree) is taken as the coordinator's.
+ * event the scanner could not read (scan NULL) is taken as the
+ * coordinator's, with nothing more.
  *
  * For stopRunByInteractiveTool, its checkpoint's pending tool calls are
  * kept for the closing event; for stopRunByError, its error.
  */
 
 static void
-ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec, u_char *type,
-    size_t type_len, ngx_http_perstack_line_t *line)
+ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec,
+    const u_char *type, size_t type_len, ngx_http_perstack_scan_t *scan)
 {
-    size_t                       len;
-    yajl_gen                     g;
-    yajl_val                     tree, pending, key;
-    const u_char                *buf;
-    ngx_http_perstack_outcome_e  outcome;
+    ngx_uint_t  outcome;
 
-    static const char  *pending_path[] = { "checkpoint", "pendingToolCalls",
-                                           NULL };
-    static const char  *key_path[] = { "expertKey", NULL };
+    outcome = ngx_http_perstack_run_outcome_of(type, type_len);
 
-#define ngx_http_perstack_type_is(t)                                          \
-    (type_len == sizeof(t) - 1 && ngx_strncmp(type, t, sizeof(t) - 1) == 0)
-
-    if (ngx_http_perstack_type_is("completeRun")) {
-        outcome = NGX_HTTP_PERSTACK_OUTCOME_COMPLETED;
-
-    } else if (ngx_http_perstack_type_is("stopRunByInteractiveTool")) {
-        outcome = NGX_HTTP_PERSTACK_OUTCOME_PAUSED;
-
-    } else if (ngx_http_perstack_type_is("stopRunByError")) {
-        outcome = NGX_HTTP_PERSTACK_OUTCOME_FAILED;
-
-    } else if (ngx_http_perstack_type_is("stopRunByExceededMaxSteps")) {
-        outcome = NGX_HTTP_PERSTACK_OUTCOME_MAX_STEPS;
-
-    } else if (ngx_http_perstack_type_is("stopRunByDelegate")) {
-        outcome = NGX_HTTP_PERSTACK_OUTCOME_NONE;
-
-    } else {
+    if (outcome == (ngx_uint_t) -1) {
         return;
     }
 
-#undef ngx_http_perstack_type_is
-
-    /* a line the container printed: bounded as it is built */
-    tree = ngx_http_perstack_json_tree(line->data, line->len, 0, NULL);
-
-    key = tree ? yajl_tree_get(tree, key_path, yajl_t_string) : NULL;
-
-    if (key && (ngx_strlen(key->u.string) != exec->expert.len
-                || ngx_strncmp(key->u.string, exec->expert.data,
-                               exec->expert.len) != 0))
+    if (scan && scan->has_expert
+        && (scan->expert_len != exec->expert.len
+            || ngx_strncmp(scan->expert, exec->expert.data,
+                           exec->expert.len) != 0))
     {
         /* a delegate's run ended: the coordinator's goes on */
-        yajl_tree_free(tree);
         return;
     }
 
@@ -2377,79 +2837,53 @@ ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec, u_char *type,
     ngx_str_null(&exec->run_error);
     ngx_str_null(&exec->run_message);
 
-    if (tree == NULL) {
+    if (scan == NULL) {
         return;
     }
 
     if (outcome == NGX_HTTP_PERSTACK_OUTCOME_FAILED) {
-        ngx_http_perstack_run_error(exec, tree);
-        yajl_tree_free(tree);
+        ngx_http_perstack_run_error(exec, scan);
         return;
     }
 
-    pending = (outcome == NGX_HTTP_PERSTACK_OUTCOME_PAUSED)
-              ? yajl_tree_get(tree, pending_path, yajl_t_array) : NULL;
-
-    g = pending ? yajl_gen_alloc(NULL) : NULL;
-
-    if (g && ngx_http_perstack_json_gen(g, pending, 0) == NGX_OK
-        && yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
-    {
-        exec->pending.data = ngx_pnalloc(exec->pool, len);
+    if (outcome == NGX_HTTP_PERSTACK_OUTCOME_PAUSED && scan->pending) {
+        exec->pending.data = ngx_pnalloc(exec->pool, scan->pending_len);
 
         if (exec->pending.data) {
-            ngx_memcpy(exec->pending.data, buf, len);
-            exec->pending.len = len;
+            ngx_memcpy(exec->pending.data, scan->pending, scan->pending_len);
+            exec->pending.len = scan->pending_len;
         }
     }
-
-    if (g) {
-        yajl_gen_free(g);
-    }
-
-    yajl_tree_free(tree);
 }
 
 
 /*
  * stopRunByError's error, for the closing event: {"name","message"} and
- * "statusCode" when it is a number; name and message cut at
- * NGX_HTTP_PERSTACK_ERROR_NAME_MAX and NGX_HTTP_PERSTACK_ERROR_MESSAGE_MAX
- * bytes, on a character's boundary.  The message is also the closing
- * event's "message".
+ * "statusCode" when it is an integer; name and message as the scanner cut
+ * them, at NGX_HTTP_PERSTACK_SCAN_NAME_MAX and
+ * NGX_HTTP_PERSTACK_SCAN_MESSAGE_MAX bytes, on a character's boundary.
+ * The message is also the closing event's "message".
  */
 
 static void
-ngx_http_perstack_run_error(ngx_http_perstack_exec_t *exec, yajl_val tree)
+ngx_http_perstack_run_error(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_scan_t *scan)
 {
-    u_char    *p;
-    size_t     len;
-    yajl_val   name, message, code;
-    ngx_str_t  n, m;
+    u_char  *p;
+    size_t   len;
 
-    static const char  *name_path[] = { "error", "name", NULL };
-    static const char  *message_path[] = { "error", "message", NULL };
-    static const char  *code_path[] = { "error", "statusCode", NULL };
-
-    name = yajl_tree_get(tree, name_path, yajl_t_string);
-    message = yajl_tree_get(tree, message_path, yajl_t_string);
-    code = yajl_tree_get(tree, code_path, yajl_t_number);
-
-    if (name == NULL && message == NULL) {
+    if (!scan->has_error_name && !scan->has_error_message) {
         return;
     }
 
-    ngx_http_perstack_cut(&n, name ? name->u.string : "",
-                          NGX_HTTP_PERSTACK_ERROR_NAME_MAX);
-    ngx_http_perstack_cut(&m, message ? message->u.string : "",
-                          NGX_HTTP_PERSTACK_ERROR_MESSAGE_MAX);
-
     len = sizeof("{\"name\":\"\",\"message\":\"\",\"statusCode\":}") - 1
           + NGX_INT64_LEN
-          + ngx_http_perstack_json_escape_size(n.data, n.len)
-          + ngx_http_perstack_json_escape_size(m.data, m.len);
+          + ngx_http_perstack_json_escape_size(scan->error_name,
+                                               scan->error_name_len)
+          + ngx_http_perstack_json_escape_size(scan->error_message,
+                                               scan->error_message_len);
 
-    p = ngx_pnalloc(exec->pool, len + m.len);
+    p = ngx_pnalloc(exec->pool, len + scan->error_message_len);
     if (p == NULL) {
         return;
     }
@@ -2457,14 +2891,15 @@ ngx_http_perstack_run_error(ngx_http_perstack_exec_t *exec, yajl_val tree)
     exec->run_error.data = p;
 
     p = ngx_cpymem(p, "{\"name\":\"", sizeof("{\"name\":\"") - 1);
-    p = ngx_http_perstack_json_escape(p, n.data, n.len);
+    p = ngx_http_perstack_json_escape(p, scan->error_name,
+                                      scan->error_name_len);
     p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
-    p = ngx_http_perstack_json_escape(p, m.data, m.len);
+    p = ngx_http_perstack_json_escape(p, scan->error_message,
+                                      scan->error_message_len);
     *p++ = '"';
 
-    if (code && YAJL_IS_INTEGER(code)) {
-        p = ngx_sprintf(p, ",\"statusCode\":%L",
-                        (int64_t) YAJL_GET_INTEGER(code));
+    if (scan->has_status_code) {
+        p = ngx_sprintf(p, ",\"statusCode\":%L", scan->status_code);
     }
 
     *p++ = '}';
@@ -2472,30 +2907,8 @@ ngx_http_perstack_run_error(ngx_http_perstack_exec_t *exec, yajl_val tree)
     exec->run_error.len = p - exec->run_error.data;
 
     exec->run_message.data = p;
-    exec->run_message.len = m.len;
-    ngx_memcpy(p, m.data, m.len);
-}
-
-
-/* at most max bytes of a NUL-terminated string, not inside a character */
-
-static void
-ngx_http_perstack_cut(ngx_str_t *dst, const char *src, size_t max)
-{
-    size_t  len;
-
-    len = ngx_strlen(src);
-
-    if (len > max) {
-        len = max;
-
-        while (len && (((u_char) src[len]) & 0xc0) == 0x80) {
-            len--;
-        }
-    }
-
-    dst->data = (u_char *) src;
-    dst->len = len;
+    exec->run_message.len = scan->error_message_len;
+    ngx_memcpy(p, scan->error_message, scan->error_message_len);
 }
 
 
@@ -2541,74 +2954,6 @@ ngx_http_perstack_run_outcome(ngx_http_perstack_exec_t *exec)
                                        "after its run ended",
                                     exec->exit_code)
                         - p;
-}
-
-
-static ngx_int_t
-ngx_http_perstack_json_gen(yajl_gen g, yajl_val v, ngx_uint_t depth)
-{
-    size_t  i;
-
-    /* the line was parsed already; this only bounds the recursion */
-    if (depth > 64) {
-        return NGX_ERROR;
-    }
-
-    switch (v->type) {
-
-    case yajl_t_string:
-        return yajl_gen_string(g, (u_char *) v->u.string,
-                               ngx_strlen(v->u.string))
-               == yajl_gen_status_ok ? NGX_OK : NGX_ERROR;
-
-    case yajl_t_number:
-        return yajl_gen_number(g, v->u.number.r, ngx_strlen(v->u.number.r))
-               == yajl_gen_status_ok ? NGX_OK : NGX_ERROR;
-
-    case yajl_t_object:
-        yajl_gen_map_open(g);
-
-        for (i = 0; i < v->u.object.len; i++) {
-            yajl_gen_string(g, (u_char *) v->u.object.keys[i],
-                            ngx_strlen(v->u.object.keys[i]));
-
-            if (ngx_http_perstack_json_gen(g, v->u.object.values[i],
-                                           depth + 1)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        return yajl_gen_map_close(g) == yajl_gen_status_ok ? NGX_OK
-                                                           : NGX_ERROR;
-
-    case yajl_t_array:
-        yajl_gen_array_open(g);
-
-        for (i = 0; i < v->u.array.len; i++) {
-            if (ngx_http_perstack_json_gen(g, v->u.array.values[i],
-                                           depth + 1)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        return yajl_gen_array_close(g) == yajl_gen_status_ok ? NGX_OK
-                                                             : NGX_ERROR;
-
-    case yajl_t_true:
-        return yajl_gen_bool(g, 1) == yajl_gen_status_ok ? NGX_OK
-                                                         : NGX_ERROR;
-
-    case yajl_t_false:
-        return yajl_gen_bool(g, 0) == yajl_gen_status_ok ? NGX_OK
-                                                         : NGX_ERROR;
-
-    default: /* yajl_t_null */
-        return yajl_gen_null(g) == yajl_gen_status_ok ? NGX_OK : NGX_ERROR;
-    }
 }
 
 
@@ -2746,38 +3091,29 @@ ngx_http_perstack_emit_module(ngx_http_perstack_exec_t *exec,
 /*
  * One event to the client, after the stderr lines held, if any, as an
  * event of their own: both leave in one buffer.  type NULL: only those.
+ * While the runtime's event streams, the stderr lines wait for its end,
+ * and any other event first ends it where it stands (see prefix()).
  */
 
 static ngx_int_t
 ngx_http_perstack_emit(ngx_http_perstack_exec_t *exec, u_char *type,
     size_t type_len, const u_char *data, size_t len)
 {
-    u_char    *p, *last, *group;
-    size_t     size, group_len;
-    uint64_t   id;
+    u_char      *p, *last;
+    size_t       size;
+    ngx_uint_t   events, cut;
 
-    group = exec->stderr_group;
-    group_len = 0;
-    size = 0;
+    cut = exec->raw_open && (type != NULL || exec->cut_reason != NULL);
 
-    if (exec->stderr_group_len) {
-        /* close the event's JSON: the buffer has room for it */
-        group[exec->stderr_group_len++] = '"';
-        group[exec->stderr_group_len++] = '}';
-
-        group_len = exec->stderr_group_len;
-        exec->stderr_group_len = 0;
-
-        size = ngx_http_perstack_frame_size(exec, exec->sequence + 1,
-                                            sizeof("perstack.stderr") - 1,
-                                            group, group_len);
+    if (exec->raw_open && !cut) {
+        return NGX_OK;
     }
 
-    id = exec->sequence + (group_len ? 1 : 0);
+    size = ngx_http_perstack_prefix_size(exec, cut, &events);
 
     if (type) {
-        size += ngx_http_perstack_frame_size(exec, id + 1, type_len, data,
-                                             len);
+        size += ngx_http_perstack_frame_size(exec, exec->sequence + events + 1,
+                                             type_len, data, len);
     }
 
     if (size == 0) {
@@ -2790,24 +3126,105 @@ ngx_http_perstack_emit(ngx_http_perstack_exec_t *exec, u_char *type,
         return NGX_ERROR;
     }
 
-    last = p;
-
-    if (group_len) {
-        last = ngx_http_perstack_frame(exec, last, exec->sequence + 1,
-                                       (u_char *) "perstack.stderr",
-                                       sizeof("perstack.stderr") - 1,
-                                       group, group_len);
-    }
+    last = ngx_http_perstack_prefix(exec, p);
 
     if (type) {
-        id++;
-        last = ngx_http_perstack_frame(exec, last, id, type, type_len, data,
-                                       len);
+        exec->sequence++;
+        last = ngx_http_perstack_frame(exec, last, exec->sequence, type,
+                                       type_len, data, len);
     }
 
-    exec->sequence = id;
-
     return ngx_http_perstack_send(exec, last - p);
+}
+
+
+/*
+ * What goes before an event, in this order: when cut, the end of the
+ * runtime's event that streams, cut short, and a perstack.invalid that
+ * says so; then the stderr lines held, as an event of their own.  The
+ * size first, with the number of events in *events; then prefix() writes
+ * them, with the ids that follow exec->sequence.
+ */
+
+static size_t
+ngx_http_perstack_prefix_size(ngx_http_perstack_exec_t *exec, ngx_uint_t cut,
+    ngx_uint_t *events)
+{
+    u_char  *p;
+    size_t   size;
+
+    size = 0;
+    *events = 0;
+    exec->invalid_len = 0;
+
+    if (cut) {
+        p = ngx_snprintf(exec->invalid, sizeof(exec->invalid),
+                         "{\"type\":\"perstack.invalid\",\"stream\":\"stdout\","
+                         "\"passed\":%O,\"reason\":\"%s\"}",
+                         exec->raw_passed,
+                         exec->cut_reason ? exec->cut_reason
+                                          : "the execution ended inside it");
+        exec->invalid_len = p - exec->invalid;
+
+        size += (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON)
+                ? 1 : ngx_http_perstack_sse_close_size(0);
+
+        (*events)++;
+        size += ngx_http_perstack_frame_size(exec, exec->sequence + *events,
+                                             sizeof("perstack.invalid") - 1,
+                                             exec->invalid,
+                                             exec->invalid_len);
+    }
+
+    if (exec->stderr_group_len) {
+        /* close the event's JSON: the buffer has room for it */
+        exec->stderr_group[exec->stderr_group_len++] = '"';
+        exec->stderr_group[exec->stderr_group_len++] = '}';
+
+        (*events)++;
+        size += ngx_http_perstack_frame_size(exec, exec->sequence + *events,
+                                             sizeof("perstack.stderr") - 1,
+                                             exec->stderr_group,
+                                             exec->stderr_group_len);
+    }
+
+    return size;
+}
+
+
+static u_char *
+ngx_http_perstack_prefix(ngx_http_perstack_exec_t *exec, u_char *dst)
+{
+    if (exec->invalid_len) {
+        if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+            *dst++ = '\n';
+
+        } else {
+            dst = ngx_http_perstack_sse_close(dst, NULL, 0);
+        }
+
+        exec->raw_open = 0;
+        exec->cut_reason = NULL;
+
+        exec->sequence++;
+        dst = ngx_http_perstack_frame(exec, dst, exec->sequence,
+                                      (u_char *) "perstack.invalid",
+                                      sizeof("perstack.invalid") - 1,
+                                      exec->invalid, exec->invalid_len);
+        exec->invalid_len = 0;
+    }
+
+    if (exec->stderr_group_len) {
+        exec->sequence++;
+        dst = ngx_http_perstack_frame(exec, dst, exec->sequence,
+                                      (u_char *) "perstack.stderr",
+                                      sizeof("perstack.stderr") - 1,
+                                      exec->stderr_group,
+                                      exec->stderr_group_len);
+        exec->stderr_group_len = 0;
+    }
+
+    return dst;
 }
 
 
@@ -2857,6 +3274,14 @@ ngx_http_perstack_stderr(ngx_http_perstack_exec_t *exec,
 
     head = sizeof("{\"type\":\"perstack.stderr\",\"text\":\"") - 1;
     len = ngx_http_perstack_json_escape_size(line->data, line->len);
+
+    if (exec->raw_open
+        && (exec->stderr_group_len ? exec->stderr_group_len + 2 : head)
+           + len + 2 > NGX_HTTP_PERSTACK_STDERR_GROUP_MAX)
+    {
+        /* the group waits for the runtime's event, and it is full */
+        return ngx_http_perstack_held_drop(exec, line->len);
+    }
 
     if (head + len + 2 > NGX_HTTP_PERSTACK_STDERR_GROUP_MAX) {
         return ngx_http_perstack_emit_text(exec, "perstack.stderr", line);
@@ -3042,7 +3467,9 @@ ngx_http_perstack_keepalive(ngx_event_t *ev)
 
     idle = ngx_current_msec - exec->last_output;
 
-    if (idle < interval || ngx_http_perstack_busy(exec)) {
+    /* not inside the runtime's event that streams: it would split it */
+
+    if (idle < interval || ngx_http_perstack_busy(exec) || exec->raw_open) {
         ngx_add_timer(ev, interval - ngx_min(idle, interval - 1));
         return;
     }

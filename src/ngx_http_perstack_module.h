@@ -18,6 +18,7 @@
 #include <pcre2.h>
 
 #include "ngx_http_perstack_stream.h"
+#include "ngx_http_perstack_scan.h"
 
 
 #define NGX_HTTP_PERSTACK_FORMAT_AUTO    0
@@ -40,6 +41,14 @@
 #define NGX_HTTP_PERSTACK_HOLD_EXTRA     120000
 /* stderr lines joined into one perstack.stderr event, as escaped JSON */
 #define NGX_HTTP_PERSTACK_STDERR_GROUP_MAX  (64 * 1024)
+/* the most of a long line's first part sent at once */
+#define NGX_HTTP_PERSTACK_SLICE             (16 * 1024)
+
+/* how a line longer than perstack_max_line goes */
+#define NGX_HTTP_PERSTACK_PART_NONE  0
+#define NGX_HTTP_PERSTACK_PART_RAW   1
+#define NGX_HTTP_PERSTACK_PART_TEXT  2
+#define NGX_HTTP_PERSTACK_PART_SKIP  3
 /* the most of a stopRunByError's error name and message kept */
 #define NGX_HTTP_PERSTACK_ERROR_NAME_MAX     256
 #define NGX_HTTP_PERSTACK_ERROR_MESSAGE_MAX  4096
@@ -418,6 +427,37 @@ struct ngx_http_perstack_exec_s {
     /* a module event's JSON before framing */
     u_char                          *scratch;
     size_t                           scratch_size;
+
+    /*
+     * Lines longer than perstack_max_line, passed on in parts: an event
+     * of the runtime as it streams (one at a time, on stdout, while
+     * raw_open), or text in perstack.stdout, perstack.stderr and
+     * perstack.daemon events of a part each.  How each stream's current
+     * line goes, the end of a UTF-8 character that the next text part
+     * begins with, and the first part's bytes not yet sent.
+     */
+    ngx_uint_t                       part_mode[4];
+    u_char                           carry[4][4];
+    size_t                           carry_len[4];
+    const u_char                    *held;
+    size_t                           held_len;
+    unsigned                         held_stream;
+    unsigned                         held_first:1;
+    unsigned                         held_last:1;
+    unsigned                         held_raw:1;
+    unsigned                         raw_open:1;
+    off_t                            raw_passed;
+    /* why the event streaming is cut short, for perstack.invalid */
+    const char                      *cut_reason;
+    u_char                           invalid[192];
+    size_t                           invalid_len;
+    /* bytes of other streams dropped while it streamed: over the group */
+    size_t                           held_dropped;
+    /* carry and a text part */
+    u_char                          *text;
+    size_t                           text_size;
+    /* reads an event's line as it passes, and the events that end a run */
+    ngx_http_perstack_scan_t        *scan;
 
     ngx_event_t                      process_ev;
     ngx_event_t                      start_ev;
