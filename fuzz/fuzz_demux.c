@@ -24,17 +24,28 @@
  * included, so that AddressSanitizer catches a read past "last" or of an
  * earlier piece.
  *
- * Checked: every LINE is 1 to max_line bytes from stream 1, 2 or 3, and
- * holds no "\n"; every OVERSIZE is longer than max_line; after AGAIN, all
- * the input was consumed; after ERROR, every later next() returns ERROR;
- * flush() returns each stream's last line once.  And, beyond those, the
- * whole sequence of results (lines byte for byte, lengths, ERROR,
- * truncated()) equals that of a simple reference demultiplexer, which
- * reads the whole stream at once: so the pieces the stream comes in never
- * change what it yields.
+ * Checked, for each result:
+ *   - a LINE is 1 to max_line bytes of stream 1, 2 or 3, without "\n";
+ *   - a PIECE is a part of a line longer than max_line, without "\n":
+ *     "first" is set exactly on the first part of a line of its stream
+ *     (the bytes held: max_line, or max_line + 1, bytes), "last" exactly
+ *     on its last (which may be empty; no other part is); between the two,
+ *     no LINE of the same stream comes (other streams' results may);
+ *   - after AGAIN, all the input was consumed; after ERROR, every later
+ *     next() returns ERROR; no line buffer grows past max_line + 1 bytes;
+ *   - flush() ends each stream's last line, a LINE or its last PIECEs,
+ *     and then nothing is left open.
+ * And, beyond those, the whole sequence of results equals that of a
+ * simple reference demultiplexer, which reads the whole stream at once and
+ * keeps each line whole: the same LINEs byte for byte, each long line's
+ * parts joined equal to the reference's line byte for byte (compared when
+ * its last part comes), the same ERROR and truncated(); so the pieces the
+ * stream comes in, and where the caller stops, never change what it
+ * yields.
  *
- * A LINE may end with "\r" when the line ended with "\r\r\n": only one
- * "\r" before the "\n" is part of the line ending (see the header).
+ * A line, whole or joined, may end with "\r" when it ended with "\r\r\n":
+ * only one "\r" before the "\n" is part of the line ending, and a bare
+ * "\r" inside a line is kept (see the header).
  */
 
 
@@ -47,7 +58,8 @@
 
 
 #define REF_LINE      NGX_HTTP_PERSTACK_DEMUX_LINE
-#define REF_OVERSIZE  NGX_HTTP_PERSTACK_DEMUX_OVERSIZE
+/* a line longer than max_line: its parts, joined */
+#define REF_LONG      NGX_HTTP_PERSTACK_DEMUX_PIECE
 #define REF_ERROR     NGX_HTTP_PERSTACK_DEMUX_ERROR
 
 
@@ -55,7 +67,7 @@ typedef struct {
     int                          rc;
     unsigned                     stream;
     size_t                       len;
-    /* of a LINE's bytes in ref_t.text */
+    /* of a line's bytes in ref_t.text */
     size_t                       off;
 } ref_event_t;
 
@@ -81,6 +93,12 @@ typedef struct {
     /* the bytes given and not consumed yet, in their own allocation */
     u_char                      *in;
     size_t                       in_len;
+    /* each stream's long line: its parts so far, joined */
+    u_char                      *parts[4];
+    size_t                       parts_len[4];
+    size_t                       parts_size[4];
+    /* a first part came, its last did not yet */
+    unsigned                     open[4];
 } run_t;
 
 
@@ -90,6 +108,8 @@ static void ref_line(ref_t *ref, unsigned stream, const u_char *data,
 static void run_piece(run_t *run, const u_char *p, size_t n, unsigned calls);
 static void run_result(run_t *run, ngx_http_perstack_demux_rc_e rc,
     const ngx_http_perstack_line_t *line);
+static void run_part(run_t *run, const ngx_http_perstack_line_t *line);
+static void run_bounded(run_t *run);
 
 
 int
@@ -155,22 +175,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(run.next_event == ref.nnext);
     FUZZ_CHECK(ngx_http_perstack_demux_truncated(&run.d) == ref.truncated);
 
+    /* for each stream, a LINE, or at most the two parts that end one */
+
     for (guard = 0; ; guard++) {
-        FUZZ_CHECK(guard <= 3);
+        FUZZ_CHECK(guard <= 6);
 
         rc = ngx_http_perstack_demux_flush(&run.d, &line);
+        run_bounded(&run);
 
         if (rc == NGX_HTTP_PERSTACK_DEMUX_AGAIN) {
             break;
         }
 
         FUZZ_CHECK(rc == NGX_HTTP_PERSTACK_DEMUX_LINE
-                   || rc == NGX_HTTP_PERSTACK_DEMUX_OVERSIZE);
+                   || rc == NGX_HTTP_PERSTACK_DEMUX_PIECE);
 
         run_result(&run, rc, &line);
     }
 
     FUZZ_CHECK(run.next_event == ref.nevents);
+
+    /* every long line got its last part */
+
+    for (i = 1; i < 4; i++) {
+        FUZZ_CHECK(!run.open[i]);
+    }
 
     /* everything was flushed: nothing comes a second time */
 
@@ -180,6 +209,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_http_perstack_demux_free(&run.d);
 
     free(run.in);
+
+    for (i = 0; i < 4; i++) {
+        free(run.parts[i]);
+    }
+
     free(ref.events);
     free(ref.text);
 
@@ -227,6 +261,7 @@ run_piece(run_t *run, const u_char *p, size_t n, unsigned calls)
         rc = ngx_http_perstack_demux_next(&run->d, &pos, last, &line);
 
         FUZZ_CHECK(pos >= prev && pos <= last);
+        run_bounded(run);
 
         if (run->error) {
             FUZZ_CHECK(rc == NGX_HTTP_PERSTACK_DEMUX_ERROR);
@@ -242,7 +277,7 @@ run_piece(run_t *run, const u_char *p, size_t n, unsigned calls)
         }
 
         FUZZ_CHECK(rc == NGX_HTTP_PERSTACK_DEMUX_LINE
-                   || rc == NGX_HTTP_PERSTACK_DEMUX_OVERSIZE
+                   || rc == NGX_HTTP_PERSTACK_DEMUX_PIECE
                    || rc == NGX_HTTP_PERSTACK_DEMUX_ERROR);
 
         run_result(run, rc, &line);
@@ -272,7 +307,12 @@ static void
 run_result(run_t *run, ngx_http_perstack_demux_rc_e rc,
     const ngx_http_perstack_line_t *line)
 {
+    size_t              len;
+    const u_char       *data;
     const ref_event_t  *ev;
+
+    data = NULL;
+    len = 0;
 
     if (rc == NGX_HTTP_PERSTACK_DEMUX_LINE) {
         FUZZ_CHECK(line->stream >= NGX_HTTP_PERSTACK_STDOUT
@@ -281,10 +321,22 @@ run_result(run_t *run, ngx_http_perstack_demux_rc_e rc,
         FUZZ_CHECK(line->len >= 1 && line->len <= run->max_line);
         FUZZ_CHECK(memchr(line->data, '\n', line->len) == NULL);
 
-    } else if (rc == NGX_HTTP_PERSTACK_DEMUX_OVERSIZE) {
-        FUZZ_CHECK(line->stream >= NGX_HTTP_PERSTACK_STDOUT
-                   && line->stream <= NGX_HTTP_PERSTACK_SYSERR);
-        FUZZ_CHECK(line->len > run->max_line);
+        /* not inside a long line of the same stream */
+        FUZZ_CHECK(!run->open[line->stream]);
+
+        data = line->data;
+        len = line->len;
+
+    } else if (rc == NGX_HTTP_PERSTACK_DEMUX_PIECE) {
+        run_part(run, line);
+
+        if (!line->last) {
+            /* the line is compared when it is whole */
+            return;
+        }
+
+        data = run->parts[line->stream];
+        len = run->parts_len[line->stream];
     }
 
     FUZZ_CHECK(run->next_event < run->ref->nevents);
@@ -293,24 +345,23 @@ run_result(run_t *run, ngx_http_perstack_demux_rc_e rc,
 
     if ((int) rc != ev->rc
         || (rc != NGX_HTTP_PERSTACK_DEMUX_ERROR
-            && (line->stream != ev->stream || line->len != ev->len
-                || (rc == NGX_HTTP_PERSTACK_DEMUX_LINE
-                    && memcmp(line->data, run->ref->text + ev->off,
-                              ev->len) != 0))))
+            && (line->stream != ev->stream || len != ev->len
+                || memcmp(data, run->ref->text + ev->off, len) != 0)))
     {
         fprintf(stderr, "result %lu: rc %d stream %u len %lu, "
                 "the reference has rc %d stream %u len %lu\n",
                 (unsigned long) run->next_event - 1, (int) rc,
                 rc == NGX_HTTP_PERSTACK_DEMUX_ERROR ? 0 : line->stream,
-                rc == NGX_HTTP_PERSTACK_DEMUX_ERROR
-                ? 0UL : (unsigned long) line->len,
-                ev->rc, ev->stream, (unsigned long) ev->len);
+                (unsigned long) len, ev->rc, ev->stream,
+                (unsigned long) ev->len);
 
-        if (rc == NGX_HTTP_PERSTACK_DEMUX_LINE) {
-            fuzz_print("line", line->data, line->len);
+        if (rc != NGX_HTTP_PERSTACK_DEMUX_ERROR) {
+            fuzz_print(rc == NGX_HTTP_PERSTACK_DEMUX_LINE ? "line"
+                                                          : "parts joined",
+                       data, len);
         }
 
-        if (ev->rc == REF_LINE) {
+        if (ev->rc != REF_ERROR) {
             fuzz_print("reference", run->ref->text + ev->off, ev->len);
         }
 
@@ -319,9 +370,82 @@ run_result(run_t *run, ngx_http_perstack_demux_rc_e rc,
 }
 
 
+/* a part of a long line: checked, and joined to the parts before it */
+
+static void
+run_part(run_t *run, const ngx_http_perstack_line_t *line)
+{
+    size_t     size;
+    u_char    *p;
+    unsigned   s;
+
+    s = line->stream;
+
+    FUZZ_CHECK(s >= NGX_HTTP_PERSTACK_STDOUT && s <= NGX_HTTP_PERSTACK_SYSERR);
+    FUZZ_CHECK(line->len == 0 || line->data != NULL);
+    FUZZ_CHECK(line->len == 0 || memchr(line->data, '\n', line->len) == NULL);
+
+    if (line->first != !run->open[s]) {
+        fprintf(stderr, "a part of stream %u: first %u, last %u, len %lu, "
+                "%s\n", s, (unsigned) line->first, (unsigned) line->last,
+                (unsigned long) line->len,
+                run->open[s] ? "after a first part" : "with no first part");
+        FUZZ_CHECK(!"first exactly on a line's first part");
+    }
+
+    if (line->first) {
+        /* the bytes held: the buffer full, but for a "\r" held back */
+        FUZZ_CHECK(line->len >= run->max_line
+                   && line->len <= run->max_line + 1);
+
+        run->open[s] = 1;
+        run->parts_len[s] = 0;
+    }
+
+    /* only the last part may be empty */
+    FUZZ_CHECK(line->last || line->len > 0);
+
+    if (run->parts_len[s] + line->len > run->parts_size[s]) {
+        size = 2 * (run->parts_len[s] + line->len);
+
+        p = realloc(run->parts[s], size);
+        if (p == NULL) {
+            abort();
+        }
+
+        run->parts[s] = p;
+        run->parts_size[s] = size;
+    }
+
+    if (line->len) {
+        memcpy(run->parts[s] + run->parts_len[s], line->data, line->len);
+        run->parts_len[s] += line->len;
+    }
+
+    if (line->last) {
+        run->open[s] = 0;
+    }
+}
+
+
+/* memory stays bounded: no line buffer past max_line + 1 bytes */
+
+static void
+run_bounded(run_t *run)
+{
+    unsigned  s;
+
+    for (s = 0; s < 4; s++) {
+        FUZZ_CHECK(run->d.lines[s].len <= run->d.lines[s].size);
+        FUZZ_CHECK(run->d.lines[s].size <= run->max_line + 1);
+    }
+}
+
+
 /*
  * The reference: frames parsed from the whole stream, one byte of payload
- * at a time, each stream's bytes collected until "\n".
+ * at a time, each stream's bytes collected until "\n", every line kept
+ * whole, however long.
  */
 
 static void
@@ -423,12 +547,7 @@ ref_line(ref_t *ref, unsigned stream, const u_char *data, size_t len,
     ev->stream = stream;
     ev->len = len;
 
-    if (len > max_line) {
-        ev->rc = REF_OVERSIZE;
-        return;
-    }
-
-    ev->rc = REF_LINE;
+    ev->rc = (len > max_line) ? REF_LONG : REF_LINE;
     ev->off = ref->text_len;
     memcpy(ref->text + ref->text_len, data, len);
     ref->text_len += len;
