@@ -69,6 +69,8 @@ typedef struct {
     size_t                       depth;
     /* values of any kind, containers included; keys are not values */
     size_t                       values;
+    /* the length of the longest number's text */
+    size_t                       number_max;
     /* an escaped surrogate without its other half, in a string or key */
     unsigned                     lone_surrogate:1;
     /* "\u0000" in a string or key */

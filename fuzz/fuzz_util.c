@@ -534,6 +534,17 @@ fuzz_json_measure(const u_char *p, size_t len, fuzz_json_measure_t *m)
                  || prev == 'E' || prev == '+' || prev == '-'))
         {
             m->values++;
+
+            for (j = i + 1; j < len; j++) {
+                if (strchr("0123456789.eE+-", p[j]) == NULL || p[j] == '\0') {
+                    break;
+                }
+            }
+
+            if (j - i > m->number_max) {
+                m->number_max = j - i;
+            }
+
             continue;
         }
 
