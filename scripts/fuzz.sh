@@ -5,8 +5,8 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS     how long each target runs (default 60)
-#   TARGET      demux, classify, body, tree or sse ("fuzz_demux" works
-#               too);
+#   TARGET      demux, classify, body, tree, sse or scan ("fuzz_demux"
+#               works too);
 #               default: all of them
 #   -h, --help  this text
 # Environment:
@@ -28,13 +28,14 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
-all_targets=(demux classify body tree sse)
+all_targets=(demux classify body tree sse scan)
 
-# the module's source each target fuzzes: src/ngx_http_perstack_<this>.c
+# the module's sources each target fuzzes: src/ngx_http_perstack_<this>.c
+# (the first one the target's, the others what it calls)
 declare -A target_src=([demux]=stream [classify]=json [body]=json [tree]=json
-                       [sse]=sse)
+                       [sse]=sse [scan]="scan json")
 declare -A target_dict=([demux]=demux [classify]=json [body]=json [tree]=json
-                        [sse]=sse)
+                        [sse]=sse [scan]=json)
 
 seconds=60
 targets=()
@@ -112,11 +113,14 @@ cflags=(-std=c99 -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter
         -I"$PERSTACK_ROOT/src" -I"$F")
 
 build_target() {  # TARGET
-    local t="$1"
+    local t="$1" s
+    local -a srcs=()
+    for s in ${target_src[$t]}; do
+        srcs+=("$PERSTACK_ROOT/src/ngx_http_perstack_$s.c")
+    done
     run_logged "$B/logs/build-$t.log" "$cc" "${cflags[@]}" \
         ${extra_cflags[@]+"${extra_cflags[@]}"} \
-        -o "$B/fuzz_$t" "$F/fuzz_$t.c" "$F/fuzz_util.c" \
-        "$PERSTACK_ROOT/src/ngx_http_perstack_${target_src[$t]}.c" -lyajl
+        -o "$B/fuzz_$t" "$F/fuzz_$t.c" "$F/fuzz_util.c" "${srcs[@]}" -lyajl
 }
 
 # ---- run -------------------------------------------------------------------
