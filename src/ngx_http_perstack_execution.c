@@ -2484,7 +2484,9 @@ ngx_http_perstack_part_held(ngx_http_perstack_exec_t *exec)
     ngx_uint_t     first, last;
     const u_char  *data;
 
-    n = ngx_min(exec->held_len, NGX_HTTP_PERSTACK_SLICE);
+    /* a text part is never over perstack_max_line, which it was held for */
+    n = ngx_min(exec->held_len,
+                ngx_min(NGX_HTTP_PERSTACK_SLICE, exec->conf->max_line));
 
     data = exec->held;
     first = exec->held_first;
@@ -3467,9 +3469,13 @@ ngx_http_perstack_keepalive(ngx_event_t *ev)
 
     idle = ngx_current_msec - exec->last_output;
 
-    /* not inside the runtime's event that streams: it would split it */
+    if (exec->raw_open) {
+        /* not inside the runtime's event that streams: it would split it */
+        ngx_add_timer(ev, interval);
+        return;
+    }
 
-    if (idle < interval || ngx_http_perstack_busy(exec) || exec->raw_open) {
+    if (idle < interval || ngx_http_perstack_busy(exec)) {
         ngx_add_timer(ev, interval - ngx_min(idle, interval - 1));
         return;
     }

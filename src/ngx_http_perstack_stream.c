@@ -15,6 +15,9 @@
 static ngx_http_perstack_demux_rc_e ngx_http_perstack_demux_add(
     ngx_http_perstack_demux_t *d, unsigned stream, const u_char *p, size_t n,
     int end, size_t *used, ngx_http_perstack_line_t *line);
+static ngx_http_perstack_demux_rc_e ngx_http_perstack_demux_part(
+    ngx_http_perstack_demux_t *d, unsigned stream, int end,
+    ngx_http_perstack_line_t *line);
 static ngx_http_perstack_demux_rc_e ngx_http_perstack_demux_held(
     ngx_http_perstack_demux_t *d, unsigned stream,
     ngx_http_perstack_line_t *line);
@@ -23,7 +26,12 @@ static int ngx_http_perstack_demux_append(ngx_http_perstack_linebuf_t *lb,
 static void ngx_http_perstack_demux_release(ngx_http_perstack_demux_t *d);
 
 
-static const u_char  ngx_http_perstack_cr[] = "\r";
+#define NGX_HTTP_PERSTACK_PART_MIN  16384
+
+#define ngx_http_perstack_max(a, b)  ((a) > (b) ? (a) : (b))
+
+
+static const u_char  ngx_http_perstack_empty[] = "";
 
 
 void
@@ -100,18 +108,15 @@ ngx_http_perstack_demux_next(ngx_http_perstack_demux_t *d, const u_char **pos,
         lb = &d->lines[d->stream];
 
         if (lb->cr) {
-            /* the byte after a part's last "\r" decides what it was */
+            /*
+             * The byte after a part's last "\r" decides what it was.  The
+             * buffer was released with the part: it has room.
+             */
             lb->cr = 0;
 
             if (*p != '\n') {
-                line->stream = d->stream;
-                line->first = 0;
-                line->last = 0;
-                line->data = ngx_http_perstack_cr;
-                line->len = 1;
-
-                *pos = p;
-                return NGX_HTTP_PERSTACK_DEMUX_PIECE;
+                (void) ngx_http_perstack_demux_append(lb, (u_char *) "\r", 1,
+                                                      d->max_line + 1);
             }
         }
 
@@ -165,18 +170,9 @@ ngx_http_perstack_demux_flush(ngx_http_perstack_demux_t *d,
         lb = &d->lines[stream];
 
         if (lb->passing) {
-            /* a long line without its "\n": an empty last part ends it */
-            lb->passing = 0;
+            /* a long line without its "\n": what is gathered ends it */
             lb->cr = 0;
-            lb->len = 0;
-
-            line->stream = stream;
-            line->first = 0;
-            line->last = 1;
-            line->data = ngx_http_perstack_cr;
-            line->len = 0;
-
-            return NGX_HTTP_PERSTACK_DEMUX_PIECE;
+            return ngx_http_perstack_demux_part(d, stream, 1, line);
         }
 
         if (lb->len == 0) {
@@ -223,9 +219,10 @@ ngx_http_perstack_demux_free(ngx_http_perstack_demux_t *d)
  * A line up to max_line bytes is held, plus one byte for a "\r" that may
  * turn out to precede the "\n".  A line that does not fit becomes parts:
  * the bytes held, with as much of the input as fills the buffer, are the
- * first; then each piece of input up to the "\n" is a part of its own,
- * without a copy.  A "\r" that ends a part is held back (lb->cr) until the
- * next byte shows whether it ends the line.
+ * first; the rest is gathered in the same buffer into parts of
+ * NGX_HTTP_PERSTACK_PART_MIN to max_line bytes, the last ending with the
+ * line.  A "\r" that ends a part is held back (lb->cr) until the next byte
+ * shows whether it ends the line.
  */
 
 static ngx_http_perstack_demux_rc_e
@@ -233,7 +230,7 @@ ngx_http_perstack_demux_add(ngx_http_perstack_demux_t *d, unsigned stream,
     const u_char *p, size_t n, int end, size_t *used,
     ngx_http_perstack_line_t *line)
 {
-    size_t                        len;
+    size_t                        len, room;
     const u_char                 *data;
     ngx_http_perstack_linebuf_t  *lb;
 
@@ -243,32 +240,35 @@ ngx_http_perstack_demux_add(ngx_http_perstack_demux_t *d, unsigned stream,
     line->first = 0;
     line->last = 0;
 
-    *used = n;
-
     if (lb->passing) {
-        len = n;
+        /*
+         * Parts other than the first are gathered up to
+         * NGX_HTTP_PERSTACK_PART_MIN bytes, so that a container that
+         * writes a byte at a time does not make a part, and an event
+         * slice, of each byte; and they are at most max_line bytes.
+         */
 
-        if (len > 0 && p[len - 1] == '\r') {
-            len--;
+        room = ngx_http_perstack_max(d->max_line, 1) - lb->len;
 
-            if (!end) {
-                lb->cr = 1;
-            }
+        if (n > room) {
+            n = room;
+            end = 0;
         }
 
-        if (end) {
-            lb->passing = 0;
+        *used = n;
 
-        } else if (len == 0) {
+        if (ngx_http_perstack_demux_append(lb, p, n, d->max_line + 1) != 0) {
+            return NGX_HTTP_PERSTACK_DEMUX_NOMEM;
+        }
+
+        if (!end && lb->len < NGX_HTTP_PERSTACK_PART_MIN && n < room) {
             return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
         }
 
-        line->last = end;
-        line->data = (len > 0) ? p : ngx_http_perstack_cr;
-        line->len = len;
-
-        return NGX_HTTP_PERSTACK_DEMUX_PIECE;
+        return ngx_http_perstack_demux_part(d, stream, end, line);
     }
+
+    *used = n;
 
     if (lb->len + n > d->max_line + 1) {
         /* the line does not fit: what does is the first part */
@@ -336,6 +336,47 @@ ngx_http_perstack_demux_add(ngx_http_perstack_demux_t *d, unsigned stream,
     d->pending = stream;
 
     return NGX_HTTP_PERSTACK_DEMUX_LINE;
+}
+
+
+/* the bytes gathered of a long line, after its first part */
+
+static ngx_http_perstack_demux_rc_e
+ngx_http_perstack_demux_part(ngx_http_perstack_demux_t *d, unsigned stream,
+    int end, ngx_http_perstack_line_t *line)
+{
+    size_t                        len;
+    ngx_http_perstack_linebuf_t  *lb;
+
+    lb = &d->lines[stream];
+
+    len = lb->len;
+
+    if (len > 0 && lb->data[len - 1] == '\r') {
+        len--;
+
+        if (!end) {
+            lb->cr = 1;
+        }
+    }
+
+    if (end) {
+        lb->passing = 0;
+
+    } else if (len == 0) {
+        lb->len = 0;
+        return NGX_HTTP_PERSTACK_DEMUX_AGAIN;
+    }
+
+    line->stream = stream;
+    line->first = 0;
+    line->last = end;
+    line->data = (len > 0) ? lb->data : ngx_http_perstack_empty;
+    line->len = len;
+
+    d->pending = stream;
+
+    return NGX_HTTP_PERSTACK_DEMUX_PIECE;
 }
 
 

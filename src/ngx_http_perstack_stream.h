@@ -38,8 +38,8 @@ typedef enum {
     NGX_HTTP_PERSTACK_DEMUX_LINE,
     /*
      * A part of a line longer than max_line, in order: line->first for the
-     * first part (the max_line + 1 bytes held so far, or more), line->last
-     * for the last one (which may be empty).  The line's "\n", and a "\r"
+     * first part (the max_line + 1 bytes held), line->last for the last
+     * one (which may be empty); the others are at most max_line bytes.  The line's "\n", and a "\r"
      * before it, are in no part.
      */
     NGX_HTTP_PERSTACK_DEMUX_PIECE,
