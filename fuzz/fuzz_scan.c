@@ -40,7 +40,7 @@
  *   - when the text is at most 64 KiB and the tree builder
  *     (ngx_http_perstack_json_tree(), a second reader of the same text)
  *     takes it: the fields are the tree's: the last top-level "type"
- *     string when it is a valid type, the last "expertKey" string, the
+ *     when it is a string and a valid type, the last "expertKey" string, the
  *     last "name" and "message" strings (cut to 256 and 4096 bytes on a
  *     character's boundary) and integer "statusCode" of the top-level
  *     "error" objects, and the last "pendingToolCalls" array of the
@@ -519,7 +519,11 @@ expect_tree(yajl_val root, expect_t *e)
         k = root->u.object.keys[i];
         v = root->u.object.values[i];
 
-        if (strcmp(k, "type") == 0 && YAJL_IS_STRING(v)) {
+        if (strcmp(k, "type") == 0 && !YAJL_IS_STRING(v)) {
+            /* the last "type" counts, as classify() has it */
+            e->type = NULL;
+
+        } else if (strcmp(k, "type") == 0) {
 
             if (strncmp(v->u.string, "perstack.", 9) == 0) {
                 e->perstack = 1;

@@ -234,6 +234,12 @@ ngx_http_perstack_scan_end(ngx_http_perstack_scan_t *s)
         return s->rc;
     }
 
+    if (s->in_string) {
+        /* yajl takes a string left open after the value */
+        ngx_http_perstack_scan_refuse(s, "not JSON");
+        return s->rc;
+    }
+
     if (yajl_complete_parse(s->yajl) != yajl_status_ok) {
         if (s->rc == NGX_HTTP_PERSTACK_SCAN_OK) {
             ngx_http_perstack_scan_refuse(s, "not JSON");
@@ -737,6 +743,11 @@ ngx_http_perstack_scan_value(ngx_http_perstack_scan_t *s)
 {
     if (s->depth == 0) {
         return ngx_http_perstack_scan_refuse(s, "not a JSON object");
+    }
+
+    if (s->depth == 1 && s->key1 == NGX_HTTP_PERSTACK_KEY_TYPE) {
+        /* the last "type" counts, as for a short line: a string sets it */
+        s->type_len = 0;
     }
 
     return 1;

@@ -153,6 +153,27 @@ test_complete(void)
 }
 
 
+/* the last "type" counts, as classify() has it, whatever its value */
+
+static void
+test_type_repeated(void)
+{
+    ngx_http_perstack_scan_t  s;
+    static const char  line1[] = "{\"type\":\"completeRun\",\"type\":1}";
+    static const char  line2[] = "{\"type\":[],\"type\":\"completeRun\"}";
+
+    memset(&s, 0, sizeof(s));
+
+    SCAN_ALL(line1, sizeof(line1) - 1,
+             CHECK(rc == NGX_HTTP_PERSTACK_SCAN_OK);
+             CHECK(s.type_len == 0));
+
+    SCAN_ALL(line2, sizeof(line2) - 1,
+             CHECK(rc == NGX_HTTP_PERSTACK_SCAN_OK);
+             CHECK_LIT(s.type, s.type_len, "completeRun"));
+}
+
+
 static void
 test_pending(void)
 {
@@ -316,6 +337,8 @@ test_refused(void)
         "{\"type\":\"perstack.end\"}",
         "{\"type\":\"perstack\\u002eend\"}",
         "{\"type\":\"completeRun\",\"type\":\"perstack.end\"}",
+        "{\"type\":\"completeRun\"} \"",
+        "{\"a\":1} \"abc",
         NULL
     };
 
@@ -373,6 +396,7 @@ int
 main(void)
 {
     test_complete();
+    test_type_repeated();
     test_pending();
     test_error();
     test_long();
