@@ -3322,22 +3322,12 @@ demo_scenario_forkbomb(void)
 static int
 demo_unknown_expert(void)
 {
-    demo_buf_t  message;
+    /*
+     * As the real runtime, which asks Perstack's registry for an expert
+     * it does not know: with no network, no event, a message, exit 1.
+     */
 
-    memset(&message, 0, sizeof(message));
-
-    demo_buf_str(&message, "Expert \"");
-    demo_buf_str(&message, demo.expert);
-    demo_buf_str(&message, "\" not found (demo experts: demo interactive "
-                 "error slow flood huge garbage stderr exit crash stubborn "
-                 "nonl stdin)");
-
-    demo.delay_ms = 0;
-    demo_stop_by_error("ExpertNotFoundError", message.data, 0, 0);
-
-    demo_err("error: %s", message.data);
-
-    free(message.data);
+    demo_err("Failed to resolve expert \"%s\": fetch failed", demo.expert);
 
     return 1;
 }

@@ -242,40 +242,32 @@ sub check_nonl {
        "$name - completeRun.text");
 }
 
-# The unknown expert's message, on stdout and on stderr, both over
-# perstack_max_line (100): the stdout line is a JSON object and passes
-# whole, the stderr line comes in parts that join to the whole line.
-sub check_long_both {
+# The unknown expert's message on stderr, over perstack_max_line (100),
+# comes in parts that join to the whole line; there is no event (the
+# runtime prints none when it cannot resolve an expert).
+sub check_long_stderr {
     my ($block, $s) = @_;
     my $name = $block->name;
+    my $expert = $block->expert;
+    $expert =~ s/\s+//g;
 
-    my @rt = runtime_events($s);
-    my ($stop) = by_type($s, 'stopRunByError');
     my @parts = by_type($s, 'perstack.stderr');
 
-    is_deeply([map { $_->{type} } grep { $_->{type} ne 'perstack.stderr' } @rt],
-              ['stopRunByError'], "$name - stopRunByError, whole");
-    cmp_ok($stop ? length $stop->{data} : 0, '>', 100,
-           "$name - (its line is over perstack_max_line)");
+    is_deeply(stdout_types($s), [], "$name - no event but stderr");
 
-    my $message = $stop ? $stop->{json}{error}{message} // '' : '';
-    like($message, qr/\AExpert "no-such-expert-with-a-long-name" not found/,
-         "$name - stopRunByError.error.message");
+    my $want = "perstack: Failed to resolve expert \"$expert\": fetch failed";
+    cmp_ok(length $want, '>', 100, "$name - (the line is over perstack_max_line)");
 
     cmp_ok(scalar @parts, '>', 1, "$name - the stderr line in parts");
     is_deeply([map { exists $_->{json}{partial} ? 'partial' : 'last' } @parts],
               [('partial') x (@parts - 1), 'last'],
               "$name - every part but the last is partial");
-    is(join('', map { $_->{json}{text} } @parts), "perstack: error: $message",
+    is(join('', map { $_->{json}{text} } @parts), $want,
        "$name - the parts join to the stderr line");
 
     my @long = grep { length(Encode::encode('UTF-8', $_->{json}{text})) > 100 }
                @parts;
     is(scalar @long, 0, "$name - no part over perstack_max_line");
-
-    my $end = $s->{events}[-1]{json} || {};
-    is($end->{error}{name}, 'ExpertNotFoundError',
-       "$name - perstack.end.error.name");
 }
 
 # A streamRunResult line of the block's "huge_bytes" (the demo's huge: its
@@ -322,9 +314,14 @@ sub check_nobinary {
 sub check_unknown {
     my ($block, $s) = @_;
     my $name = $block->name;
-    my ($stop) = by_type($s, 'stopRunByError');
-    is($stop ? $stop->{json}{error}{name} : undef, 'ExpertNotFoundError',
-       "$name - stopRunByError: ExpertNotFoundError");
+    my $expert = $block->expert;
+    $expert =~ s/\s+//g;
+
+    is_deeply(stdout_types($s), [], "$name - no event: the runtime prints none");
+    ok((grep { $_ eq "perstack: Failed to resolve expert \"$expert\": "
+                     . "fetch failed" } stderr_texts($s)),
+       "$name - stderr says the expert could not be resolved")
+        or diag(Test::More::explain [stderr_texts($s)]);
 }
 
 sub check_flood {
@@ -594,15 +591,15 @@ exit_code: 0
 
 
 
-=== TEST 13: over a tiny perstack_max_line, the stdout event passes whole, the stderr line in parts
+=== TEST 13: over a tiny perstack_max_line, a stderr line comes in parts
 --- request
-GET /short?expert=no-such-expert-with-a-long-name&query=x
+GET /short?expert=no-such-expert-with-a-name-long-enough-for-its-message-to-pass-the-limit&query=x
 --- stream: sse
---- expert: no-such-expert-with-a-long-name
+--- expert: no-such-expert-with-a-name-long-enough-for-its-message-to-pass-the-limit
 --- end
 outcome: failed
 exit_code: 1
---- check: check_long_both
+--- check: check_long_stderr
 
 
 
@@ -661,8 +658,6 @@ message: ~start
 GET /run?expert=%40scope%2Fname.x-y_z&query=x
 --- stream: sse
 --- expert: @scope/name.x-y_z
---- types
-stopRunByError
 --- end
 outcome: failed
 exit_code: 1
@@ -676,8 +671,6 @@ exit_code: 1
 --- stream: sse
 --- expert eval
 "e" x 128
---- types
-stopRunByError
 --- end
 outcome: failed
 exit_code: 1
