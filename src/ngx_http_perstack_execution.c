@@ -18,13 +18,10 @@
 #include "ngx_http_perstack_json.h"
 #include "ngx_http_perstack_sse.h"
 
-#include <yajl/yajl_tree.h>
-#include <openssl/rand.h>
-#include <yajl/yajl_gen.h>
+#include "ngx_http_perstack_random.h"
+#include "ngx_http_perstack_runtime.h"
 
-#if (NGX_LINUX)
-#include <sys/random.h>
-#endif
+#include <yajl/yajl_tree.h>
 
 
 static void ngx_http_perstack_event_handler(ngx_event_t *ev);
@@ -89,15 +86,6 @@ static size_t ngx_http_perstack_prefix_size(ngx_http_perstack_exec_t *exec,
     ngx_uint_t cut, ngx_uint_t *events);
 static u_char *ngx_http_perstack_prefix(ngx_http_perstack_exec_t *exec,
     u_char *dst);
-static void ngx_http_perstack_run_error(ngx_http_perstack_exec_t *exec,
-    ngx_http_perstack_scan_t *scan);
-static void ngx_http_perstack_run_outcome(ngx_http_perstack_exec_t *exec);
-static ngx_uint_t ngx_http_perstack_run_ends(const u_char *type,
-    size_t type_len);
-static ngx_uint_t ngx_http_perstack_run_outcome_of(const u_char *type,
-    size_t type_len);
-static void ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec,
-    const u_char *type, size_t type_len, ngx_http_perstack_scan_t *scan);
 static ngx_int_t ngx_http_perstack_send_headers(
     ngx_http_perstack_exec_t *exec);
 static ngx_int_t ngx_http_perstack_emit_text(ngx_http_perstack_exec_t *exec,
@@ -605,68 +593,6 @@ ngx_http_perstack_random_id(u_char *id)
 {
     ngx_http_perstack_random_string(id, NGX_HTTP_PERSTACK_ID_LEN,
                                     "0123456789abcdef");
-}
-
-
-/*
- * The kernel's randomness.  getrandom() does not block once the pool was
- * initialised, which it is long before nginx runs; if it fails all the
- * same, the bytes come from libcrypto's generator, seeded by the kernel.
- */
-
-ngx_int_t
-ngx_http_perstack_random_bytes(u_char *dst, size_t len)
-{
-    ssize_t  n;
-
-    while (len) {
-#if (NGX_LINUX)
-        n = getrandom(dst, len, GRND_NONBLOCK);
-#else
-        n = -1;
-#endif
-
-        if (n <= 0) {
-            return (RAND_bytes(dst, (int) len) == 1) ? NGX_OK : NGX_ERROR;
-        }
-
-        dst += n;
-        len -= n;
-    }
-
-    return NGX_OK;
-}
-
-
-/* len characters of alphabet (at most 256), from the kernel's randomness */
-
-void
-ngx_http_perstack_random_string(u_char *dst, size_t len,
-    const char *alphabet)
-{
-    u_char      bytes[64];
-    size_t      n;
-    ngx_uint_t  i, size;
-
-    size = ngx_strlen(alphabet);
-
-    while (len) {
-        n = ngx_min(len, sizeof(bytes));
-
-        if (ngx_http_perstack_random_bytes(bytes, n) != NGX_OK) {
-            /* ids need to be unique, not secret */
-            for (i = 0; i < n; i++) {
-                bytes[i] = (u_char) ngx_random();
-            }
-        }
-
-        /* a slight bias for alphabets that do not divide 256 is harmless */
-        for (i = 0; i < n; i++) {
-            *dst++ = alphabet[bytes[i] % size];
-        }
-
-        len -= n;
-    }
 }
 
 
@@ -1316,7 +1242,7 @@ ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op)
     }
 
     if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
-        ngx_http_perstack_run_outcome(exec);
+        ngx_http_perstack_runtime_outcome(exec);
     }
 
     ngx_http_perstack_remove(exec);
@@ -2316,7 +2242,7 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
 
     if (rc == NGX_HTTP_PERSTACK_JSON_OBJECT) {
 
-        if (ngx_http_perstack_run_ends(type, type_len)) {
+        if (ngx_http_perstack_runtime_ends(type, type_len)) {
             /* the event that ends a run: what else it says, from the scan */
 
             if (ngx_http_perstack_scan_line(exec) != NGX_OK) {
@@ -2334,7 +2260,7 @@ ngx_http_perstack_line(ngx_http_perstack_exec_t *exec,
                 return NGX_ERROR;
             }
 
-            ngx_http_perstack_run_state(exec, type, type_len,
+            ngx_http_perstack_runtime_event(exec, type, type_len,
                                         exec->scan->rc
                                         == NGX_HTTP_PERSTACK_SCAN_OK
                                         ? exec->scan : NULL);
@@ -2576,7 +2502,7 @@ ngx_http_perstack_raw_send(ngx_http_perstack_exec_t *exec,
         exec->raw_open = 0;
 
         if (scan->type_len) {
-            ngx_http_perstack_run_state(exec, scan->type, scan->type_len,
+            ngx_http_perstack_runtime_event(exec, scan->type, scan->type_len,
                                         scan);
         }
     }
@@ -2754,208 +2680,6 @@ ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec, size_t len,
     }
 
     return 0;
-}
-
-
-/* whether an event of this type ends a run, or may */
-
-static ngx_uint_t
-ngx_http_perstack_run_ends(const u_char *type, size_t type_len)
-{
-    return ngx_http_perstack_run_outcome_of(type, type_len) != (ngx_uint_t) -1;
-}
-
-
-static ngx_uint_t
-ngx_http_perstack_run_outcome_of(const u_char *type, size_t type_len)
-{
-#define ngx_http_perstack_type_is(t)                                          \
-    (type_len == sizeof(t) - 1 && ngx_strncmp(type, t, sizeof(t) - 1) == 0)
-
-    if (ngx_http_perstack_type_is("completeRun")) {
-        return NGX_HTTP_PERSTACK_OUTCOME_COMPLETED;
-    }
-
-    if (ngx_http_perstack_type_is("stopRunByInteractiveTool")) {
-        return NGX_HTTP_PERSTACK_OUTCOME_PAUSED;
-    }
-
-    if (ngx_http_perstack_type_is("stopRunByError")) {
-        return NGX_HTTP_PERSTACK_OUTCOME_FAILED;
-    }
-
-    if (ngx_http_perstack_type_is("stopRunByExceededMaxSteps")) {
-        return NGX_HTTP_PERSTACK_OUTCOME_MAX_STEPS;
-    }
-
-    if (ngx_http_perstack_type_is("stopRunByDelegate")) {
-        return NGX_HTTP_PERSTACK_OUTCOME_NONE;
-    }
-
-#undef ngx_http_perstack_type_is
-
-    return (ngx_uint_t) -1;
-}
-
-
-/*
- * How the run ended: the last of the coordinator's events that end a run
- * says so, whatever the exit code (the runtime exits 0 after stopRunByError
- * as after completeRun).  The coordinator is the expert the module named:
- * the runtime keeps the key it is given, while a delegate's events carry
- * the delegate's key.  runId is not compared: the coordinator gets a new
- * one when a delegation returns to it.  stopRunByDelegate ends nothing:
- * the run goes on in the delegates, then in the coordinator again.  An
- * event the scanner could not read (scan NULL) is taken as the
- * coordinator's, with nothing more.
- *
- * For stopRunByInteractiveTool, its checkpoint's pending tool calls are
- * kept for the closing event; for stopRunByError, its error.
- */
-
-static void
-ngx_http_perstack_run_state(ngx_http_perstack_exec_t *exec,
-    const u_char *type, size_t type_len, ngx_http_perstack_scan_t *scan)
-{
-    ngx_uint_t  outcome;
-
-    outcome = ngx_http_perstack_run_outcome_of(type, type_len);
-
-    if (outcome == (ngx_uint_t) -1) {
-        return;
-    }
-
-    if (scan && scan->has_expert
-        && (scan->expert_len != exec->expert.len
-            || ngx_strncmp(scan->expert, exec->expert.data,
-                           exec->expert.len) != 0))
-    {
-        /* a delegate's run ended: the coordinator's goes on */
-        return;
-    }
-
-    exec->run_outcome = outcome;
-    ngx_str_null(&exec->pending);
-    ngx_str_null(&exec->run_error);
-    ngx_str_null(&exec->run_message);
-
-    if (scan == NULL) {
-        return;
-    }
-
-    if (outcome == NGX_HTTP_PERSTACK_OUTCOME_FAILED) {
-        ngx_http_perstack_run_error(exec, scan);
-        return;
-    }
-
-    if (outcome == NGX_HTTP_PERSTACK_OUTCOME_PAUSED && scan->pending) {
-        exec->pending.data = ngx_pnalloc(exec->pool, scan->pending_len);
-
-        if (exec->pending.data) {
-            ngx_memcpy(exec->pending.data, scan->pending, scan->pending_len);
-            exec->pending.len = scan->pending_len;
-        }
-    }
-}
-
-
-/*
- * stopRunByError's error, for the closing event: {"name","message"} and
- * "statusCode" when it is an integer; name and message as the scanner cut
- * them, at NGX_HTTP_PERSTACK_SCAN_NAME_MAX and
- * NGX_HTTP_PERSTACK_SCAN_MESSAGE_MAX bytes, on a character's boundary.
- * The message is also the closing event's "message".
- */
-
-static void
-ngx_http_perstack_run_error(ngx_http_perstack_exec_t *exec,
-    ngx_http_perstack_scan_t *scan)
-{
-    u_char  *p;
-    size_t   len;
-
-    if (!scan->has_error_name && !scan->has_error_message) {
-        return;
-    }
-
-    len = sizeof("{\"name\":\"\",\"message\":\"\",\"statusCode\":}") - 1
-          + NGX_INT64_LEN
-          + ngx_http_perstack_json_escape_size(scan->error_name,
-                                               scan->error_name_len)
-          + ngx_http_perstack_json_escape_size(scan->error_message,
-                                               scan->error_message_len);
-
-    p = ngx_pnalloc(exec->pool, len + scan->error_message_len);
-    if (p == NULL) {
-        return;
-    }
-
-    exec->run_error.data = p;
-
-    p = ngx_cpymem(p, "{\"name\":\"", sizeof("{\"name\":\"") - 1);
-    p = ngx_http_perstack_json_escape(p, scan->error_name,
-                                      scan->error_name_len);
-    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
-    p = ngx_http_perstack_json_escape(p, scan->error_message,
-                                      scan->error_message_len);
-    *p++ = '"';
-
-    if (scan->has_status_code) {
-        p = ngx_sprintf(p, ",\"statusCode\":%L", scan->status_code);
-    }
-
-    *p++ = '}';
-
-    exec->run_error.len = p - exec->run_error.data;
-
-    exec->run_message.data = p;
-    exec->run_message.len = scan->error_message_len;
-    ngx_memcpy(p, scan->error_message, scan->error_message_len);
-}
-
-
-/*
- * The outcome of a run whose container exited by itself: the runtime's
- * own terminal event decides, and the exit code only adds a message.
- */
-
-static void
-ngx_http_perstack_run_outcome(ngx_http_perstack_exec_t *exec)
-{
-    u_char  *p;
-
-    if (exec->run_outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
-        exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_FAILED;
-
-        if (exec->exit_code == 0) {
-            ngx_str_set(&exec->message, "the runtime exited without ending "
-                                        "its run");
-        }
-
-        return;
-    }
-
-    exec->outcome = exec->run_outcome;
-
-    if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_FAILED) {
-        exec->message = exec->run_message;
-    }
-
-    if (exec->exit_code <= 0 || exec->message.len) {
-        return;
-    }
-
-    p = ngx_pnalloc(exec->pool, sizeof("the runtime exited with code  after "
-                                       "its run ended") + NGX_INT_T_LEN);
-    if (p == NULL) {
-        return;
-    }
-
-    exec->message.data = p;
-    exec->message.len = ngx_sprintf(p, "the runtime exited with code %i "
-                                       "after its run ended",
-                                    exec->exit_code)
-                        - p;
 }
 
 

@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_random.h"
 #include "ngx_http_perstack_json.h"
 
 

@@ -506,9 +506,6 @@ void ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
 /* ngx_http_perstack_execution.c */
 ngx_int_t ngx_http_perstack_exec_start(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
-void ngx_http_perstack_random_string(u_char *dst, size_t len,
-    const char *alphabet);
-ngx_int_t ngx_http_perstack_random_bytes(u_char *dst, size_t len);
 ngx_int_t ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec,
     u_char *data, size_t len);
 void ngx_http_perstack_stream_attached(ngx_http_perstack_exec_t *exec);
