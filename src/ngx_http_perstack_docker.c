@@ -95,8 +95,6 @@ ngx_http_perstack_docker_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    ngx_http_perstack_exec_abort_all(cycle);
-
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);
     }
@@ -534,7 +532,7 @@ ngx_http_perstack_curl_header(char *buffer, size_t size, size_t nitems,
 
         if (op->stream && op->status == 200) {
             /* the stream is attached: the container may start now */
-            ngx_http_perstack_stream_attached(op->exec);
+            op->attached(op->data);
         }
     }
 
@@ -553,8 +551,7 @@ ngx_http_perstack_curl_write(char *ptr, size_t size, size_t nmemb,
     len = size * nmemb;
 
     if (op->stream && op->status == 200) {
-        if (ngx_http_perstack_stream_write(op->exec, (u_char *) ptr, len)
-            == NGX_AGAIN)
+        if (op->write(op->data, (u_char *) ptr, len) == NGX_AGAIN)
         {
             return CURL_WRITEFUNC_PAUSE;
         }

@@ -25,6 +25,9 @@
 
 
 static void ngx_http_perstack_event_handler(ngx_event_t *ev);
+static void ngx_http_perstack_stream_attached(void *data);
+static ngx_int_t ngx_http_perstack_stream_write(void *data, u_char *p,
+    size_t len);
 static void ngx_http_perstack_request_cleanup(void *data);
 static ngx_uint_t ngx_http_perstack_choose_format(ngx_http_request_t *r,
     ngx_uint_t format);
@@ -817,6 +820,9 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
     }
 
     attach->stream = 1;
+    attach->attached = ngx_http_perstack_stream_attached;
+    attach->write = ngx_http_perstack_stream_write;
+    attach->data = exec;
 
     path.len = sizeof("/containers//attach?stream=1&stdout=1&stderr=1") - 1
                + exec->container.len;
@@ -850,9 +856,11 @@ failed:
 }
 
 
-void
-ngx_http_perstack_stream_attached(ngx_http_perstack_exec_t *exec)
+static void
+ngx_http_perstack_stream_attached(void *data)
 {
+    ngx_http_perstack_exec_t  *exec = data;
+
     /* called inside a libcurl callback: start from outside it */
 
     if (exec->start_ev.timer_set) {
@@ -1968,10 +1976,11 @@ ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle)
  * Output.
  */
 
-ngx_int_t
-ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec, u_char *data,
-    size_t len)
+static ngx_int_t
+ngx_http_perstack_stream_write(void *data, u_char *p, size_t len)
 {
+    ngx_http_perstack_exec_t  *exec = data;
+
     if (exec->state >= NGX_HTTP_PERSTACK_REMOVE || exec->request == NULL) {
         /* nobody listens any more */
         return NGX_OK;
@@ -1989,7 +1998,7 @@ ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec, u_char *data,
         return NGX_AGAIN;
     }
 
-    ngx_memcpy(exec->in + exec->in_len, data, len);
+    ngx_memcpy(exec->in + exec->in_len, p, len);
     exec->in_len += len;
     exec->last_input = ngx_current_msec;
 

@@ -1589,5 +1589,7 @@ ngx_http_perstack_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_perstack_exit_process(ngx_cycle_t *cycle)
 {
+    /* the executions first: their containers are removed over libcurl */
+    ngx_http_perstack_exec_abort_all(cycle);
     ngx_http_perstack_docker_exit_process(cycle);
 }

@@ -292,9 +292,18 @@ struct ngx_http_perstack_op_s {
 
     char                             error[CURL_ERROR_SIZE];
 
-    /* attach: the body is the container's output, not a response */
+    /*
+     * attach: the body is the container's output, not a response.  Once
+     * the engine answered 200, attached() is called, and write() gets the
+     * output; write() returns NGX_AGAIN to pause the transfer.
+     */
     unsigned                         stream:1;
     unsigned                         headers_done:1;
+
+    void                           (*attached)(void *data);
+    ngx_int_t                      (*write)(void *data, u_char *p,
+                                            size_t len);
+    void                            *data;
 };
 
 
@@ -506,9 +515,6 @@ void ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
 /* ngx_http_perstack_execution.c */
 ngx_int_t ngx_http_perstack_exec_start(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
-ngx_int_t ngx_http_perstack_stream_write(ngx_http_perstack_exec_t *exec,
-    u_char *data, size_t len);
-void ngx_http_perstack_stream_attached(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle);
 ngx_http_perstack_exec_t *ngx_http_perstack_exec_find(u_char *id);
 
