@@ -435,7 +435,7 @@ ngx_http_perstack_approval_resume(ngx_http_request_t *r)
     status = ctx->approval_status;
 
     if (status >= 200 && status < 300) {
-        ngx_http_perstack_continue(r, ctx);
+        ctx->resume(r, ctx);
         return;
     }
 

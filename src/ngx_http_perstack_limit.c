@@ -567,7 +567,7 @@ ngx_http_perstack_limit_wait_handler(ngx_event_t *ev)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_perstack_module);
 
-    ngx_http_perstack_continue(r, ctx);
+    ctx->resume(r, ctx);
 
     ngx_http_run_posted_requests(c);
 }

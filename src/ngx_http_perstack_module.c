@@ -17,6 +17,8 @@
 #define NGX_HTTP_PERSTACK_DEFAULT_ALLOW   "@?[A-Za-z0-9][A-Za-z0-9._/@-]{0,127}"
 
 
+static void ngx_http_perstack_continue(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx);
 static ngx_int_t ngx_http_perstack_handler(ngx_http_request_t *r);
 static void ngx_http_perstack_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_perstack_read_body(ngx_http_request_t *r,
@@ -514,6 +516,8 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_perstack_module);
 
+    ctx->resume = ngx_http_perstack_continue;
+
     ngx_memzero(fields, sizeof(fields));
 
     for (i = 0; i < NGX_HTTP_PERSTACK_FIELDS; i++) {
@@ -758,7 +762,7 @@ failed:
  * calls this again when it is done.
  */
 
-void
+static void
 ngx_http_perstack_continue(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx)
 {

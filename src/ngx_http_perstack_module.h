@@ -226,7 +226,7 @@ typedef struct {
 
 
 /* What a request asks for, from its arrival until its execution starts. */
-typedef struct {
+typedef struct ngx_http_perstack_ctx_s {
     ngx_str_t                        image;
     ngx_str_t                        expert;
     ngx_str_t                        query;
@@ -265,6 +265,15 @@ typedef struct {
     unsigned                         workspace_peeked:1;
     unsigned                         queued:1;
     unsigned                         limit_cleanup:1;
+
+    /*
+     * The chain of steps, set by the handler: a step that waited (the
+     * approval callback, the workspace's thread, the admission queue)
+     * calls it to move on, rather than calling the handler by name.
+     */
+    void                           (*resume)(ngx_http_request_t *r,
+                                             struct ngx_http_perstack_ctx_s
+                                             *ctx);
 } ngx_http_perstack_ctx_t;
 
 
@@ -599,8 +608,6 @@ ngx_http_perstack_docker_t *ngx_http_perstack_docker_add(ngx_conf_t *cf,
     ngx_str_t *name);
 ngx_int_t ngx_http_perstack_zone_parse(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *name, ssize_t *size);
-void ngx_http_perstack_continue(ngx_http_request_t *r,
-    ngx_http_perstack_ctx_t *ctx);
 
 /* ngx_http_perstack_response.c */
 ngx_str_t *ngx_http_perstack_log_escape(ngx_pool_t *pool,

@@ -703,7 +703,7 @@ ngx_http_perstack_workspace_resume(ngx_http_request_t *r)
             ctx->pending_tool.len = t->pending_len;
         }
 
-        ngx_http_perstack_continue(r, ctx);
+        ctx->resume(r, ctx);
         return;
     }
 
@@ -713,7 +713,7 @@ ngx_http_perstack_workspace_resume(ngx_http_request_t *r)
 
     case NGX_OK:
         if (ngx_http_perstack_workspace_check(r, ctx, t) == NGX_OK) {
-            ngx_http_perstack_continue(r, ctx);
+            ctx->resume(r, ctx);
         }
 
         return;
