@@ -24,6 +24,7 @@
 
 #include "ngx_http_perstack_module.h"
 #include "ngx_http_perstack_random.h"
+#include "ngx_http_perstack_process.h"
 #include "ngx_http_perstack_json.h"
 
 #include <openssl/sha.h>
@@ -92,12 +93,6 @@ static void ngx_http_perstack_gateway_insert(ngx_rbtree_node_t *temp,
 static ngx_rbtree_key_t ngx_http_perstack_gateway_key(u_char *digest);
 static ngx_http_perstack_credential_t *ngx_http_perstack_gateway_find(
     ngx_http_perstack_gateway_t *gw, u_char *digest);
-static ngx_int_t ngx_http_perstack_gateway_owner_gone(
-    ngx_http_perstack_credential_t *cred);
-#if (NGX_LINUX)
-static ngx_int_t ngx_http_perstack_gateway_process_start(ngx_pid_t pid,
-    uint64_t *start);
-#endif
 static void ngx_http_perstack_gateway_delete(ngx_http_perstack_gateway_t *gw,
     ngx_http_perstack_credential_t *cred);
 static ngx_int_t ngx_http_perstack_gateway_credential_of(
@@ -134,7 +129,6 @@ static ngx_uint_t  ngx_http_perstack_gateway_tag;
  * This worker's start time (0: unknown), which its credentials record with
  * its pid: a pid is reused once its process is gone, the pair is not.
  */
-static uint64_t    ngx_http_perstack_gateway_start;
 
 
 static ngx_http_variable_t  ngx_http_perstack_gateway_vars[] = {
@@ -1253,7 +1247,7 @@ ngx_http_perstack_gateway_issue(ngx_http_request_t *r,
     ngx_memcpy(cred->digest, digest, sizeof(digest));
     cred->node.key = ngx_http_perstack_gateway_key(digest);
     cred->pid = ngx_pid;
-    cred->start = ngx_http_perstack_gateway_start;
+    cred->start = ngx_http_perstack_process_self();
     cred->expires = exec->conf->timeout
                     ? ngx_time() + (time_t) ((exec->conf->timeout
                                               + exec->conf->stop_timeout)
@@ -1331,23 +1325,13 @@ ngx_http_perstack_gateway_init_process(ngx_cycle_t *cycle)
                                                ngx_http_perstack_module);
     gwp = pmcf->gateways.elts;
 
-#if (NGX_LINUX)
-
-    if (pmcf->gateways.nelts
-        && ngx_http_perstack_gateway_process_start(ngx_pid,
-                                          &ngx_http_perstack_gateway_start)
-           != NGX_OK)
-    {
-        ngx_http_perstack_gateway_start = 0;
-
+    if (pmcf->gateways.nelts && ngx_http_perstack_process_self() == 0) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "perstack gateway: cannot read this worker's start "
                       "time in /proc/%P/stat: should it die, its "
                       "credentials stay valid while another process has "
                       "its pid", ngx_pid);
     }
-
-#endif
 
     for (i = 0; i < pmcf->gateways.nelts; i++) {
         gw = gwp[i];
@@ -1365,7 +1349,7 @@ ngx_http_perstack_gateway_init_process(ngx_cycle_t *cycle)
 
             cred = (ngx_http_perstack_credential_t *) node;
 
-            if (ngx_http_perstack_gateway_owner_gone(cred)) {
+            if (ngx_http_perstack_process_gone(cred->pid, cred->start)) {
                 ngx_http_perstack_gateway_delete(gw, cred);
                 dropped++;
             }
@@ -1467,128 +1451,6 @@ ngx_http_perstack_gateway_find(ngx_http_perstack_gateway_t *gw,
 }
 
 
-/*
- * Whether the worker that issued a credential is gone: its pid is free, a
- * zombie, or another process's now (which started at another time).  A
- * worker's own pid with another start time was a worker that died before
- * it.  Under the zone's lock; procfs is not a disk, the read does not
- * wait.  Where procfs cannot tell, only a free pid is gone.
- */
-
-static ngx_int_t
-ngx_http_perstack_gateway_owner_gone(ngx_http_perstack_credential_t *cred)
-{
-#if (NGX_LINUX)
-    uint64_t  start;
-#endif
-
-    if (cred->pid == ngx_pid) {
-        return cred->start != ngx_http_perstack_gateway_start;
-    }
-
-#if (NGX_LINUX)
-
-    switch (ngx_http_perstack_gateway_process_start(cred->pid, &start)) {
-
-    case NGX_OK:
-        return cred->start != 0 && start != cred->start;
-
-    case NGX_DECLINED:
-        return 1;
-
-    default: /* NGX_ERROR */
-        break;
-    }
-
-#endif
-
-    return kill(cred->pid, 0) == -1 && ngx_errno == NGX_ESRCH;
-}
-
-
-#if (NGX_LINUX)
-
-/*
- * A process's start time, in clock ticks since boot: field 22 of
- * /proc/PID/stat.  NGX_OK with *start; NGX_DECLINED when the process is
- * gone, or a zombie (dead, only not yet waited for); NGX_ERROR when procfs
- * cannot tell.
- */
-
-static ngx_int_t
-ngx_http_perstack_gateway_process_start(ngx_pid_t pid, uint64_t *start)
-{
-    int         fd;
-    u_char      path[64], stat[512], *p, *last;
-    ssize_t     n;
-    uint64_t    t;
-    ngx_err_t   err;
-    ngx_uint_t  field;
-
-    ngx_sprintf(path, "/proc/%P/stat%Z", pid);
-
-    fd = open((char *) path, O_RDONLY|O_CLOEXEC);
-    if (fd == -1) {
-        err = ngx_errno;
-        return (err == NGX_ENOENT || err == NGX_ESRCH) ? NGX_DECLINED
-                                                       : NGX_ERROR;
-    }
-
-    n = read(fd, stat, sizeof(stat));
-    err = ngx_errno;
-    close(fd);
-
-    if (n <= 0) {
-        /* it exited between the open and the read */
-        return (n == -1 && err == NGX_ESRCH) ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    /* "pid (comm) S ...": the fields follow the last ')' of the name */
-
-    last = stat + n;
-
-    for (p = last; p > stat && p[-1] != ')'; p--) { /* void */ }
-
-    if (p == stat || last - p < 3 || p[0] != ' ') {
-        return NGX_ERROR;
-    }
-
-    p++;
-
-    if (*p == 'Z' || *p == 'X' || *p == 'x') {
-        return NGX_DECLINED;
-    }
-
-    /* from the state, field 3, to the start time, field 22 */
-
-    for (field = 3; field < 22; p++) {
-        if (p == last) {
-            return NGX_ERROR;
-        }
-
-        if (*p == ' ') {
-            field++;
-        }
-    }
-
-    t = 0;
-
-    for (n = 0; p < last && *p >= '0' && *p <= '9'; p++, n++) {
-        t = t * 10 + (*p - '0');
-    }
-
-    if (n == 0 || p == last || *p != ' ') {
-        return NGX_ERROR;
-    }
-
-    *start = t;
-
-    return NGX_OK;
-}
-
-#endif
-
-
 static void
 ngx_http_perstack_gateway_delete(ngx_http_perstack_gateway_t *gw,
     ngx_http_perstack_credential_t *cred)
@@ -1657,7 +1519,7 @@ ngx_http_perstack_gateway_handler(ngx_http_request_t *r)
 
     cred = ngx_http_perstack_gateway_find(gw, digest);
 
-    if (cred && ngx_http_perstack_gateway_owner_gone(cred)) {
+    if (cred && ngx_http_perstack_process_gone(cred->pid, cred->start)) {
         ngx_http_perstack_gateway_delete(gw, cred);
         cred = NULL;
     }

@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_process.h"
 
 
 #define NGX_HTTP_PERSTACK_LIMIT_KEY_MAX    256
@@ -36,7 +37,9 @@ typedef struct {
 struct ngx_http_perstack_slot_s {
     ngx_queue_t                      queue;
     ngx_http_perstack_limit_zone_t  *zone;       /* same in every worker */
+    /* the worker that holds it: a pid alone may be another's later */
     ngx_pid_t                        pid;
+    uint64_t                         start;
     uint32_t                         hash;
     u_short                          len;
     u_char                           key[1];
@@ -440,6 +443,7 @@ ngx_http_perstack_limit_take(ngx_http_perstack_limit_zone_t *zone,
 
     slot->zone = zone;
     slot->pid = ngx_pid;
+    slot->start = ngx_http_perstack_process_self();
     slot->hash = hash;
     slot->len = (u_short) key->len;
     ngx_memcpy(slot->key, key->data, key->len);
@@ -474,9 +478,7 @@ ngx_http_perstack_limit_reclaim(ngx_http_perstack_limit_zone_t *zone)
         next = ngx_queue_next(q);
         slot = ngx_queue_data(q, ngx_http_perstack_slot_t, queue);
 
-        if (slot->pid == ngx_pid
-            || kill(slot->pid, 0) == 0 || ngx_errno != NGX_ESRCH)
-        {
+        if (!ngx_http_perstack_process_gone(slot->pid, slot->start)) {
             continue;
         }
 

@@ -9,6 +9,7 @@
 
 #include "ngx_http_perstack_module.h"
 #include "ngx_http_perstack_random.h"
+#include "ngx_http_perstack_process.h"
 #include "ngx_http_perstack_json.h"
 
 
@@ -1571,6 +1572,8 @@ ngx_http_perstack_init_process(ngx_cycle_t *cycle)
     if (pmcf == NULL) {
         return NGX_OK;
     }
+
+    ngx_http_perstack_process_init();
 
     ngx_http_perstack_gateway_init_process(cycle);
 

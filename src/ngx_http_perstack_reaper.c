@@ -19,6 +19,7 @@
 
 
 #include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_process.h"
 #include "ngx_http_perstack_json.h"
 
 #include <yajl/yajl_tree.h>
@@ -44,7 +45,6 @@ static ngx_uint_t ngx_http_perstack_reaper_stranded(const char *execution);
 static void ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
     const char *id, ngx_uint_t why);
 static void ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op);
-static ngx_uint_t ngx_http_perstack_pid_gone(ngx_pid_t pid);
 
 
 ngx_pid_t  ngx_http_perstack_master;
@@ -306,12 +306,12 @@ ngx_http_perstack_reaper_orphan(yajl_val labels)
                ? NGX_HTTP_PERSTACK_REAP_STRANDED : 0;
     }
 
-    if (!ngx_http_perstack_pid_gone((ngx_pid_t) pid)) {
+    if (!ngx_http_perstack_process_gone((ngx_pid_t) pid, 0)) {
         return 0;
     }
 
     return ((ngx_pid_t) master == ngx_http_perstack_master
-            || ngx_http_perstack_pid_gone((ngx_pid_t) master))
+            || ngx_http_perstack_process_gone((ngx_pid_t) master, 0))
            ? NGX_HTTP_PERSTACK_REAP_ORPHAN : 0;
 }
 
@@ -326,59 +326,6 @@ ngx_http_perstack_reaper_stranded(const char *execution)
     }
 
     return ngx_http_perstack_exec_find((u_char *) execution) == NULL;
-}
-
-
-static ngx_uint_t
-ngx_http_perstack_pid_gone(ngx_pid_t pid)
-{
-#if (NGX_LINUX)
-    int      fd;
-    u_char   path[64], stat[256], *p;
-    ssize_t  n;
-#endif
-
-    if (pid <= 0) {
-        return 0;
-    }
-
-    if (kill(pid, 0) == -1) {
-        /* EPERM: it exists, as someone else's */
-        return ngx_errno == NGX_ESRCH;
-    }
-
-#if (NGX_LINUX)
-
-    /*
-     * A killed master stays a zombie until init collects it: it is gone
-     * all the same.  (procfs is not a disk: this read does not wait.)
-     */
-
-    ngx_sprintf(path, "/proc/%P/stat%Z", pid);
-
-    fd = open((char *) path, O_RDONLY|O_CLOEXEC);
-    if (fd == -1) {
-        return 0;
-    }
-
-    n = read(fd, stat, sizeof(stat));
-    close(fd);
-
-    /* "pid (comm) S ...": the state follows the last ')' of the name */
-
-    for (p = stat + n - 1; n > 0 && p > stat; p--) {
-        if (*p == ')') {
-            return p + 2 < stat + n && p[2] == 'Z';
-        }
-    }
-
-    return 0;
-
-#else
-
-    return 0;
-
-#endif
 }
 
 

@@ -665,6 +665,94 @@ sub check_killed_worker {
 }
 
 
+# The start time of a process (field 22 of /proc/PID/stat), or undef.
+sub proc_start_time {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return undef;
+    my $line = <$fh> // '';
+    close $fh;
+    $line =~ s/^.*\) //s or return undef;
+    return (split / /, $line)[19];
+}
+
+# The pid of a killed worker, taken by the worker the master starts in its
+# place: Linux hands out the pid after the one in ns_last_pid, so the test
+# writes the worker's pid minus one there before it kills the worker.  The
+# slot the dead worker held is still given back: a slot names its worker
+# by pid and start time.  Another process of this host may fork first and
+# take the pid: then the test tries again.
+sub check_killed_pid_reused {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $last = '/proc/sys/kernel/ns_last_pid';
+
+    for my $try (1 .. 5) {
+        my ($master, @workers) = nginx_pids();
+        my $w = $workers[0];
+        my $t0 = proc_start_time($w) // '';
+
+        my $c = start_req('/one?expert=slow&query=30');
+        ok(streaming($c), "$name (try $try) - the run streams") or return;
+        one_is_taken("$name (try $try)");
+
+        open my $fh, '>', $last or do {
+            diag("cannot write $last: $!");
+            $c->close;
+            return;
+        };
+        print $fh $w - 1;
+        close $fh;
+
+        ok(kill('KILL', $w), "$name (try $try) - the worker $w is killed");
+
+        # the master starts another: a new pid, or the same pid started
+        # at another time
+        my $deadline = Time::HiRes::time() + 10;
+        my $new;
+        while (Time::HiRes::time() < $deadline) {
+            my ($m, @ws) = nginx_pids();
+            if (@ws == 1 && $ws[0] != $w) {
+                $new = $ws[0];
+                last;
+            }
+            if (@ws == 1 && (proc_start_time($w) // $t0) ne $t0) {
+                $new = $w;
+                last;
+            }
+            Time::HiRes::sleep(0.05);
+        }
+        ok($new, "$name (try $try) - a new worker started") or return;
+
+        $c->drain(5);
+        $c->close;
+
+        # the killed worker's container is the new worker's to reap
+        my $until = Time::HiRes::time() + 20;
+        while (Time::HiRes::time() < $until
+               && label_containers("io.perstack.pid=$w"))
+        {
+            Time::HiRes::sleep(0.1);
+        }
+
+        if ($new != $w) {
+            note("$name - try $try: another process took pid $w first");
+            next;
+        }
+
+        # the dead worker's slot is free
+        run_ok("$name (after)", '/one?expert=demo&query=free+again');
+
+        my @gave = grep { /\[warn\] $w#\d+: perstack: gave back 1 execution slot/ }
+                   error_lines(qr/perstack: gave back/);
+        is(scalar @gave, 1, "$name - the worker in its place, with the "
+                            . "same pid, gave the dead worker's slot back");
+        return;
+    }
+
+    fail("$name - another process took the pid five times");
+}
+
+
 # ---- a reload ------------------------------------------------------------------
 
 sub check_reload {
@@ -979,6 +1067,16 @@ duplicate zone "a"
 --- nginx_workers: 1
 --- check: check_killed_worker
 --- timeout: 60
+--- no_error_log
+[crit]
+[emerg]
+
+
+
+=== TEST 22b: a killed worker's pid given to the worker in its place: its slot comes back all the same
+--- nginx_workers: 1
+--- check: check_killed_pid_reused
+--- timeout: 120
 --- no_error_log
 [crit]
 [emerg]
