@@ -58,16 +58,19 @@ sub check_parallel_slow {
     my %uniq = map { $_ => 1 } @ids;
     is(scalar keys %uniq, $n, "$name - $n distinct executions");
 
-    # the worker still serves other requests at once, several times
+    # the worker still serves other requests while every run goes on,
+    # several times: each answer comes before any run's end
     for my $k (1 .. 5) {
-        my $t0 = Time::HiRes::time();
         my $s = http_request(method => 'GET', path => '/static', timeout => 5);
-        my $dt = Time::HiRes::time() - $t0;
 
         ok($s->{eof} && ($s->{status} // 0) == 200 && $s->{body} eq "static\n",
            "$name - static request $k: complete response");
-        cmp_ok($dt, '<', 1, "$name - static request $k: answered at once ("
-                            . sprintf('%.3f', $dt) . " s)");
+
+        $_->read_available(1 << 20) for @c;
+        my @over = grep { $c[$_]->has_event('perstack.end') || $c[$_]->{eof} }
+                   0 .. $#c;
+        is("@over", '', "$name - static request $k: answered while every "
+                        . "run still goes on");
     }
 
     # none of the runs is over yet

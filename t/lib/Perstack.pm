@@ -60,7 +60,7 @@ our @EXPORT = qw(
     json_decode json_encode printable
     parse_sse parse_ndjson check_stream runtime_events stdout_types
     expand_types normalize_event_line
-    docker_api docker_ping managed_containers container_info
+    docker_api docker_ping managed_containers container_info kill_signals
     wait_container_gone wait_no_managed remove_container
     container_creates_since image_exists ensure_test_images
     nginx_pids worker_pid vmrss_kb
@@ -1286,6 +1286,24 @@ sub docker_api {
 
     $out =~ s/\n?(\d{3})\z// or return (0, $out);
     return ($1, $out);
+}
+
+# The signals the engine sent to a container since $since (epoch seconds),
+# in the order of its event log's "kill" events; undef if the engine did
+# not answer.
+sub kill_signals {
+    my ($name, $since) = @_;
+    my ($st, $body) = docker_api('GET', '/events', query => {
+        since => sprintf('%.9f', $since - 1),
+        until => sprintf('%.9f', Time::HiRes::time()),
+        filters => JSON::PP->new->canonical->encode({
+            container => [$name], event => ['kill'] }),
+    });
+    return undef unless $st == 200;
+    return [ map { $_->{Actor}{Attributes}{signal} // '?' }
+             grep { defined }
+             map { eval { $JsonIn->decode($_) } }
+             grep { /\S/ } split /\n/, $body ];
 }
 
 sub docker_ping {
