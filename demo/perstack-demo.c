@@ -185,6 +185,7 @@ static int demo_scenario_deep(void);
 static int demo_scenario_echo(void);
 static int demo_scenario_swapped(void);
 static int demo_scenario_long(void);
+static void demo_call_fails(void);
 static int demo_scenario_interactive_step(void);
 static int demo_scenario_longend(void);
 static int demo_scenario_longerror(void);
@@ -1842,6 +1843,23 @@ static const char  demo_sdk_error_dump[] =
 static int
 demo_scenario_error(void)
 {
+    demo_call_fails();
+
+    demo_stop_by_error("APICallError", "demo: the provider answered "
+                       "500 Internal Server Error", 500, 0);
+
+    return 0;
+}
+
+
+/*
+ * A model call that fails as the real SDK's does: a retry, a second
+ * generation, then the SDK's error object dumped on stderr.
+ */
+
+static void
+demo_call_fails(void)
+{
     demo_buf_t  b;
 
     memset(&b, 0, sizeof(b));
@@ -1860,12 +1878,7 @@ demo_scenario_error(void)
     (void) demo_write_all(STDERR_FILENO, demo_sdk_error_dump,
                           sizeof(demo_sdk_error_dump) - 1);
 
-    demo_stop_by_error("APICallError", "demo: the provider answered "
-                       "500 Internal Server Error", 500, 0);
-
     free(b.data);
-
-    return 0;
 }
 
 
@@ -2182,29 +2195,14 @@ demo_scenario_longend(void)
 static int
 demo_scenario_longerror(void)
 {
-    long        n;
-    demo_buf_t  b;
+    long  n;
 
     n = demo_long_size("longerror");
     if (n < 0) {
         return 1;
     }
 
-    memset(&b, 0, sizeof(b));
-
-    demo_begin(NULL);
-    demo_start_generation();
-
-    demo_event(&b, "retry", 1);
-    demo_buf_str(&b, ",\"reason\":\"demo: the provider answered 503 Service "
-                 "Unavailable, retrying\",\"newMessages\":[],\"usage\":");
-    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
-    demo_emit(&b);
-
-    demo_start_generation();
-
-    (void) demo_write_all(STDERR_FILENO, demo_sdk_error_dump,
-                          sizeof(demo_sdk_error_dump) - 1);
+    demo_call_fails();
 
     demo_keep_long_message("expertMessage");
 
@@ -2216,8 +2214,6 @@ demo_scenario_longerror(void)
 
     demo.long_line = 0;
     demo.no_event_files = 0;
-
-    free(b.data);
 
     return 0;
 }
