@@ -665,16 +665,6 @@ sub check_killed_worker {
 }
 
 
-# The start time of a process (field 22 of /proc/PID/stat), or undef.
-sub proc_start_time {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return undef;
-    my $line = <$fh> // '';
-    close $fh;
-    $line =~ s/^.*\) //s or return undef;
-    return (split / /, $line)[19];
-}
-
 # The pid of a killed worker, taken by the worker the master starts in its
 # place: Linux hands out the pid after the one in ns_last_pid, so the test
 # writes the worker's pid minus one there before it kills the worker.  The

@@ -718,20 +718,10 @@ sub check_net {
 
 # ---- workers that die ------------------------------------------------------
 
-# The start time of a process (field 22 of /proc/PID/stat), or undef.
-sub start_time {
-    my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return undef;
-    my $line = <$fh> // '';
-    close $fh;
-    $line =~ s/^.*\) //s or return undef;
-    return (split / /, $line)[19];
-}
-
 # The worker processes: { pid => start time }.
 sub worker_processes {
     my (undef, @w) = nginx_pids();
-    return { map { $_ => start_time($_) // '' } @w };
+    return { map { $_ => proc_start_time($_) // '' } @w };
 }
 
 # Wait (bounded) until the workers are two and none of the processes in
@@ -811,7 +801,7 @@ sub check_worker_killed {
     my $name = $block->name;
 
     my ($c, $cred, $issuer) = held_credential($name);
-    my $old = { $issuer => start_time($issuer) // '' };
+    my $old = { $issuer => proc_start_time($issuer) // '' };
 
     kill 'KILL', $issuer;
     $c->close;
@@ -841,7 +831,7 @@ sub check_pid_reused {
     for my $try (1 .. 5) {
         my ($c, $cred, $issuer) = held_credential("$name (try $try)");
         push @killed, $issuer;
-        my $t0 = start_time($issuer) // '';
+        my $t0 = proc_start_time($issuer) // '';
 
         open my $fh, '>', $last or do {
             diag("cannot write $last: $!");
@@ -866,7 +856,7 @@ sub check_pid_reused {
 
         next unless @now;
 
-        my $t1 = start_time($issuer) // '';
+        my $t1 = proc_start_time($issuer) // '';
         isnt($t1, $t0, "$name - pid $issuer is another worker now: started "
              . "at $t1, not $t0");
 

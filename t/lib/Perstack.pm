@@ -60,7 +60,7 @@ our @EXPORT = qw(
     json_decode json_encode printable
     parse_sse parse_ndjson check_stream runtime_events stdout_types
     expand_types normalize_event_line
-    docker_api docker_ping managed_containers container_info kill_signals
+    docker_api docker_ping managed_containers container_info kill_signals proc_start_time
     wait_container_gone wait_no_managed remove_container
     container_creates_since image_exists ensure_test_images
     nginx_pids worker_pid vmrss_kb
@@ -1286,6 +1286,17 @@ sub docker_api {
 
     $out =~ s/\n?(\d{3})\z// or return (0, $out);
     return ($1, $out);
+}
+
+# The start time of a process (field 22 of /proc/PID/stat), or undef: with
+# its pid, what tells one process from a later one on the same pid.
+sub proc_start_time {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return undef;
+    my $line = <$fh> // '';
+    close $fh;
+    $line =~ s/^.*\) //s or return undef;
+    return (split / /, $line)[19];
 }
 
 # The signals the engine sent to a container since $since (epoch seconds),
