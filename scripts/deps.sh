@@ -7,7 +7,10 @@
 # other, directly or not), then the size of each .c file.
 #
 #     scripts/deps.sh            the report
-#     scripts/deps.sh --check    the same, and exit 1 if there is a circle
+#     scripts/deps.sh --check    the same, and exit 1 if a rule is broken:
+#                                a circle, a .c over 1200 lines or without
+#                                its own .h, libcurl handles made outside
+#                                the transport (ngx_http_perstack_curl.c)
 #
 # The objects come from scripts/build-nginx.sh debian (build/nginx-debian);
 # PERSTACK_OBJS names another directory of ngx_http_perstack_*.o files.
@@ -36,11 +39,11 @@ for o in "$objs"/ngx_http_perstack_*.o; do
     nm -P -u "$o" | awk -v f="$f" '$1 ~ /^ngx_http_perstack_/ { print "use", f, $1 }'
 done > build/deps.symbols
 
-for c in src/ngx_http_perstack_*.c; do
-    f=$(basename "$c" .c)
+for c in src/ngx_http_perstack_*.[ch]; do
+    f=$(basename "$c"); f=${f%.[ch]}
     grep -o '#include "ngx_http_perstack_[a-z_]*\.h"' "$c" \
         | sed 's/#include "\(.*\)\.h"/\1/' \
-        | awk -v f="$f" '{ print "inc", f, $1 }'
+        | awk -v f="$f" '{ print "inc", f, $1 }' || true
 done >> build/deps.symbols
 
 perl -e '
@@ -55,9 +58,15 @@ perl -e '
 
     for (@rows) {
         my ($kind, $f, $what) = @$_;
-        $files{$f} = 1;
+        $files{$f} = 1 if $kind ne "inc";
         $def{$what} = $f if $kind eq "def";
     }
+
+    # The module itself (its ngx_module_t) is declared in _common.h: every
+    # file finds its configuration and context through it, as the files
+    # of every nginx module do.  Using it is not a call into module.c.
+    $def{ngx_http_perstack_module} = "ngx_http_perstack_common";
+    $files{ngx_http_perstack_common} = 1;
 
     for (@rows) {
         my ($kind, $f, $what) = @$_;
@@ -117,13 +126,31 @@ perl -e '
     print "\n== circles\n";
     print @sccs ? map { join(" <-> ", @$_) . "\n" } @sccs : "none\n";
 
-    print "\n== lines of each .c\n";
+    my @bad;
+
+    print "\n== lines of each .c (at most 1200), and its own .h\n";
     for my $f (sort keys %files) {
         my $n = 0;
         open my $c, "<", "src/$f.c" or next;
         $n++ while <$c>;
-        printf "%6d %s.c\n", $n, $f;
+        my $h = -e "src/$f.h" ? "" : "  (no $f.h)";
+        printf "%6d %s.c%s\n", $n, $f, $h;
+        push @bad, "$f.c has $n lines" if $n > 1200;
+        push @bad, "$f.c has no header of its own" if $h;
     }
 
-    exit(($check && @sccs) ? 1 : 0);
+    print "\n== libcurl handles made (curl_easy_init)\n";
+    for my $c (glob "src/*.c") {
+        open my $in, "<", $c or next;
+        my $n = grep { /\bcurl_easy_init\s*\(/ } <$in>;
+        next unless $n;
+        printf "%6d %s\n", $n, $c;
+        push @bad, "$c makes libcurl handles" if $c ne "src/ngx_http_perstack_curl.c";
+    }
+
+    push @bad, "a circle" if @sccs;
+
+    print "\n== ", (@bad ? join("; ", @bad) : "all rules hold"), "\n";
+
+    exit(($check && @bad) ? 1 : 0);
 ' "$check"

@@ -11,8 +11,10 @@
  */
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_approval.h"
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_response.h"
 
 #include <openssl/sha.h>
 

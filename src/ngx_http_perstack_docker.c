@@ -2,362 +2,176 @@
 /*
  * Copyright (C) The ngx_http_perstack_module authors
  *
- * The Docker Engine API client: libcurl's multi socket interface driven by
- * nginx's event loop.  One multi handle per worker; its sockets become
- * nginx connections registered level-triggered, so that a read libcurl
- * leaves unfinished is reported again instead of being lost with an edge.
+ * The Docker Engine API client: its endpoints, the versioned paths, the
+ * negotiation of the version, the engine's error messages, and the one
+ * blocking call, used only where nothing else is served.  Transfers go
+ * through the transport (ngx_http_perstack_curl.c); their owners get
+ * their answers through their own handlers.
  */
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_docker.h"
+#include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_response.h"
 
 
-typedef struct {
-    /* as in ngx_connection_t, for debug logs of the timer's ident */
-    void                            *data;
-    void                            *unused[2];
-    ngx_int_t                        ident;
-
-    CURLM                           *multi;
-    ngx_event_t                      timer;
-} ngx_http_perstack_curl_t;
+/* an engine's message is cut to this for the log */
+#define NGX_HTTP_PERSTACK_DOCKER_MESSAGE_MAX  512
 
 
-static int ngx_http_perstack_curl_socket(CURL *easy, curl_socket_t s,
-    int what, void *userp, void *socketp);
-static int ngx_http_perstack_curl_timer(CURLM *multi, long timeout_ms,
-    void *userp);
-static void ngx_http_perstack_curl_timer_handler(ngx_event_t *ev);
-static void ngx_http_perstack_curl_event_handler(ngx_event_t *ev);
-static void ngx_http_perstack_curl_close(ngx_connection_t *c);
-static void ngx_http_perstack_curl_check_done(void);
-static size_t ngx_http_perstack_curl_header(char *buffer, size_t size,
-    size_t nitems, void *userdata);
-static size_t ngx_http_perstack_curl_write(char *ptr, size_t size,
-    size_t nmemb, void *userdata);
-static size_t ngx_http_perstack_curl_read(char *buffer, size_t size,
-    size_t nitems, void *userdata);
-static size_t ngx_http_perstack_curl_discard(char *ptr, size_t size,
-    size_t nmemb, void *userdata);
+static void ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op,
+    u_char *line, size_t len);
 
 
-static ngx_http_perstack_curl_t  ngx_http_perstack_curl;
+/*
+ * "unix:/path", "http://host[:port]" or "tcp://host[:port]": the same
+ * endpoint named twice is one, with one negotiated version.
+ */
 
-
-ngx_int_t
-ngx_http_perstack_docker_init_process(ngx_cycle_t *cycle)
+ngx_http_perstack_docker_t *
+ngx_http_perstack_docker_add(ngx_conf_t *cf, ngx_array_t *dockers,
+    ngx_str_t *name)
 {
-    ngx_http_perstack_curl_t  *pc;
+    u_char                       *p;
+    size_t                        skip;
+    ngx_url_t                     u;
+    ngx_uint_t                    i;
+    ngx_http_perstack_docker_t   *docker, **dockerp;
 
-    pc = &ngx_http_perstack_curl;
+    dockerp = dockers->elts;
 
-    if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "perstack: curl_global_init() failed");
-        return NGX_ERROR;
-    }
-
-    pc->multi = curl_multi_init();
-    if (pc->multi == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "perstack: curl_multi_init() failed");
-        return NGX_ERROR;
-    }
-
-    pc->ident = -1;
-
-    pc->timer.handler = ngx_http_perstack_curl_timer_handler;
-    pc->timer.data = pc;
-    pc->timer.log = cycle->log;
-
-    /* the curl timer alone must not hold up a graceful shutdown */
-    pc->timer.cancelable = 1;
-
-    curl_multi_setopt(pc->multi, CURLMOPT_SOCKETFUNCTION,
-                      ngx_http_perstack_curl_socket);
-    curl_multi_setopt(pc->multi, CURLMOPT_SOCKETDATA, pc);
-    curl_multi_setopt(pc->multi, CURLMOPT_TIMERFUNCTION,
-                      ngx_http_perstack_curl_timer);
-    curl_multi_setopt(pc->multi, CURLMOPT_TIMERDATA, pc);
-
-    return NGX_OK;
-}
-
-
-void
-ngx_http_perstack_docker_exit_process(ngx_cycle_t *cycle)
-{
-    ngx_http_perstack_curl_t  *pc;
-
-    pc = &ngx_http_perstack_curl;
-
-    if (pc->multi == NULL) {
-        return;
-    }
-
-    if (pc->timer.timer_set) {
-        ngx_del_timer(&pc->timer);
-    }
-
-    /* libcurl may call the socket callback for cached connections here */
-    curl_multi_cleanup(pc->multi);
-    pc->multi = NULL;
-
-    curl_global_cleanup();
-}
-
-
-static int
-ngx_http_perstack_curl_socket(CURL *easy, curl_socket_t s, int what,
-    void *userp, void *socketp)
-{
-    ngx_http_perstack_curl_t  *pc = userp;
-
-    ngx_event_t       *rev, *wev;
-    ngx_connection_t  *c;
-
-    c = socketp;
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "perstack curl socket %d what:%d conn:%p", s, what, c);
-
-    if (what == CURL_POLL_REMOVE) {
-        if (c) {
-            ngx_http_perstack_curl_close(c);
-            curl_multi_assign(pc->multi, s, NULL);
-        }
-
-        return 0;
-    }
-
-    if (c == NULL) {
-        c = ngx_get_connection(s, ngx_cycle->log);
-        if (c == NULL) {
-            return -1;
-        }
-
-        c->data = pc;
-        c->log = ngx_cycle->log;
-
-        c->read->handler = ngx_http_perstack_curl_event_handler;
-        c->read->log = c->log;
-        c->write->handler = ngx_http_perstack_curl_event_handler;
-        c->write->log = c->log;
-
-        curl_multi_assign(pc->multi, s, c);
-    }
-
-    rev = c->read;
-    wev = c->write;
-
-    if ((what & CURL_POLL_IN) && !rev->active) {
-        if (ngx_add_event(rev, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_IN) && rev->active) {
-        if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
-            return -1;
+    for (i = 0; i < dockers->nelts; i++) {
+        if (dockerp[i]->name.len == name->len
+            && ngx_strncmp(dockerp[i]->name.data, name->data, name->len) == 0)
+        {
+            return dockerp[i];
         }
     }
 
-    if ((what & CURL_POLL_OUT) && !wev->active) {
-        if (ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_OUT) && wev->active) {
-        if (ngx_del_event(wev, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
+    docker = ngx_pcalloc(cf->pool, sizeof(ngx_http_perstack_docker_t));
+    if (docker == NULL) {
+        return NULL;
     }
 
-    return 0;
-}
+    docker->name = *name;
 
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.no_resolve = 1;
 
-static void
-ngx_http_perstack_curl_close(ngx_connection_t *c)
-{
-    /*
-     * The socket is libcurl's: it closes it, or keeps it for reuse.  Only
-     * the events and the connection structure are ours to release, and
-     * the events must leave epoll now, since the descriptor may live on.
-     */
+    if (name->len > 5 && ngx_strncmp(name->data, "unix:", 5) == 0) {
+        u.url = *name;
 
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
-}
-
-
-static int
-ngx_http_perstack_curl_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    ngx_http_perstack_curl_t  *pc = userp;
-
-    if (timeout_ms < 0) {
-        if (pc->timer.timer_set) {
-            ngx_del_timer(&pc->timer);
+        if (name->data[5] != '/'
+            || ngx_parse_url(cf->pool, &u) != NGX_OK
+            || u.family != AF_UNIX)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid unix socket path in \"%V\"%s%s", name,
+                               u.err ? ": " : "", u.err ? u.err : "");
+            return NULL;
         }
 
-        return 0;
+        docker->socket_path.len = name->len - 5;
+        docker->socket_path.data = ngx_pnalloc(cf->pool,
+                                               docker->socket_path.len + 1);
+        if (docker->socket_path.data == NULL) {
+            return NULL;
+        }
+
+        p = ngx_cpymem(docker->socket_path.data, name->data + 5,
+                       docker->socket_path.len);
+        *p = '\0';
+
+        /* the host is not looked up: the path decides where to connect */
+        ngx_str_set(&docker->base_url, "http://docker");
+
+        goto done;
     }
 
-    ngx_add_timer(&pc->timer, (ngx_msec_t) timeout_ms);
+    if (name->len > 7 && ngx_strncmp(name->data, "http://", 7) == 0) {
+        skip = 7;
 
-    return 0;
-}
+    } else if (name->len > 6 && ngx_strncmp(name->data, "tcp://", 6) == 0) {
+        skip = 6;
 
-
-static void
-ngx_http_perstack_curl_timer_handler(ngx_event_t *ev)
-{
-    int                        running;
-    ngx_http_perstack_curl_t  *pc = ev->data;
-
-    curl_multi_socket_action(pc->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-
-    ngx_http_perstack_curl_check_done();
-}
-
-
-static void
-ngx_http_perstack_curl_event_handler(ngx_event_t *ev)
-{
-    int                        running, action;
-    ngx_socket_t               fd;
-    ngx_connection_t          *c;
-    ngx_http_perstack_curl_t  *pc;
-
-    c = ev->data;
-    pc = c->data;
-    fd = c->fd;
-
-    action = ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN;
-
-    /* c may be released by the socket callback inside this call */
-    curl_multi_socket_action(pc->multi, fd, action, &running);
-
-    ngx_http_perstack_curl_check_done();
-}
-
-
-static void
-ngx_http_perstack_curl_check_done(void)
-{
-    int                      pending;
-    CURL                    *easy;
-    CURLMsg                 *msg;
-    CURLcode                 result;
-    ngx_connection_t        *c;
-    ngx_http_perstack_op_t  *op;
-
-    /*
-     * Handlers run here, outside any libcurl callback, so they may start
-     * and cancel transfers.
-     */
-
-    for ( ;; ) {
-        msg = curl_multi_info_read(ngx_http_perstack_curl.multi, &pending);
-        if (msg == NULL) {
-            break;
-        }
-
-        if (msg->msg != CURLMSG_DONE) {
-            continue;
-        }
-
-        easy = msg->easy_handle;
-        result = msg->data.result;
-
-        op = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &op);
-
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &op->status);
-        curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &op->os_errno);
-        op->result = result;
-
-        curl_multi_remove_handle(ngx_http_perstack_curl.multi, easy);
-        curl_easy_cleanup(easy);
-        op->easy = NULL;
-
-        if (op->headers) {
-            curl_slist_free_all(op->headers);
-            op->headers = NULL;
-        }
-
-        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, op->exec->log, 0,
-                       "perstack docker %s done: curl %d status %l \"%s\"",
-                       op->name, result, op->status, op->error);
-
-        /* a handler may finalize the request: see ngx_http_upstream */
-        c = op->exec->request ? op->exec->request->connection : NULL;
-
-        op->exec->ops--;
-        op->handler(op);
-
-        if (c) {
-            ngx_http_run_posted_requests(c);
-        }
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Docker endpoint \"%V\": expected "
+                           "\"unix:/path\", \"http://host:port\" or "
+                           "\"tcp://host:port\"", name);
+        return NULL;
     }
+
+    u.url.data = name->data + skip;
+    u.url.len = name->len - skip;
+    u.uri_part = 1;
+    u.default_port = 80;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.host.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Docker endpoint \"%V\": %s", name,
+                           u.err ? u.err : "no host");
+        return NULL;
+    }
+
+    docker->base_url.data = ngx_pnalloc(cf->pool, name->len + 2);
+    if (docker->base_url.data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(docker->base_url.data, "http://%*s", u.url.len,
+                    u.url.data);
+
+    while (p > docker->base_url.data + 7 && p[-1] == '/') {
+        p--;
+    }
+
+    docker->base_url.len = p - docker->base_url.data;
+    *p = '\0';
+
+done:
+
+    dockerp = ngx_array_push(dockers);
+    if (dockerp == NULL) {
+        return NULL;
+    }
+
+    *dockerp = docker;
+
+    return docker;
 }
 
 
 ngx_http_perstack_op_t *
-ngx_http_perstack_op_create(ngx_http_perstack_exec_t *exec, const char *name,
-    ngx_http_perstack_op_handler_pt handler)
+ngx_http_perstack_docker_op(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_uint_t *inflight, const char *name,
+    ngx_http_perstack_op_handler_pt handler, void *data)
 {
     ngx_http_perstack_op_t  *op;
 
-    op = ngx_pcalloc(exec->pool, sizeof(ngx_http_perstack_op_t));
+    op = ngx_http_perstack_curl_op(pool, log, inflight, name, handler, data);
     if (op == NULL) {
         return NULL;
     }
 
-    op->exec = exec;
-    op->name = name;
-    op->handler = handler;
+    op->header = ngx_http_perstack_docker_header;
 
     return op;
 }
 
 
-ngx_int_t
-ngx_http_perstack_op_run(ngx_http_perstack_op_t *op, const char *method,
-    ngx_str_t *path, ngx_msec_t timeout)
+/* the engine's URL of a path: versioned once the version is agreed */
+
+static u_char *
+ngx_http_perstack_docker_url(ngx_http_perstack_docker_t *docker,
+    ngx_pool_t *pool, ngx_str_t *path)
 {
-    u_char                      *url, *p;
-    CURL                        *easy;
-    size_t                       len;
-    struct curl_slist           *list;
-    ngx_http_perstack_exec_t    *exec;
-    ngx_http_perstack_docker_t  *docker;
+    u_char  *url, *p;
 
-    exec = op->exec;
-    docker = exec->docker;
-
-    len = docker->base_url.len + sizeof("/v1.") - 1 + NGX_INT_T_LEN
-          + path->len + 1;
-
-    url = ngx_pnalloc(exec->pool, len);
+    url = ngx_pnalloc(pool, docker->base_url.len + sizeof("/v1.") - 1
+                            + NGX_INT_T_LEN + path->len + 1);
     if (url == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     if (docker->api_minor) {
@@ -370,222 +184,248 @@ ngx_http_perstack_op_run(ngx_http_perstack_op_t *op, const char *method,
 
     *p = '\0';
 
-    if (!op->stream) {
-        if (op->response_max == 0) {
-            op->response_max = NGX_HTTP_PERSTACK_RESPONSE_MAX;
-        }
+    return url;
+}
 
-        op->response = ngx_pnalloc(exec->pool, op->response_max);
-        if (op->response == NULL) {
-            return NGX_ERROR;
-        }
 
-        /* an answer without a body never reaches the write callback */
-        op->response[0] = '\0';
-        op->response_len = 0;
-    }
+ngx_int_t
+ngx_http_perstack_docker_run(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, const char *method, ngx_str_t *path,
+    ngx_msec_t timeout)
+{
+    u_char  *url;
 
-    easy = curl_easy_init();
-    if (easy == NULL) {
+    url = ngx_http_perstack_docker_url(docker, op->pool, path);
+    if (url == NULL) {
         return NGX_ERROR;
     }
 
-    op->easy = easy;
-
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, op);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, op->error);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-#if (LIBCURL_VERSION_NUM >= 0x075500)
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS,
-                     (long) (CURLPROTO_HTTP|CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
-                     ngx_http_perstack_curl_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, op);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
-                     ngx_http_perstack_curl_write);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
-
-    if (timeout) {
-        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout);
-    }
-
-    if (docker->socket_path.len) {
-        curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH,
-                         docker->socket_path.data);
-    }
-
-    if (ngx_strcmp(method, "GET") != 0) {
-        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
-    }
-
-    if (op->body.len) {
-        op->headers = curl_slist_append(NULL,
-                                         "Content-Type: application/json");
-        if (op->headers == NULL) {
-            goto failed;
-        }
-
-        /* no "Expect: 100-continue" round trip for a large body */
-        list = curl_slist_append(op->headers, "Expect:");
-        if (list == NULL) {
-            goto failed;
-        }
-
-        op->headers = list;
-
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, op->headers);
-        curl_easy_setopt(easy, CURLOPT_UPLOAD, 0L);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, op->body.data);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) op->body.len);
-
-    } else if (ngx_strcmp(method, "POST") == 0) {
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
-    }
-
-    /* the body of a POST is sent by POSTFIELDS; never read from stdin */
-    curl_easy_setopt(easy, CURLOPT_READFUNCTION, ngx_http_perstack_curl_read);
-
-    if (curl_multi_add_handle(ngx_http_perstack_curl.multi, easy)
-        != CURLM_OK)
-    {
-        goto failed;
-    }
-
-    exec->ops++;
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, exec->log, 0,
-                   "perstack docker %s: %s %s", op->name, method, url);
-
-    return NGX_OK;
-
-failed:
-
-    if (op->headers) {
-        curl_slist_free_all(op->headers);
-        op->headers = NULL;
-    }
-
-    curl_easy_cleanup(easy);
-    op->easy = NULL;
-
-    return NGX_ERROR;
+    return ngx_http_perstack_curl_start(op, method, url,
+                                        docker->socket_path.len
+                                        ? docker->socket_path.data : NULL,
+                                        timeout);
 }
 
 
-void
-ngx_http_perstack_op_cancel(ngx_http_perstack_op_t *op)
+/* "Api-Version: 1.NN", of /_ping's answer */
+
+static void
+ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op, u_char *line,
+    size_t len)
 {
-    if (op->easy == NULL) {
+    u_char      *p, *last;
+    ngx_uint_t   n;
+
+    if (len <= sizeof("Api-Version: 1.") - 1
+        || ngx_strncasecmp(line, (u_char *) "Api-Version: 1.",
+                           sizeof("Api-Version: 1.") - 1) != 0)
+    {
         return;
     }
 
-    curl_multi_remove_handle(ngx_http_perstack_curl.multi, op->easy);
-    curl_easy_cleanup(op->easy);
-    op->easy = NULL;
+    p = line + sizeof("Api-Version: 1.") - 1;
+    last = line + len;
+    n = 0;
 
-    if (op->headers) {
-        curl_slist_free_all(op->headers);
-        op->headers = NULL;
+    while (p < last && *p >= '0' && *p <= '9' && n < 1000) {
+        n = n * 10 + (*p++ - '0');
     }
 
-    op->exec->ops--;
+    op->value = n;
 }
 
 
-static size_t
-ngx_http_perstack_curl_header(char *buffer, size_t size, size_t nitems,
-    void *userdata)
+/*
+ * /_ping answered 200: the version both speak.  NGX_DECLINED if the
+ * engine's is older than the oldest the module accepts.
+ */
+
+ngx_int_t
+ngx_http_perstack_docker_pinged(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, ngx_log_t *log)
 {
-    ngx_http_perstack_op_t  *op = userdata;
-
-    u_char      *p, *last;
-    size_t       len;
-    ngx_uint_t   n;
-
-    len = size * nitems;
-
-    if (len > sizeof("Api-Version: 1.") - 1
-        && ngx_strncasecmp((u_char *) buffer, (u_char *) "Api-Version: 1.",
-                           sizeof("Api-Version: 1.") - 1) == 0)
-    {
-        p = (u_char *) buffer + sizeof("Api-Version: 1.") - 1;
-        last = (u_char *) buffer + len;
-        n = 0;
-
-        while (p < last && *p >= '0' && *p <= '9' && n < 1000) {
-            n = n * 10 + (*p++ - '0');
-        }
-
-        op->api_minor = n;
+    if (op->value < NGX_HTTP_PERSTACK_API_MINOR_MIN) {
+        return NGX_DECLINED;
     }
 
-    if (len == 2 && buffer[0] == '\r' && buffer[1] == '\n') {
-        op->headers_done = 1;
+    docker->api_minor = ngx_min(op->value, NGX_HTTP_PERSTACK_API_MINOR);
 
-        curl_easy_getinfo(op->easy, CURLINFO_RESPONSE_CODE, &op->status);
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "perstack: Docker engine at \"%V\" speaks API 1.%ui, "
+                  "using 1.%ui", &docker->name, op->value,
+                  docker->api_minor);
 
-        if (op->stream && op->status == 200) {
-            /* the stream is attached: the container may start now */
-            op->attached(op->data);
-        }
-    }
-
-    return len;
+    return NGX_OK;
 }
 
 
-static size_t
-ngx_http_perstack_curl_write(char *ptr, size_t size, size_t nmemb,
-    void *userdata)
+/*
+ * A failed call.  The log gets the engine's endpoint and its own words,
+ * escaped; the caller's message only which call failed and the engine's
+ * status: the engine's words may name host paths.  Returns the error's
+ * code: "docker_unavailable" or "docker_error".
+ */
+
+const char *
+ngx_http_perstack_docker_failed(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, const char *what, ngx_str_t *message)
 {
-    ngx_http_perstack_op_t  *op = userdata;
+    u_char     *p;
+    ngx_str_t   daemon, error;
 
-    size_t  len, n;
+    message->len = ngx_strlen(what) + 64;
+    message->data = ngx_pnalloc(op->pool, message->len);
 
-    len = size * nmemb;
+    if (op->result != CURLE_OK && op->status == 0) {
+        /* next time, ask the engine again which API it speaks */
+        docker->api_minor = 0;
 
-    if (op->stream && op->status == 200) {
-        if (op->write(op->data, (u_char *) ptr, len) == NGX_AGAIN)
+        error.data = (u_char *) (op->error[0] ? op->error
+                                 : curl_easy_strerror(op->result));
+        error.len = ngx_strlen(error.data);
+
+        ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                      "perstack: %s: cannot reach the Docker engine at "
+                      "\"%V\": %V%s", what, &docker->name,
+                      ngx_http_perstack_log_escape(op->pool, &error),
+                      op->os_errno == NGX_EACCES
+                      ? " (permission denied: the worker's user or group "
+                        "must be allowed to use the socket)"
+                      : "");
+
+        if (message->data) {
+            p = ngx_snprintf(message->data, message->len,
+                             "%s: the Docker engine cannot be reached", what);
+            message->len = p - message->data;
+
+        } else {
+            ngx_str_set(message, "internal error");
+        }
+
+        return "docker_unavailable";
+    }
+
+    ngx_http_perstack_docker_message(op, &daemon);
+
+    ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                  "perstack: %s: the Docker engine at \"%V\" answered "
+                  "%l: %V", what, &docker->name, op->status,
+                  ngx_http_perstack_log_escape(op->pool, &daemon));
+
+    if (message->data) {
+        p = ngx_snprintf(message->data, message->len,
+                         "%s: the Docker engine answered %l",
+                         what, op->status);
+        message->len = p - message->data;
+
+    } else {
+        ngx_str_set(message, "internal error");
+    }
+
+    return "docker_error";
+}
+
+
+/* the engine's words of an error answer: its "message", or the body */
+
+void
+ngx_http_perstack_docker_message(ngx_http_perstack_op_t *op,
+    ngx_str_t *message)
+{
+    size_t     len;
+    yajl_val   tree, msg;
+    ngx_str_t  s;
+
+    static const char  *message_path[] = { "message", NULL };
+
+    ngx_str_set(message, "");
+
+    if (op->response == NULL || op->response_len == 0) {
+        return;
+    }
+
+    tree = ngx_http_perstack_json_tree(op->response, op->response_len, 0,
+                                       NULL);
+    msg = tree ? yajl_tree_get(tree, message_path, yajl_t_string) : NULL;
+
+    if (msg) {
+        s.data = (u_char *) msg->u.string;
+        len = ngx_strlen(s.data);
+
+    } else {
+        s.data = op->response;
+        len = op->response_len;
+    }
+
+    /* one line of them */
+    while (len && (s.data[len - 1] == '\n' || s.data[len - 1] == '\r')) {
+        len--;
+    }
+
+    s.len = ngx_min(len, NGX_HTTP_PERSTACK_DOCKER_MESSAGE_MAX);
+
+    message->data = ngx_pnalloc(op->pool, s.len);
+    if (message->data) {
+        ngx_memcpy(message->data, s.data, s.len);
+        message->len = s.len;
+    }
+
+    if (tree) {
+        yajl_tree_free(tree);
+    }
+}
+
+
+/*
+ * The one blocking call: at configuration time, in the master, and in a
+ * worker that exits, where nothing else is served.  The version is agreed
+ * first, as the asynchronous calls do.  NGX_OK if the engine answered
+ * (op->status, op->response), NGX_ERROR if it could not be reached.
+ */
+
+ngx_int_t
+ngx_http_perstack_docker_call_now(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, const char *method, ngx_str_t *path,
+    ngx_msec_t timeout)
+{
+    u_char     *url, *socket_path;
+    ngx_str_t   ping;
+
+    socket_path = docker->socket_path.len ? docker->socket_path.data : NULL;
+
+    if (docker->api_minor == 0) {
+        ngx_str_set(&ping, "/_ping");
+
+        url = ngx_http_perstack_docker_url(docker, op->pool, &ping);
+        if (url == NULL) {
+            return NGX_ERROR;
+        }
+
+        op->header = ngx_http_perstack_docker_header;
+        op->value = 0;
+
+        if (ngx_http_perstack_curl_perform(op, "GET", url, socket_path,
+                                           timeout)
+            != NGX_OK)
         {
-            return CURL_WRITEFUNC_PAUSE;
+            return NGX_ERROR;
         }
 
-        return len;
+        if (op->status == 200
+            && op->value >= NGX_HTTP_PERSTACK_API_MINOR_MIN)
+        {
+            docker->api_minor = ngx_min(op->value,
+                                        NGX_HTTP_PERSTACK_API_MINOR);
+        }
     }
 
-    if (op->response == NULL) {
-        return len;
+    url = ngx_http_perstack_docker_url(docker, op->pool, path);
+    if (url == NULL) {
+        return NGX_ERROR;
     }
 
-    /* an error body is kept for the log; the rest of a long one is not */
-    n = ngx_min(len, op->response_max - 1 - op->response_len);
-    ngx_memcpy(op->response + op->response_len, ptr, n);
-    op->response_len += n;
-    op->response[op->response_len] = '\0';
-
-    return len;
-}
-
-
-static size_t
-ngx_http_perstack_curl_read(char *buffer, size_t size, size_t nitems,
-    void *userdata)
-{
-    return 0;
-}
-
-
-static size_t
-ngx_http_perstack_curl_discard(char *ptr, size_t size, size_t nmemb,
-    void *userdata)
-{
-    return size * nmemb;
+    return ngx_http_perstack_curl_perform(op, method, url, socket_path,
+                                          timeout);
 }
 
 
@@ -599,48 +439,37 @@ void
 ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
     ngx_str_t *container, ngx_log_t *log)
 {
-    u_char    url[512], *p;
-    long      status;
-    CURL     *easy;
-    CURLcode  rc;
+    u_char                  *p;
+    ngx_str_t                path;
+    ngx_pool_t              *pool;
+    ngx_http_perstack_op_t  *op;
 
-    if (docker->base_url.len + container->len + 64 > sizeof(url)) {
+    pool = ngx_create_pool(1024, log);
+    if (pool == NULL) {
         return;
     }
 
-    p = ngx_sprintf(url, "%V/containers/%V?force=1&v=1", &docker->base_url,
-                    container);
-    *p = '\0';
+    path.data = ngx_pnalloc(pool, container->len + 64);
+    op = ngx_http_perstack_curl_op(pool, log, NULL, "remove at exit", NULL,
+                                   NULL);
 
-    easy = curl_easy_init();
-    if (easy == NULL) {
+    if (path.data == NULL || op == NULL) {
+        ngx_destroy_pool(pool);
         return;
     }
 
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
-                     ngx_http_perstack_curl_discard);
+    p = ngx_sprintf(path.data, "/containers/%V?force=1&v=1", container);
+    path.len = p - path.data;
 
-    if (docker->socket_path.len) {
-        curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH,
-                         docker->socket_path.data);
-    }
-
-    rc = curl_easy_perform(easy);
-
-    status = 0;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(easy);
-
-    if (rc == CURLE_OK && (status == 204 || status == 404)) {
+    if (ngx_http_perstack_docker_call_now(docker, op, "DELETE", &path, 5000)
+        == NGX_OK
+        && (op->status == 204 || op->status == 404))
+    {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "perstack: worker exiting, removed container \"%V\"",
                       container);
 
-    } else if (rc == CURLE_OK && status == 409) {
+    } else if (op->result == CURLE_OK && op->status == 409) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "perstack: worker exiting, container \"%V\" is being "
                       "removed already", container);
@@ -649,6 +478,8 @@ ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "perstack: worker exiting, could not remove container "
                       "\"%V\" (curl %d, status %l): the reaper will",
-                      container, rc, status);
+                      container, op->result, op->status);
     }
+
+    ngx_destroy_pool(pool);
 }

@@ -14,12 +14,21 @@
  */
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_execution.h"
+#include "ngx_http_perstack_docker.h"
+#include "ngx_http_perstack_curl.h"
 #include "ngx_http_perstack_json.h"
 #include "ngx_http_perstack_sse.h"
-
 #include "ngx_http_perstack_random.h"
 #include "ngx_http_perstack_runtime.h"
+#include "ngx_http_perstack_policy.h"
+#include "ngx_http_perstack_workspace.h"
+#include "ngx_http_perstack_gateway.h"
+#include "ngx_http_perstack_limit.h"
+#include "ngx_http_perstack_reaper.h"
+#include "ngx_http_perstack_response.h"
+
 
 #include <yajl/yajl_tree.h>
 
@@ -59,6 +68,10 @@ static void ngx_http_perstack_fail(ngx_http_perstack_exec_t *exec,
     ngx_uint_t status, const char *code, ngx_str_t *message);
 static void ngx_http_perstack_fail_logged(ngx_http_perstack_exec_t *exec,
     ngx_uint_t status, const char *code, ngx_str_t *message);
+static ngx_http_perstack_op_t *ngx_http_perstack_call(
+    ngx_http_perstack_exec_t *exec, const char *name,
+    ngx_http_perstack_op_handler_pt handler);
+static void ngx_http_perstack_call_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_fail_op(ngx_http_perstack_op_t *op,
     const char *what);
 static void ngx_http_perstack_end(ngx_http_perstack_exec_t *exec);
@@ -113,8 +126,6 @@ static u_char *ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec,
     u_char **buf, size_t *size, size_t len);
 static ngx_int_t ngx_http_perstack_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
-static void ngx_http_perstack_daemon_message(ngx_http_perstack_op_t *op,
-    ngx_str_t *message);
 
 
 static ngx_queue_t  ngx_http_perstack_executions;
@@ -624,6 +635,49 @@ ngx_http_perstack_log_error(ngx_log_t *log, u_char *buf, size_t len)
 }
 
 
+/*
+ * An Engine API call of the execution's: counted in its calls in flight,
+ * and handled through ngx_http_perstack_call_done(), which runs the
+ * requests posted meanwhile (a handler may finalize the request, as in
+ * ngx_http_upstream).
+ */
+
+static ngx_http_perstack_op_t *
+ngx_http_perstack_call(ngx_http_perstack_exec_t *exec, const char *name,
+    ngx_http_perstack_op_handler_pt handler)
+{
+    ngx_http_perstack_op_t  *op;
+
+    op = ngx_http_perstack_docker_op(exec->pool, exec->log, &exec->ops, name,
+                                     ngx_http_perstack_call_done, exec);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->done = handler;
+
+    return op;
+}
+
+
+static void
+ngx_http_perstack_call_done(ngx_http_perstack_op_t *op)
+{
+    ngx_connection_t          *c;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = op->data;
+
+    c = exec->request ? exec->request->connection : NULL;
+
+    op->done(op);
+
+    if (c) {
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec)
 {
@@ -632,7 +686,7 @@ ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec)
 
     exec->state = NGX_HTTP_PERSTACK_PING;
 
-    op = ngx_http_perstack_op_create(exec, "ping",
+    op = ngx_http_perstack_call(exec, "ping",
                                      ngx_http_perstack_ping_done);
     if (op == NULL) {
         return NGX_ERROR;
@@ -640,7 +694,7 @@ ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec)
 
     ngx_str_set(&path, "/_ping");
 
-    return ngx_http_perstack_op_run(op, "GET", &path,
+    return ngx_http_perstack_docker_run(exec->docker, op, "GET", &path,
                                     ngx_min(exec->conf->docker_timeout,
                                             10000));
 }
@@ -652,7 +706,7 @@ ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op)
     ngx_str_t                  message;
     ngx_http_perstack_exec_t  *exec;
 
-    exec = op->exec;
+    exec = op->data;
 
     if (exec->aborted) {
         ngx_http_perstack_end(exec);
@@ -664,20 +718,14 @@ ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op)
         return;
     }
 
-    if (op->api_minor < NGX_HTTP_PERSTACK_API_MINOR_MIN) {
+    if (ngx_http_perstack_docker_pinged(exec->docker, op, exec->log)
+        != NGX_OK)
+    {
         ngx_str_set(&message, "the Docker engine's API is older than 1.41");
         ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
                                &message);
         return;
     }
-
-    exec->docker->api_minor = ngx_min(op->api_minor,
-                                      NGX_HTTP_PERSTACK_API_MINOR);
-
-    ngx_log_error(NGX_LOG_INFO, exec->log, 0,
-                  "perstack: Docker engine at \"%V\" speaks API 1.%ui, "
-                  "using 1.%ui", &exec->docker->name, op->api_minor,
-                  exec->docker->api_minor);
 
     if (ngx_http_perstack_create(exec) != NGX_OK) {
         ngx_str_set(&message, "internal error");
@@ -696,7 +744,7 @@ ngx_http_perstack_create(ngx_http_perstack_exec_t *exec)
 
     exec->state = NGX_HTTP_PERSTACK_CREATE;
 
-    op = ngx_http_perstack_op_create(exec, "create",
+    op = ngx_http_perstack_call(exec, "create",
                                      ngx_http_perstack_create_done);
     if (op == NULL) {
         return NGX_ERROR;
@@ -717,7 +765,7 @@ ngx_http_perstack_create(ngx_http_perstack_exec_t *exec)
                     (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id);
     path.len = p - path.data;
 
-    return ngx_http_perstack_op_run(op, "POST", &path,
+    return ngx_http_perstack_docker_run(exec->docker, op, "POST", &path,
                                     exec->conf->docker_timeout);
 }
 
@@ -733,7 +781,7 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
 
     static const char  *id_path[] = { "Id", NULL };
 
-    exec = op->exec;
+    exec = op->data;
 
     if (op->result == CURLE_OK && op->status == 201
         && op->response_len == 0)
@@ -813,7 +861,7 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
 
     exec->state = NGX_HTTP_PERSTACK_ATTACH;
 
-    attach = ngx_http_perstack_op_create(exec, "attach",
+    attach = ngx_http_perstack_call(exec, "attach",
                                          ngx_http_perstack_attach_done);
     if (attach == NULL) {
         goto failed;
@@ -840,7 +888,7 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
      */
     ngx_add_timer(&exec->start_ev, exec->conf->docker_timeout);
 
-    if (ngx_http_perstack_op_run(attach, "POST", &path, 0) != NGX_OK) {
+    if (ngx_http_perstack_docker_run(exec->docker, attach, "POST", &path, 0) != NGX_OK) {
         goto failed;
     }
 
@@ -898,7 +946,7 @@ ngx_http_perstack_start(ngx_event_t *ev)
 
     exec->state = NGX_HTTP_PERSTACK_START;
 
-    op = ngx_http_perstack_op_create(exec, "start",
+    op = ngx_http_perstack_call(exec, "start",
                                      ngx_http_perstack_start_done);
     if (op == NULL) {
         goto failed;
@@ -912,7 +960,7 @@ ngx_http_perstack_start(ngx_event_t *ev)
 
     ngx_sprintf(path.data, "/containers/%V/start", &exec->container);
 
-    if (ngx_http_perstack_op_run(op, "POST", &path,
+    if (ngx_http_perstack_docker_run(exec->docker, op, "POST", &path,
                                  exec->conf->docker_timeout)
         != NGX_OK)
     {
@@ -934,7 +982,7 @@ ngx_http_perstack_start_done(ngx_http_perstack_op_t *op)
 {
     ngx_http_perstack_exec_t  *exec;
 
-    exec = op->exec;
+    exec = op->data;
 
     if (exec->state == NGX_HTTP_PERSTACK_DONE) {
         ngx_http_perstack_free_if_idle(exec);
@@ -986,7 +1034,7 @@ ngx_http_perstack_attach_done(ngx_http_perstack_op_t *op)
     ngx_str_t                  error;
     ngx_http_perstack_exec_t  *exec;
 
-    exec = op->exec;
+    exec = op->data;
     exec->attach = NULL;
 
     if (exec->state == NGX_HTTP_PERSTACK_DONE) {
@@ -1108,7 +1156,7 @@ ngx_http_perstack_stop(ngx_http_perstack_exec_t *exec,
 
     exec->stopping = 1;
 
-    op = ngx_http_perstack_op_create(exec, "stop",
+    op = ngx_http_perstack_call(exec, "stop",
                                      ngx_http_perstack_stop_done);
     if (op == NULL) {
         goto failed;
@@ -1122,7 +1170,7 @@ ngx_http_perstack_stop(ngx_http_perstack_exec_t *exec,
 
     ngx_sprintf(path.data, "/containers/%V/stop", &exec->container);
 
-    if (ngx_http_perstack_op_run(op, "POST", &path,
+    if (ngx_http_perstack_docker_run(exec->docker, op, "POST", &path,
                                  exec->conf->stop_timeout
                                  + exec->conf->docker_timeout)
         == NGX_OK)
@@ -1141,7 +1189,7 @@ ngx_http_perstack_stop_done(ngx_http_perstack_op_t *op)
 {
     ngx_http_perstack_exec_t  *exec;
 
-    exec = op->exec;
+    exec = op->data;
 
     if (exec->state == NGX_HTTP_PERSTACK_DONE) {
         ngx_http_perstack_free_if_idle(exec);
@@ -1184,7 +1232,7 @@ ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec)
 
     ngx_add_timer(&exec->idle_ev, NGX_HTTP_PERSTACK_EXIT_GRACE);
 
-    op = ngx_http_perstack_op_create(exec, "wait",
+    op = ngx_http_perstack_call(exec, "wait",
                                      ngx_http_perstack_wait_done);
     if (op == NULL) {
         goto failed;
@@ -1201,7 +1249,7 @@ ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec)
                 &exec->container);
 
     /* the execution's own timeout still bounds a process left running */
-    if (ngx_http_perstack_op_run(op, "POST", &path, 0) == NGX_OK) {
+    if (ngx_http_perstack_docker_run(exec->docker, op, "POST", &path, 0) == NGX_OK) {
         return;
     }
 
@@ -1221,7 +1269,7 @@ ngx_http_perstack_wait_done(ngx_http_perstack_op_t *op)
 
     static const char  *code_path[] = { "StatusCode", NULL };
 
-    exec = op->exec;
+    exec = op->data;
 
     if (exec->state == NGX_HTTP_PERSTACK_DONE) {
         ngx_http_perstack_free_if_idle(exec);
@@ -1288,7 +1336,7 @@ ngx_http_perstack_remove(ngx_http_perstack_exec_t *exec)
 
     /* a paused stream would never end: nothing more is read from it */
     if (exec->attach) {
-        ngx_http_perstack_op_cancel(exec->attach);
+        ngx_http_perstack_curl_cancel(exec->attach);
         exec->attach = NULL;
     }
 
@@ -1297,7 +1345,7 @@ ngx_http_perstack_remove(ngx_http_perstack_exec_t *exec)
         return;
     }
 
-    op = ngx_http_perstack_op_create(exec, "remove",
+    op = ngx_http_perstack_call(exec, "remove",
                                      ngx_http_perstack_remove_done);
     if (op == NULL) {
         goto failed;
@@ -1311,7 +1359,7 @@ ngx_http_perstack_remove(ngx_http_perstack_exec_t *exec)
 
     ngx_sprintf(path.data, "/containers/%V?force=1&v=1", &exec->container);
 
-    if (ngx_http_perstack_op_run(op, "DELETE", &path,
+    if (ngx_http_perstack_docker_run(exec->docker, op, "DELETE", &path,
                                  exec->conf->docker_timeout)
         == NGX_OK)
     {
@@ -1336,13 +1384,13 @@ ngx_http_perstack_remove_done(ngx_http_perstack_op_t *op)
     ngx_str_t                  message, error;
     ngx_http_perstack_exec_t  *exec;
 
-    exec = op->exec;
+    exec = op->data;
 
     if (op->result == CURLE_OK && (op->status == 204 || op->status == 404)) {
         exec->removed = 1;
 
     } else {
-        ngx_http_perstack_daemon_message(op, &message);
+        ngx_http_perstack_docker_message(op, &message);
 
         error.data = (u_char *) op->error;
         error.len = ngx_strlen(op->error);
@@ -1393,121 +1441,20 @@ ngx_http_perstack_fail_logged(ngx_http_perstack_exec_t *exec,
 }
 
 
-/*
- * A failed Engine API call.  The log gets the engine's endpoint and its own
- * words, escaped; the client only which call failed and the engine's status:
- * the engine's words may name host paths.
- */
+/* A failed Engine API call: the engine's words go to the log only. */
 
 static void
 ngx_http_perstack_fail_op(ngx_http_perstack_op_t *op, const char *what)
 {
-    u_char                    *p;
-    ngx_str_t                  daemon, error, message;
+    ngx_str_t                  message;
     const char                *code;
     ngx_http_perstack_exec_t  *exec;
 
-    exec = op->exec;
+    exec = op->data;
 
-    message.len = ngx_strlen(what) + 64;
-    message.data = ngx_pnalloc(exec->pool, message.len);
-
-    if (op->result != CURLE_OK && op->status == 0) {
-        /* next time, ask the engine again which API it speaks */
-        exec->docker->api_minor = 0;
-
-        code = "docker_unavailable";
-
-        error.data = (u_char *) (op->error[0] ? op->error
-                                 : curl_easy_strerror(op->result));
-        error.len = ngx_strlen(error.data);
-
-        ngx_log_error(NGX_LOG_ERR, exec->log, 0,
-                      "perstack: %s: cannot reach the Docker engine at "
-                      "\"%V\": %V%s", what, &exec->docker->name,
-                      ngx_http_perstack_log_escape(exec->pool, &error),
-                      op->os_errno == NGX_EACCES
-                      ? " (permission denied: the worker's user or group "
-                        "must be allowed to use the socket)"
-                      : "");
-
-        if (message.data) {
-            p = ngx_snprintf(message.data, message.len,
-                             "%s: the Docker engine cannot be reached", what);
-            message.len = p - message.data;
-        }
-
-    } else {
-        code = "docker_error";
-
-        ngx_http_perstack_daemon_message(op, &daemon);
-
-        ngx_log_error(NGX_LOG_ERR, exec->log, 0,
-                      "perstack: %s: the Docker engine at \"%V\" answered "
-                      "%l: %V", what, &exec->docker->name, op->status,
-                      ngx_http_perstack_log_escape(exec->pool, &daemon));
-
-        if (message.data) {
-            p = ngx_snprintf(message.data, message.len,
-                             "%s: the Docker engine answered %l",
-                             what, op->status);
-            message.len = p - message.data;
-        }
-    }
-
-    if (message.data == NULL) {
-        ngx_str_set(&message, "internal error");
-    }
+    code = ngx_http_perstack_docker_failed(exec->docker, op, what, &message);
 
     ngx_http_perstack_fail_logged(exec, NGX_HTTP_BAD_GATEWAY, code, &message);
-}
-
-
-static void
-ngx_http_perstack_daemon_message(ngx_http_perstack_op_t *op,
-    ngx_str_t *message)
-{
-    size_t     len;
-    yajl_val   tree, msg;
-    ngx_str_t  s;
-
-    static const char  *message_path[] = { "message", NULL };
-
-    ngx_str_set(message, "");
-
-    if (op->response == NULL || op->response_len == 0) {
-        return;
-    }
-
-    tree = ngx_http_perstack_json_tree(op->response, op->response_len, 0,
-                                       NULL);
-    msg = tree ? yajl_tree_get(tree, message_path, yajl_t_string) : NULL;
-
-    if (msg) {
-        s.data = (u_char *) msg->u.string;
-        len = ngx_strlen(s.data);
-
-    } else {
-        s.data = op->response;
-        len = op->response_len;
-    }
-
-    /* the engine's words, one line of them */
-    while (len && (s.data[len - 1] == '\n' || s.data[len - 1] == '\r')) {
-        len--;
-    }
-
-    s.len = ngx_min(len, 512);
-
-    message->data = ngx_pnalloc(op->exec->pool, s.len);
-    if (message->data) {
-        ngx_memcpy(message->data, s.data, s.len);
-        message->len = s.len;
-    }
-
-    if (tree) {
-        yajl_tree_free(tree);
-    }
 }
 
 
@@ -1893,16 +1840,16 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
 }
 
 
-/* the running execution with this id, if any */
+/* whether this worker's execution with this id runs on (the reaper's) */
 
-ngx_http_perstack_exec_t *
-ngx_http_perstack_exec_find(u_char *id)
+ngx_uint_t
+ngx_http_perstack_exec_running(u_char *id)
 {
     ngx_queue_t               *q;
     ngx_http_perstack_exec_t  *exec;
 
     if (!ngx_http_perstack_executions_ready) {
-        return NULL;
+        return 0;
     }
 
     for (q = ngx_queue_head(&ngx_http_perstack_executions);
@@ -1914,11 +1861,11 @@ ngx_http_perstack_exec_find(u_char *id)
         if (exec->state != NGX_HTTP_PERSTACK_DONE
             && ngx_memcmp(exec->id, id, NGX_HTTP_PERSTACK_ID_LEN) == 0)
         {
-            return exec;
+            return 1;
         }
     }
 
-    return NULL;
+    return 0;
 }
 
 

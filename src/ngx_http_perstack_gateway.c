@@ -22,10 +22,14 @@
  */
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_gateway.h"
+#include "ngx_http_perstack_docker.h"
+#include "ngx_http_perstack_conf.h"
 #include "ngx_http_perstack_random.h"
 #include "ngx_http_perstack_process.h"
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_response.h"
 
 #include <openssl/sha.h>
 #include <yajl/yajl_tree.h>
@@ -310,7 +314,9 @@ ngx_http_perstack_gateway_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 
     gw->name = name;
 
-    gw->docker = ngx_http_perstack_docker_add(cf, &docker);
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
+
+    gw->docker = ngx_http_perstack_docker_add(cf, &pmcf->dockers, &docker);
     if (gw->docker == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -329,8 +335,6 @@ ngx_http_perstack_gateway_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 
     shm_zone->init = ngx_http_perstack_gateway_init_zone;
     shm_zone->data = gw;
-
-    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
 
     gwp = ngx_array_push(&pmcf->gateways);
     if (gwp == NULL) {

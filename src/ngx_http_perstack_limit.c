@@ -11,8 +11,11 @@
  */
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_limit.h"
+#include "ngx_http_perstack_conf.h"
 #include "ngx_http_perstack_process.h"
+#include "ngx_http_perstack_response.h"
 
 
 #define NGX_HTTP_PERSTACK_LIMIT_KEY_MAX    256

@@ -7,10 +7,23 @@
  */
 
 
+#include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_module.h"
-#include "ngx_http_perstack_random.h"
-#include "ngx_http_perstack_process.h"
+#include "ngx_http_perstack_approval.h"
+#include "ngx_http_perstack_docker.h"
+#include "ngx_http_perstack_curl.h"
+#include "ngx_http_perstack_execution.h"
+#include "ngx_http_perstack_gateway.h"
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_limit.h"
+#include "ngx_http_perstack_origin.h"
+#include "ngx_http_perstack_policy.h"
+#include "ngx_http_perstack_process.h"
+#include "ngx_http_perstack_random.h"
+#include "ngx_http_perstack_reaper.h"
+#include "ngx_http_perstack_response.h"
+#include "ngx_http_perstack_workspace.h"
+#include "ngx_http_perstack_conf.h"
 
 
 
@@ -1002,18 +1015,20 @@ static ngx_int_t
 ngx_http_perstack_expert_allowed(ngx_http_perstack_loc_conf_t *plcf,
     ngx_str_t *expert)
 {
-    int                rc;
-    pcre2_match_data  *md;
+    int  rc;
 
-    md = pcre2_match_data_create_from_pattern(plcf->expert_allow, NULL);
+    /* whether it matches, not where: one pair, made once per worker */
+    static pcre2_match_data  *md;
+
     if (md == NULL) {
-        return NGX_ERROR;
+        md = pcre2_match_data_create(1, NULL);
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     rc = pcre2_match(plcf->expert_allow, expert->data, expert->len, 0,
                      PCRE2_ANCHORED|PCRE2_ENDANCHORED, md, NULL);
-
-    pcre2_match_data_free(md);
 
     return rc >= 0 ? NGX_OK : NGX_DECLINED;
 }
@@ -1119,7 +1134,8 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_perstack_loc_conf_t *prev = parent;
     ngx_http_perstack_loc_conf_t *conf = child;
 
-    ngx_str_t  name;
+    ngx_str_t                       name;
+    ngx_http_perstack_main_conf_t  *pmcf;
 
     ngx_conf_merge_value(conf->execute, prev->execute, 0);
 
@@ -1130,7 +1146,10 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->docker == NULL) {
         ngx_str_set(&name, NGX_HTTP_PERSTACK_DEFAULT_DOCKER);
 
-        conf->docker = ngx_http_perstack_docker_add(cf, &name);
+        pmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_perstack_module);
+
+        conf->docker = ngx_http_perstack_docker_add(cf, &pmcf->dockers, &name);
         if (conf->docker == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -1255,7 +1274,8 @@ ngx_http_perstack_docker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_perstack_loc_conf_t *plcf = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t                      *value;
+    ngx_http_perstack_main_conf_t  *pmcf;
 
     if (plcf->docker) {
         return "is duplicate";
@@ -1263,103 +1283,14 @@ ngx_http_perstack_docker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    plcf->docker = ngx_http_perstack_docker_add(cf, &value[1]);
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
+
+    plcf->docker = ngx_http_perstack_docker_add(cf, &pmcf->dockers, &value[1]);
     if (plcf->docker == NULL) {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
-}
-
-
-ngx_http_perstack_docker_t *
-ngx_http_perstack_docker_add(ngx_conf_t *cf, ngx_str_t *name)
-{
-    u_char                          *p;
-    ngx_uint_t                       i;
-    ngx_http_perstack_docker_t      *docker, **dockerp;
-    ngx_http_perstack_main_conf_t   *pmcf;
-
-    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
-
-    dockerp = pmcf->dockers.elts;
-
-    for (i = 0; i < pmcf->dockers.nelts; i++) {
-        if (dockerp[i]->name.len == name->len
-            && ngx_strncmp(dockerp[i]->name.data, name->data, name->len) == 0)
-        {
-            return dockerp[i];
-        }
-    }
-
-    docker = ngx_pcalloc(cf->pool, sizeof(ngx_http_perstack_docker_t));
-    if (docker == NULL) {
-        return NULL;
-    }
-
-    docker->name = *name;
-
-    if (name->len > 5 && ngx_strncmp(name->data, "unix:", 5) == 0) {
-        if (name->len - 5 >= 108 || name->data[5] != '/') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid unix socket path in \"%V\"", name);
-            return NULL;
-        }
-
-        docker->socket_path.len = name->len - 5;
-        docker->socket_path.data = ngx_pnalloc(cf->pool,
-                                               docker->socket_path.len + 1);
-        if (docker->socket_path.data == NULL) {
-            return NULL;
-        }
-
-        p = ngx_cpymem(docker->socket_path.data, name->data + 5,
-                       docker->socket_path.len);
-        *p = '\0';
-
-        /* the host is not looked up: the path decides where to connect */
-        ngx_str_set(&docker->base_url, "http://docker");
-
-    } else if ((name->len > 7 && ngx_strncmp(name->data, "http://", 7) == 0)
-               || (name->len > 6 && ngx_strncmp(name->data, "tcp://", 6) == 0))
-    {
-        docker->base_url.len = name->len + 1;
-        docker->base_url.data = ngx_pnalloc(cf->pool, name->len + 2);
-        if (docker->base_url.data == NULL) {
-            return NULL;
-        }
-
-        if (name->data[0] == 't') {
-            p = ngx_sprintf(docker->base_url.data, "http://%*s",
-                            name->len - 6, name->data + 6);
-
-        } else {
-            p = ngx_cpymem(docker->base_url.data, name->data, name->len);
-        }
-
-        while (p > docker->base_url.data && p[-1] == '/') {
-            p--;
-        }
-
-        docker->base_url.len = p - docker->base_url.data;
-        *p = '\0';
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid Docker endpoint \"%V\": expected "
-                           "\"unix:/path\", \"http://host:port\" or "
-                           "\"tcp://host:port\"", name);
-        return NULL;
-    }
-
-    dockerp = ngx_array_push(&pmcf->dockers);
-    if (dockerp == NULL) {
-        return NULL;
-    }
-
-    *dockerp = docker;
-
-    return docker;
 }
 
 
@@ -1480,54 +1411,6 @@ ngx_http_perstack_check_buffer_size(ngx_conf_t *cf, void *post, void *data)
 }
 
 
-/* "zone=name:size", for perstack_limit_zone and perstack_gateway_zone */
-
-ngx_int_t
-ngx_http_perstack_zone_parse(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_str_t *name, ssize_t *size)
-{
-    u_char     *p;
-    ngx_str_t   s;
-
-    if (ngx_strncmp(value->data, "zone=", 5) != 0) {
-        goto invalid;
-    }
-
-    name->data = value->data + 5;
-
-    p = (u_char *) ngx_strlchr(name->data, value->data + value->len, ':');
-    if (p == NULL) {
-        goto invalid;
-    }
-
-    name->len = p - name->data;
-
-    s.data = p + 1;
-    s.len = value->data + value->len - s.data;
-
-    *size = ngx_parse_size(&s);
-
-    if (name->len == 0 || *size == NGX_ERROR) {
-        goto invalid;
-    }
-
-    if (*size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", value);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid zone \"%V\": expected \"zone=name:size\"",
-                       value);
-    return NGX_ERROR;
-}
-
-
 static ngx_int_t
 ngx_http_perstack_preconfiguration(ngx_conf_t *cf)
 {
@@ -1583,11 +1466,12 @@ ngx_http_perstack_init_process(ngx_cycle_t *cycle)
 
     ngx_http_perstack_limit_init_process(cycle);
 
-    if (ngx_http_perstack_docker_init_process(cycle) != NGX_OK) {
+    if (ngx_http_perstack_curl_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    ngx_http_perstack_reaper_init_process(cycle);
+    ngx_http_perstack_reaper_init_process(cycle,
+                                         ngx_http_perstack_exec_running);
 
     return NGX_OK;
 }
@@ -1598,5 +1482,5 @@ ngx_http_perstack_exit_process(ngx_cycle_t *cycle)
 {
     /* the executions first: their containers are removed over libcurl */
     ngx_http_perstack_exec_abort_all(cycle);
-    ngx_http_perstack_docker_exit_process(cycle);
+    ngx_http_perstack_curl_exit_process(cycle);
 }

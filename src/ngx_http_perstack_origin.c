@@ -12,7 +12,9 @@
  */
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_origin.h"
+#include "ngx_http_perstack_response.h"
 
 
 static ngx_int_t ngx_http_perstack_origin_parse(ngx_str_t *origin);

@@ -8,8 +8,10 @@
  */
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_policy.h"
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_process.h"
 
 
 /* A growing JSON text in the execution's pool. */
@@ -150,7 +152,7 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
     jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
 
     /* for the reaper: which nginx, on which host, left it behind */
-    p = ngx_sprintf(buf, "%P", ngx_http_perstack_master);
+    p = ngx_sprintf(buf, "%P", ngx_http_perstack_process_master());
     s.data = buf;
     s.len = p - buf;
     jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.master", &s));

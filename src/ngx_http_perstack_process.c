@@ -11,11 +11,15 @@
 
 
 static uint64_t  ngx_http_perstack_process_self_start;
+static ngx_pid_t  ngx_http_perstack_process_master_pid;
 
 
 void
 ngx_http_perstack_process_init(void)
 {
+    ngx_http_perstack_process_master_pid = (ngx_process == NGX_PROCESS_WORKER)
+                                           ? getppid() : ngx_pid;
+
     ngx_http_perstack_process_self_start = 0;
 
 #if (NGX_LINUX)
@@ -26,6 +30,13 @@ ngx_http_perstack_process_init(void)
         ngx_http_perstack_process_self_start = 0;
     }
 #endif
+}
+
+
+ngx_pid_t
+ngx_http_perstack_process_master(void)
+{
+    return ngx_http_perstack_process_master_pid;
 }
 
 

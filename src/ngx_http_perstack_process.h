@@ -16,8 +16,11 @@
 #include <ngx_core.h>
 
 
-/* reads this worker's start time; at the start of each worker */
+/* reads this worker's start time and master; at the start of each worker */
 void ngx_http_perstack_process_init(void);
+
+/* the master of this worker (this process, outside a worker) */
+ngx_pid_t ngx_http_perstack_process_master(void);
 
 /* this worker's start time, in clock ticks since boot; 0: not known */
 uint64_t ngx_http_perstack_process_self(void);

@@ -18,7 +18,9 @@
  */
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_reaper.h"
+#include "ngx_http_perstack_docker.h"
 #include "ngx_http_perstack_process.h"
 #include "ngx_http_perstack_json.h"
 
@@ -37,19 +39,28 @@
 #define NGX_HTTP_PERSTACK_REAP_STRANDED   2
 
 
+/* one round's calls to one engine */
+typedef struct {
+    ngx_pool_t                      *pool;
+    ngx_http_perstack_docker_t      *docker;
+    ngx_uint_t                       ops;
+} ngx_http_perstack_reaper_round_t;
+
+
 static void ngx_http_perstack_reaper_handler(ngx_event_t *ev);
 static void ngx_http_perstack_reaper_start(ngx_http_perstack_docker_t *docker);
 static void ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op);
 static ngx_uint_t ngx_http_perstack_reaper_orphan(yajl_val labels);
 static ngx_uint_t ngx_http_perstack_reaper_stranded(const char *execution);
-static void ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
-    const char *id, ngx_uint_t why);
+static void ngx_http_perstack_reaper_remove(
+    ngx_http_perstack_reaper_round_t *round, const char *id, ngx_uint_t why);
 static void ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op);
 
 
-ngx_pid_t  ngx_http_perstack_master;
-
 static ngx_event_t       ngx_http_perstack_reaper_event;
+
+/* whether an execution of this worker runs on: the layer above's answer */
+static ngx_http_perstack_reaper_running_pt  ngx_http_perstack_reaper_running;
 
 /* something may be stranded: the time until the next round, else 0 */
 static ngx_msec_t        ngx_http_perstack_reaper_retry;
@@ -59,12 +70,12 @@ static ngx_connection_t  ngx_http_perstack_reaper_conn;
 
 
 void
-ngx_http_perstack_reaper_init_process(ngx_cycle_t *cycle)
+ngx_http_perstack_reaper_init_process(ngx_cycle_t *cycle,
+    ngx_http_perstack_reaper_running_pt running)
 {
     ngx_event_t  *ev;
 
-    ngx_http_perstack_master = (ngx_process == NGX_PROCESS_WORKER)
-                               ? getppid() : ngx_pid;
+    ngx_http_perstack_reaper_running = running;
 
     ngx_http_perstack_reaper_conn.fd = (ngx_socket_t) -1;
 
@@ -142,37 +153,35 @@ ngx_http_perstack_reaper_soon(void)
 
 
 /*
- * The calls are owned by an execution structure that runs no container:
- * it has the pool, the log and the count of calls in flight they need.
+ * A round's calls share a pool, freed when the last of them is done.
  */
 
 static void
 ngx_http_perstack_reaper_start(ngx_http_perstack_docker_t *docker)
 {
-    ngx_str_t                  path;
-    ngx_pool_t                *pool;
-    ngx_http_perstack_op_t    *op;
-    ngx_http_perstack_exec_t  *owner;
+    ngx_str_t                          path;
+    ngx_pool_t                        *pool;
+    ngx_http_perstack_op_t            *op;
+    ngx_http_perstack_reaper_round_t  *round;
 
     pool = ngx_create_pool(4096, ngx_cycle->log);
     if (pool == NULL) {
         return;
     }
 
-    owner = ngx_pcalloc(pool, sizeof(ngx_http_perstack_exec_t));
-    if (owner == NULL) {
+    round = ngx_pcalloc(pool, sizeof(ngx_http_perstack_reaper_round_t));
+    if (round == NULL) {
         ngx_destroy_pool(pool);
         return;
     }
 
-    owner->pool = pool;
-    owner->log = ngx_cycle->log;
-    owner->ident = -1;
-    owner->docker = docker;
-    owner->state = NGX_HTTP_PERSTACK_DONE;
+    round->pool = pool;
+    round->docker = docker;
 
-    op = ngx_http_perstack_op_create(owner, "reaper list",
-                                     ngx_http_perstack_reaper_list_done);
+    op = ngx_http_perstack_docker_op(pool, ngx_cycle->log, &round->ops,
+                                     "reaper list",
+                                     ngx_http_perstack_reaper_list_done,
+                                     round);
     if (op == NULL) {
         ngx_destroy_pool(pool);
         return;
@@ -185,7 +194,9 @@ ngx_http_perstack_reaper_start(ngx_http_perstack_docker_t *docker)
                        "%7B%22label%22%3A%5B%22io.perstack.managed%3D1"
                        "%22%5D%7D");
 
-    if (ngx_http_perstack_op_run(op, "GET", &path, 30000) != NGX_OK) {
+    if (ngx_http_perstack_docker_run(docker, op, "GET", &path, 30000)
+        != NGX_OK)
+    {
         ngx_destroy_pool(pool);
     }
 }
@@ -194,15 +205,15 @@ ngx_http_perstack_reaper_start(ngx_http_perstack_docker_t *docker)
 static void
 ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op)
 {
-    size_t                     i;
-    yajl_val                   tree, c, id, labels;
-    ngx_uint_t                 why;
-    ngx_http_perstack_exec_t  *owner;
+    size_t                             i;
+    yajl_val                           tree, c, id, labels;
+    ngx_uint_t                         why;
+    ngx_http_perstack_reaper_round_t  *round;
 
     static const char  *id_path[] = { "Id", NULL };
     static const char  *labels_path[] = { "Labels", NULL };
 
-    owner = op->exec;
+    round = op->data;
 
     if (op->result != CURLE_OK || op->status != 200) {
         /* the engine may be down: the next round tries again */
@@ -222,7 +233,7 @@ ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op)
     if (tree == NULL || !YAJL_IS_ARRAY(tree)) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "perstack: the reaper could not read the container "
-                      "list of \"%V\"", &owner->docker->name);
+                      "list of \"%V\"", &round->docker->name);
         if (tree) {
             yajl_tree_free(tree);
         }
@@ -243,7 +254,7 @@ ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op)
         why = ngx_http_perstack_reaper_orphan(labels);
 
         if (why) {
-            ngx_http_perstack_reaper_remove(owner, id->u.string, why);
+            ngx_http_perstack_reaper_remove(round, id->u.string, why);
         }
     }
 
@@ -251,8 +262,8 @@ ngx_http_perstack_reaper_list_done(ngx_http_perstack_op_t *op)
 
 done:
 
-    if (owner->ops == 0) {
-        ngx_destroy_pool(owner->pool);
+    if (round->ops == 0) {
+        ngx_destroy_pool(round->pool);
     }
 }
 
@@ -310,7 +321,7 @@ ngx_http_perstack_reaper_orphan(yajl_val labels)
         return 0;
     }
 
-    return ((ngx_pid_t) master == ngx_http_perstack_master
+    return ((ngx_pid_t) master == ngx_http_perstack_process_master()
             || ngx_http_perstack_process_gone((ngx_pid_t) master, 0))
            ? NGX_HTTP_PERSTACK_REAP_ORPHAN : 0;
 }
@@ -325,12 +336,13 @@ ngx_http_perstack_reaper_stranded(const char *execution)
         return 0;
     }
 
-    return ngx_http_perstack_exec_find((u_char *) execution) == NULL;
+    return ngx_http_perstack_reaper_running == NULL
+           || !ngx_http_perstack_reaper_running((u_char *) execution);
 }
 
 
 static void
-ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
+ngx_http_perstack_reaper_remove(ngx_http_perstack_reaper_round_t *round,
     const char *id, ngx_uint_t why)
 {
     size_t                   len;
@@ -350,30 +362,33 @@ ngx_http_perstack_reaper_remove(ngx_http_perstack_exec_t *owner,
                   ? "a worker that is gone"
                   : "an execution that is over (its removal failed)");
 
-    op = ngx_http_perstack_op_create(owner, "reaper remove",
-                                     ngx_http_perstack_reaper_remove_done);
+    op = ngx_http_perstack_docker_op(round->pool, ngx_cycle->log,
+                                     &round->ops, "reaper remove",
+                                     ngx_http_perstack_reaper_remove_done,
+                                     round);
     if (op == NULL) {
         return;
     }
 
     path.len = sizeof("/containers/?force=1&v=1") - 1 + len;
-    path.data = ngx_pnalloc(owner->pool, path.len);
+    path.data = ngx_pnalloc(round->pool, path.len);
     if (path.data == NULL) {
         return;
     }
 
     ngx_sprintf(path.data, "/containers/%s?force=1&v=1", id);
 
-    (void) ngx_http_perstack_op_run(op, "DELETE", &path, 60000);
+    (void) ngx_http_perstack_docker_run(round->docker, op, "DELETE", &path,
+                                        60000);
 }
 
 
 static void
 ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op)
 {
-    ngx_http_perstack_exec_t  *owner;
+    ngx_http_perstack_reaper_round_t  *round;
 
-    owner = op->exec;
+    round = op->data;
 
     /* 404 and 409: gone, or being removed, by another worker's reaper */
     if (op->result != CURLE_OK
@@ -386,7 +401,7 @@ ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op)
         ngx_http_perstack_reaper_soon();
     }
 
-    if (owner->ops == 0) {
-        ngx_destroy_pool(owner->pool);
+    if (round->ops == 0) {
+        ngx_destroy_pool(round->pool);
     }
 }

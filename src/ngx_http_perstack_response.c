@@ -8,7 +8,8 @@
  */
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_response.h"
 #include "ngx_http_perstack_json.h"
 
 

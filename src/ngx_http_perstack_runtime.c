@@ -7,9 +7,9 @@
  */
 
 
-#include "ngx_http_perstack_module.h"
-#include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_runtime.h"
+#include "ngx_http_perstack_json.h"
 
 
 static ngx_uint_t ngx_http_perstack_run_outcome_of(const u_char *type,

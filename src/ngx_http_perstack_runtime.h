@@ -11,7 +11,7 @@
 #define _NGX_HTTP_PERSTACK_RUNTIME_H_INCLUDED_
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_common.h"
 
 
 /* whether an event of this type ends a run, or may (stopRunByDelegate) */

@@ -24,8 +24,10 @@
  */
 
 
-#include "ngx_http_perstack_module.h"
+#include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_workspace.h"
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_response.h"
 
 #include <yajl/yajl_tree.h>
 

@@ -1,0 +1,63 @@
+
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ */
+
+
+#ifndef _NGX_HTTP_PERSTACK_DOCKER_H_INCLUDED_
+#define _NGX_HTTP_PERSTACK_DOCKER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_perstack_curl.h"
+
+
+/* the newest Engine API version the module speaks */
+#define NGX_HTTP_PERSTACK_API_MINOR      47
+/* the oldest it accepts: Debian 12's docker.io (Engine 20.10) */
+#define NGX_HTTP_PERSTACK_API_MINOR_MIN  41
+
+#define NGX_HTTP_PERSTACK_DEFAULT_DOCKER  "unix:/var/run/docker.sock"
+
+
+/* An Engine API endpoint, shared by the locations that name it. */
+typedef struct ngx_http_perstack_docker_s {
+    ngx_str_t                        name;        /* as configured */
+    ngx_str_t                        socket_path; /* NUL-terminated */
+    ngx_str_t                        base_url;    /* no trailing '/' */
+
+    /*
+     * The API version agreed with the engine, 0 until /_ping answered.
+     * Each worker keeps its own copy after fork.
+     */
+    ngx_uint_t                       api_minor;
+} ngx_http_perstack_docker_t;
+
+
+ngx_http_perstack_docker_t *ngx_http_perstack_docker_add(ngx_conf_t *cf,
+    ngx_array_t *dockers, ngx_str_t *name);
+
+ngx_http_perstack_op_t *ngx_http_perstack_docker_op(ngx_pool_t *pool,
+    ngx_log_t *log, ngx_uint_t *inflight, const char *name,
+    ngx_http_perstack_op_handler_pt handler, void *data);
+ngx_int_t ngx_http_perstack_docker_run(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, const char *method, ngx_str_t *path,
+    ngx_msec_t timeout);
+ngx_int_t ngx_http_perstack_docker_pinged(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, ngx_log_t *log);
+const char *ngx_http_perstack_docker_failed(
+    ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
+    const char *what, ngx_str_t *message);
+void ngx_http_perstack_docker_message(ngx_http_perstack_op_t *op,
+    ngx_str_t *message);
+
+ngx_int_t ngx_http_perstack_docker_call_now(
+    ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
+    const char *method, ngx_str_t *path, ngx_msec_t timeout);
+void ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
+    ngx_str_t *container, ngx_log_t *log);
+
+
+#endif /* _NGX_HTTP_PERSTACK_DOCKER_H_INCLUDED_ */

@@ -1,0 +1,20 @@
+
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ */
+
+
+#ifndef _NGX_HTTP_PERSTACK_EXECUTION_H_INCLUDED_
+#define _NGX_HTTP_PERSTACK_EXECUTION_H_INCLUDED_
+
+
+#include "ngx_http_perstack_common.h"
+
+
+ngx_int_t ngx_http_perstack_exec_start(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx);
+void ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_perstack_exec_running(u_char *id);
+
+
+#endif /* _NGX_HTTP_PERSTACK_EXECUTION_H_INCLUDED_ */
