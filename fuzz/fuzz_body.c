@@ -33,6 +33,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_body.h"
 #include "fuzz.h"
 
 

@@ -207,6 +207,29 @@ ngx_http_perstack_docker_run(ngx_http_perstack_docker_t *docker,
 }
 
 
+/* a container's call: "/containers/<id><action>" */
+
+ngx_int_t
+ngx_http_perstack_docker_container(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, const char *method, ngx_str_t *container,
+    const char *action, ngx_msec_t timeout)
+{
+    u_char     *p;
+    ngx_str_t   path;
+
+    path.data = ngx_pnalloc(op->pool, sizeof("/containers/") - 1
+                                      + container->len + ngx_strlen(action));
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(path.data, "/containers/%V%s", container, action);
+    path.len = p - path.data;
+
+    return ngx_http_perstack_docker_run(docker, op, method, &path, timeout);
+}
+
+
 /* "Api-Version: 1.NN", of /_ping's answer */
 
 static void

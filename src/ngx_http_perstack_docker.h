@@ -45,6 +45,10 @@ ngx_http_perstack_op_t *ngx_http_perstack_docker_op(ngx_pool_t *pool,
 ngx_int_t ngx_http_perstack_docker_run(ngx_http_perstack_docker_t *docker,
     ngx_http_perstack_op_t *op, const char *method, ngx_str_t *path,
     ngx_msec_t timeout);
+ngx_int_t ngx_http_perstack_docker_container(
+    ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
+    const char *method, ngx_str_t *container, const char *action,
+    ngx_msec_t timeout);
 ngx_int_t ngx_http_perstack_docker_pinged(ngx_http_perstack_docker_t *docker,
     ngx_http_perstack_op_t *op, ngx_log_t *log);
 const char *ngx_http_perstack_docker_failed(

@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 #include <stddef.h>
+#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 
@@ -61,28 +62,32 @@ u_char *ngx_http_perstack_json_escape(u_char *dst, const u_char *src,
     size_t len);
 
 
-/* A member of a request body that the module knows. */
-typedef struct {
-    const char                  *name;
-    /* set by the parser: a NUL-terminated malloc()ed copy, or NULL */
-    u_char                      *data;
-    size_t                       len;
-} ngx_http_perstack_field_t;
+/* what ngx_http_perstack_json_parse() checks before yajl sees the text */
+#define NGX_HTTP_PERSTACK_JSON_UTF8       0x01
+#define NGX_HTTP_PERSTACK_JSON_PAIRS      0x02
 
 
-/*
- * Parses a request body: one JSON object whose members are all among
- * fields[0 .. nfields - 1], each a string without NUL bytes, none twice.
- * Returns 0, or -1 with a short message for the client in err (never
- * echoing the input).  On either return, the caller frees the values with
- * ngx_http_perstack_body_free().
- */
-int ngx_http_perstack_body_parse(const u_char *data, size_t len,
-    ngx_http_perstack_field_t *fields, size_t nfields, char *err,
-    size_t err_size);
+typedef enum {
+    NGX_HTTP_PERSTACK_PARSE_OK = 0,
+    /* not JSON, or more than one value */
+    NGX_HTTP_PERSTACK_PARSE_INVALID,
+    /* UTF-8 well-formed in shape only (NGX_HTTP_PERSTACK_JSON_UTF8) */
+    NGX_HTTP_PERSTACK_PARSE_UTF8,
+    /* an escaped surrogate without its pair (NGX_HTTP_PERSTACK_JSON_PAIRS) */
+    NGX_HTTP_PERSTACK_PARSE_SURROGATE,
+    /* a callback stopped the parser */
+    NGX_HTTP_PERSTACK_PARSE_CANCELED,
+    NGX_HTTP_PERSTACK_PARSE_NOMEM
+} ngx_http_perstack_parse_rc_e;
 
-void ngx_http_perstack_body_free(ngx_http_perstack_field_t *fields,
-    size_t nfields);
+
+/* whether p .. p + len is well-formed UTF-8 (RFC 3629) */
+int ngx_http_perstack_utf8_valid(const u_char *p, size_t len);
+
+/* yajl over text that passed the checks asked for: how it went */
+ngx_http_perstack_parse_rc_e ngx_http_perstack_json_parse(
+    const yajl_callbacks *callbacks, void *ctx, const u_char *data,
+    size_t len, unsigned checks);
 
 /*
  * Whether every escaped surrogate in data's strings is half of a pair

@@ -218,3 +218,27 @@ ngx_http_perstack_runtime_outcome(ngx_http_perstack_exec_t *exec)
                                     exec->exit_code)
                         - p;
 }
+
+
+/* an outcome's name, in the closing event and the job's record */
+
+const char *
+ngx_http_perstack_outcome_name(ngx_http_perstack_outcome_e outcome)
+{
+    static const char  *names[] = {
+        "none",
+        "completed",
+        "failed",
+        "timeout",
+        "error",
+        "client_gone",
+        "paused",
+        "idle_timeout",
+        "output_limit",
+        "shutdown",
+        "max_steps"
+    };
+
+    return names[outcome];
+}
+

@@ -28,6 +28,7 @@ void ngx_http_perstack_runtime_event(ngx_http_perstack_exec_t *exec,
 
 /* the outcome of a run whose container exited by itself */
 void ngx_http_perstack_runtime_outcome(ngx_http_perstack_exec_t *exec);
+const char *ngx_http_perstack_outcome_name(ngx_http_perstack_outcome_e outcome);
 
 
 #endif /* _NGX_HTTP_PERSTACK_RUNTIME_H_INCLUDED_ */

@@ -27,6 +27,7 @@
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_workspace.h"
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_runtime.h"
 #include "ngx_http_perstack_response.h"
 
 #include <yajl/yajl_tree.h>
@@ -872,16 +873,63 @@ ngx_http_perstack_workspace_cleanup(void *data)
  * At the end of an execution whose container ran: the job's record,
  * <root>/<name>/jobs/<job>.json, says which execution ran it last, how it
  * ended and, paused, which tool calls it waits for, as the module saw
- * them.  The record is written whole to a file of its own, then renamed.
- * handler runs in the worker once it is done, with ev->data the exec.
+ * them: {"job","expert","execution","outcome","exit_code",
+ * "pendingToolCalls"}, the last only when the run paused and its calls are
+ * not over NGX_HTTP_PERSTACK_RECORD_PENDING_MAX.  The record is written
+ * whole to a file of its own, then renamed.  handler runs in the worker
+ * once it is done, with ev->data the exec.
  */
 
 ngx_int_t
 ngx_http_perstack_workspace_record(ngx_http_perstack_exec_t *exec,
-    ngx_str_t *record, ngx_event_handler_pt handler)
+    ngx_event_handler_pt handler)
 {
+    u_char                           *p;
+    size_t                            len;
+    ngx_str_t                         record;
+    ngx_uint_t                        pending;
     ngx_thread_task_t                *task;
     ngx_http_perstack_record_task_t  *t;
+
+    pending = (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_PAUSED
+               && exec->pending.len
+               && exec->pending.len <= NGX_HTTP_PERSTACK_RECORD_PENDING_MAX);
+
+    len = sizeof("{\"job\":\"\",\"expert\":\"\",\"execution\":\"\","
+                 "\"outcome\":\"client_gone\",\"exit_code\":,"
+                 "\"pendingToolCalls\":}\n") - 1
+          + exec->job.len + NGX_HTTP_PERSTACK_ID_LEN + NGX_INT64_LEN
+          + ngx_http_perstack_json_escape_size(exec->expert.data,
+                                               exec->expert.len)
+          + (pending ? exec->pending.len : 0);
+
+    record.data = ngx_pnalloc(exec->pool, len);
+    if (record.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(record.data, "{\"job\":\"%V\",\"expert\":\"", &exec->job);
+    p = ngx_http_perstack_json_escape(p, exec->expert.data, exec->expert.len);
+    p = ngx_sprintf(p, "\",\"execution\":\"%*s\",\"outcome\":\"%s\","
+                       "\"exit_code\":",
+                    (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id,
+                    ngx_http_perstack_outcome_name(exec->outcome));
+
+    if (exec->exit_code >= 0) {
+        p = ngx_sprintf(p, "%i", exec->exit_code);
+
+    } else {
+        p = ngx_cpymem(p, "null", 4);
+    }
+
+    if (pending) {
+        p = ngx_sprintf(p, ",\"pendingToolCalls\":%V", &exec->pending);
+    }
+
+    *p++ = '}';
+    *p++ = LF;
+
+    record.len = p - record.data;
 
     task = ngx_thread_task_alloc(exec->pool,
                                  sizeof(ngx_http_perstack_record_task_t));
@@ -893,7 +941,7 @@ ngx_http_perstack_workspace_record(ngx_http_perstack_exec_t *exec,
 
     t->root = exec->conf->workspace_root.data;
     t->name = exec->workspace_name.data;
-    t->record = *record;
+    t->record = record;
 
     t->file = ngx_pnalloc(exec->pool, exec->job.len + sizeof(".json"));
     t->temp = ngx_pnalloc(exec->pool, exec->job.len
@@ -1054,7 +1102,7 @@ ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
 
 ngx_int_t
 ngx_http_perstack_workspace_record(ngx_http_perstack_exec_t *exec,
-    ngx_str_t *record, ngx_event_handler_pt handler)
+    ngx_event_handler_pt handler)
 {
     return NGX_ERROR;
 }

@@ -16,7 +16,7 @@ ngx_int_t ngx_http_perstack_workspace_peek(ngx_http_request_t *r,
 ngx_int_t ngx_http_perstack_workspace_prepare(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
 ngx_int_t ngx_http_perstack_workspace_record(ngx_http_perstack_exec_t *exec,
-    ngx_str_t *record, ngx_event_handler_pt handler);
+    ngx_event_handler_pt handler);
 const char *ngx_http_perstack_workspace_record_error(
     ngx_http_perstack_exec_t *exec, ngx_err_t *err);
 char *ngx_http_perstack_workspace_merge(ngx_conf_t *cf,

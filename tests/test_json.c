@@ -16,6 +16,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_body.h"
 #include "check.h"
 
 

@@ -4,8 +4,8 @@
  */
 
 
-#ifndef _NGX_HTTP_PERSTACK_EXECUTION_H_INCLUDED_
-#define _NGX_HTTP_PERSTACK_EXECUTION_H_INCLUDED_
+#ifndef _NGX_HTTP_PERSTACK_EXEC_H_INCLUDED_
+#define _NGX_HTTP_PERSTACK_EXEC_H_INCLUDED_
 
 
 #include "ngx_http_perstack_common.h"
@@ -13,8 +13,8 @@
 
 ngx_int_t ngx_http_perstack_exec_start(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
-void ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_perstack_exec_running(u_char *id);
+void ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle);
 
 
-#endif /* _NGX_HTTP_PERSTACK_EXECUTION_H_INCLUDED_ */
+#endif /* _NGX_HTTP_PERSTACK_EXEC_H_INCLUDED_ */

@@ -1,0 +1,696 @@
+
+/*
+ * Copyright (C) The ngx_http_perstack_module authors
+ *
+ * The events on their way to the client: the response's headers, SSE or
+ * NDJSON framing, stderr lines grouped, the keep-alives, and the write
+ * handler that moves on when the client took the last event.
+ */
+
+
+#include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_output.h"
+#include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_sse.h"
+#include "ngx_http_perstack_response.h"
+#include "ngx_http_perstack_runtime.h"
+
+#include <yajl/yajl_tree.h>
+
+
+static size_t ngx_http_perstack_frame_size(ngx_http_perstack_exec_t *exec,
+    uint64_t id, size_t type_len, const u_char *data, size_t len);
+static u_char *ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec,
+    u_char *dst, uint64_t id, u_char *type, size_t type_len, const u_char *data,
+    size_t len);
+static void ngx_http_perstack_write_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_perstack_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
+
+
+/* output of another stream while the runtime's event streams */
+
+ngx_int_t
+ngx_http_perstack_held_drop(ngx_http_perstack_exec_t *exec, size_t len)
+{
+    exec->held_dropped += len;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_str_t            image, expert, id;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r;
+
+    r = exec->request;
+
+    r->headers_out.status = NGX_HTTP_OK;
+
+    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        ngx_str_set(&r->headers_out.content_type, "application/x-ndjson");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+
+    id.data = exec->id;
+    id.len = NGX_HTTP_PERSTACK_ID_LEN;
+
+    /* X-Accel-Buffering: a proxy in front must not hold events back */
+
+    if (ngx_http_perstack_add_header(r, "Cache-Control", "no-cache") == NULL
+        || ngx_http_perstack_add_header(r, "X-Accel-Buffering", "no") == NULL
+        || (h = ngx_http_perstack_add_header(r, "X-Perstack-Execution", ""))
+           == NULL)
+    {
+        goto failed;
+    }
+
+    h->value = id;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        ngx_http_perstack_finalize(exec, rc);
+        return NGX_ERROR;
+    }
+
+    exec->headers_sent = 1;
+
+    if (ngx_http_perstack_escape(exec->pool, &exec->image, &image) != NGX_OK
+        || ngx_http_perstack_escape(exec->pool, &exec->expert, &expert)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    len = sizeof("{\"type\":\"perstack.execution\",\"execution\":\"\","
+                 "\"container\":\"\",\"image\":\"\",\"expert\":\"\","
+                 "\"job\":\"\",\"continued\":false}") - 1
+          + NGX_HTTP_PERSTACK_ID_LEN + exec->container.len + image.len
+          + expert.len + exec->job.len;
+
+    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
+                                  len);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    p = ngx_sprintf(p, "{\"type\":\"perstack.execution\",\"execution\":\"%*s\","
+                       "\"container\":\"%V\",\"image\":\"%V\","
+                       "\"expert\":\"%V\",\"job\":\"%V\","
+                       "\"continued\":%s}",
+                    (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id,
+                    &exec->container, &image, &expert, &exec->job,
+                    exec->continuing ? "true" : "false");
+
+    if (ngx_http_perstack_emit_module(exec, "perstack.execution", p)
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_perstack_finalize(exec, NGX_ERROR);
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_perstack_emit_text(ngx_http_perstack_exec_t *exec, const char *type,
+    ngx_http_perstack_line_t *line)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof("{\"type\":\"\",\"text\":\"\"}") - 1 + ngx_strlen(type)
+          + ngx_http_perstack_json_escape_size(line->data, line->len);
+
+    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
+                                  len);
+    if (p == NULL) {
+        ngx_http_perstack_finalize(exec, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(p, "{\"type\":\"%s\",\"text\":\"", type);
+    p = ngx_http_perstack_json_escape(p, line->data, line->len);
+    *p++ = '"';
+    *p++ = '}';
+
+    return ngx_http_perstack_emit_module(exec, type, p);
+}
+
+
+/* a module event whose JSON the scratch buffer holds, up to last */
+
+ngx_int_t
+ngx_http_perstack_emit_module(ngx_http_perstack_exec_t *exec,
+    const char *type, u_char *last)
+{
+    return ngx_http_perstack_emit(exec, (u_char *) type, ngx_strlen(type),
+                                  exec->scratch, last - exec->scratch);
+}
+
+
+/*
+ * One event to the client, after the stderr lines held, if any, as an
+ * event of their own: both leave in one buffer.  type NULL: only those.
+ * While the runtime's event streams, the stderr lines wait for its end,
+ * and any other event first ends it where it stands (see prefix()).
+ */
+
+ngx_int_t
+ngx_http_perstack_emit(ngx_http_perstack_exec_t *exec, u_char *type,
+    size_t type_len, const u_char *data, size_t len)
+{
+    u_char      *p, *last;
+    size_t       size;
+    ngx_uint_t   events, cut;
+
+    cut = exec->raw_open && (type != NULL || exec->cut_reason != NULL);
+
+    if (exec->raw_open && !cut) {
+        return NGX_OK;
+    }
+
+    size = ngx_http_perstack_prefix_size(exec, cut, &events);
+
+    if (type) {
+        size += ngx_http_perstack_frame_size(exec, exec->sequence + events + 1,
+                                             type_len, data, len);
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_http_perstack_reserve(exec, &exec->out, &exec->out_size, size);
+    if (p == NULL) {
+        ngx_http_perstack_finalize(exec, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_perstack_prefix(exec, p);
+
+    if (type) {
+        exec->sequence++;
+        last = ngx_http_perstack_frame(exec, last, exec->sequence, type,
+                                       type_len, data, len);
+    }
+
+    return ngx_http_perstack_send(exec, last - p);
+}
+
+
+/*
+ * What goes before an event, in this order: when cut, the end of the
+ * runtime's event that streams, cut short, and a perstack.invalid that
+ * says so; then the stderr lines held, as an event of their own.  The
+ * size first, with the number of events in *events; then prefix() writes
+ * them, with the ids that follow exec->sequence.
+ */
+
+size_t
+ngx_http_perstack_prefix_size(ngx_http_perstack_exec_t *exec, ngx_uint_t cut,
+    ngx_uint_t *events)
+{
+    u_char  *p;
+    size_t   size;
+
+    size = 0;
+    *events = 0;
+    exec->invalid_len = 0;
+
+    if (cut) {
+        p = ngx_snprintf(exec->invalid, sizeof(exec->invalid),
+                         "{\"type\":\"perstack.invalid\",\"stream\":\"stdout\","
+                         "\"passed\":%O,\"reason\":\"%s\"}",
+                         exec->raw_passed,
+                         exec->cut_reason ? exec->cut_reason
+                                          : "the execution ended inside it");
+        exec->invalid_len = p - exec->invalid;
+
+        size += (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON)
+                ? 1 : ngx_http_perstack_sse_close_size(0);
+
+        (*events)++;
+        size += ngx_http_perstack_frame_size(exec, exec->sequence + *events,
+                                             sizeof("perstack.invalid") - 1,
+                                             exec->invalid,
+                                             exec->invalid_len);
+    }
+
+    if (exec->stderr_group_len) {
+        /* close the event's JSON: the buffer has room for it */
+        exec->stderr_group[exec->stderr_group_len++] = '"';
+        exec->stderr_group[exec->stderr_group_len++] = '}';
+
+        (*events)++;
+        size += ngx_http_perstack_frame_size(exec, exec->sequence + *events,
+                                             sizeof("perstack.stderr") - 1,
+                                             exec->stderr_group,
+                                             exec->stderr_group_len);
+    }
+
+    return size;
+}
+
+
+u_char *
+ngx_http_perstack_prefix(ngx_http_perstack_exec_t *exec, u_char *dst)
+{
+    if (exec->invalid_len) {
+        if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+            *dst++ = '\n';
+
+        } else {
+            dst = ngx_http_perstack_sse_close(dst, NULL, 0);
+        }
+
+        exec->raw_open = 0;
+        exec->cut_reason = NULL;
+
+        exec->sequence++;
+        dst = ngx_http_perstack_frame(exec, dst, exec->sequence,
+                                      (u_char *) "perstack.invalid",
+                                      sizeof("perstack.invalid") - 1,
+                                      exec->invalid, exec->invalid_len);
+        exec->invalid_len = 0;
+    }
+
+    if (exec->stderr_group_len) {
+        exec->sequence++;
+        dst = ngx_http_perstack_frame(exec, dst, exec->sequence,
+                                      (u_char *) "perstack.stderr",
+                                      sizeof("perstack.stderr") - 1,
+                                      exec->stderr_group,
+                                      exec->stderr_group_len);
+        exec->stderr_group_len = 0;
+    }
+
+    return dst;
+}
+
+
+static size_t
+ngx_http_perstack_frame_size(ngx_http_perstack_exec_t *exec, uint64_t id,
+    size_t type_len, const u_char *data, size_t len)
+{
+    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        return len + 1;
+    }
+
+    return ngx_http_perstack_sse_size(id, type_len, data, len);
+}
+
+
+static u_char *
+ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec, u_char *dst,
+    uint64_t id, u_char *type, size_t type_len, const u_char *data,
+    size_t len)
+{
+    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        dst = ngx_cpymem(dst, data, len);
+        *dst++ = '\n';
+        return dst;
+    }
+
+    return ngx_http_perstack_sse_write(dst, id, type, type_len, data, len);
+}
+
+
+/*
+ * A line of stderr.  Consecutive lines that arrive together become one
+ * perstack.stderr event, their texts joined by "\n": a runtime that dumps
+ * an error object writes its many lines at once.  The group is sent before
+ * any other event and whenever the input has no whole line left, so it
+ * never waits for more output; it holds at most
+ * NGX_HTTP_PERSTACK_STDERR_GROUP_MAX bytes of JSON, and a line too long
+ * for a group of its own is an event of its own.
+ */
+
+ngx_int_t
+ngx_http_perstack_stderr(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_line_t *line)
+{
+    u_char  *p;
+    size_t   len, head;
+
+    head = sizeof("{\"type\":\"perstack.stderr\",\"text\":\"") - 1;
+    len = ngx_http_perstack_json_escape_size(line->data, line->len);
+
+    if (exec->raw_open
+        && (exec->stderr_group_len ? exec->stderr_group_len + 2 : head)
+           + len + 2 > NGX_HTTP_PERSTACK_STDERR_GROUP_MAX)
+    {
+        /* the group waits for the runtime's event, and it is full */
+        return ngx_http_perstack_held_drop(exec, line->len);
+    }
+
+    if (head + len + 2 > NGX_HTTP_PERSTACK_STDERR_GROUP_MAX) {
+        return ngx_http_perstack_emit_text(exec, "perstack.stderr", line);
+    }
+
+    if (exec->stderr_group_len
+        && exec->stderr_group_len + 2 + len + 2
+           > NGX_HTTP_PERSTACK_STDERR_GROUP_MAX)
+    {
+        if (ngx_http_perstack_emit(exec, NULL, 0, NULL, 0) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (exec->stderr_group == NULL) {
+        /* with room to close the event's JSON */
+        exec->stderr_group = ngx_alloc(NGX_HTTP_PERSTACK_STDERR_GROUP_MAX,
+                                       exec->log);
+        if (exec->stderr_group == NULL) {
+            ngx_http_perstack_finalize(exec, NGX_ERROR);
+            return NGX_ERROR;
+        }
+    }
+
+    p = exec->stderr_group + exec->stderr_group_len;
+
+    if (exec->stderr_group_len == 0) {
+        p = ngx_cpymem(p, "{\"type\":\"perstack.stderr\",\"text\":\"", head);
+
+    } else {
+        *p++ = '\\';
+        *p++ = 'n';
+    }
+
+    p = ngx_http_perstack_json_escape(p, line->data, line->len);
+
+    exec->stderr_group_len = p - exec->stderr_group;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_perstack_send(ngx_http_perstack_exec_t *exec, size_t len)
+{
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    r = exec->request;
+    b = exec->out_buf;
+
+    b->pos = exec->out;
+    b->last = exec->out + len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->flush = 1;
+
+    exec->out_chain.buf = b;
+    exec->out_chain.next = NULL;
+
+    exec->last_output = ngx_current_msec;
+
+    rc = ngx_http_output_filter(r, &exec->out_chain);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_perstack_finalize(exec, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_perstack_busy(exec)) {
+        r->write_event_handler = ngx_http_perstack_write_handler;
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (!r->connection->write->delayed) {
+            ngx_add_timer(r->connection->write, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(r->connection->write, clcf->send_lowat)
+            != NGX_OK)
+        {
+            ngx_http_perstack_finalize(exec, NGX_ERROR);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The last event is still on its way: its buffer cannot be reused yet.
+ */
+
+ngx_int_t
+ngx_http_perstack_busy(ngx_http_perstack_exec_t *exec)
+{
+    ngx_buf_t  *b;
+
+    b = exec->out_buf;
+
+    return (exec->request->connection->buffered
+            || (b->pos && b->pos < b->last));
+}
+
+
+static void
+ngx_http_perstack_write_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_http_perstack_ctx_t   *ctx;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_perstack_exec_t  *exec;
+
+    wev = r->connection->write;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_perstack_module);
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
+                      "perstack: client timed out");
+        r->connection->timedout = 1;
+
+        if (ctx && ctx->exec) {
+            ngx_http_perstack_finalize(ctx->exec, NGX_HTTP_REQUEST_TIME_OUT);
+
+        } else {
+            ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        }
+
+        return;
+    }
+
+    if (ctx == NULL || ctx->exec == NULL) {
+        return;
+    }
+
+    exec = ctx->exec;
+
+    rc = ngx_http_output_filter(r, NULL);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_perstack_finalize(exec, NGX_ERROR);
+        return;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (ngx_http_perstack_busy(exec)) {
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_perstack_finalize(exec, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (!exec->process_ev.posted) {
+        ngx_post_event(&exec->process_ev, &ngx_posted_events);
+    }
+}
+
+
+void
+ngx_http_perstack_keepalive(ngx_event_t *ev)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_msec_t                 idle, interval;
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+    interval = exec->conf->ping_interval;
+
+    if (exec->state != NGX_HTTP_PERSTACK_RUNNING || exec->request == NULL) {
+        return;
+    }
+
+    idle = ngx_current_msec - exec->last_output;
+
+    if (exec->raw_open) {
+        /* not inside the runtime's event that streams: it would split it */
+        ngx_add_timer(ev, interval);
+        return;
+    }
+
+    if (idle < interval || ngx_http_perstack_busy(exec)) {
+        ngx_add_timer(ev, interval - ngx_min(idle, interval - 1));
+        return;
+    }
+
+    /* a comment for SSE; an empty line, which NDJSON readers skip */
+
+    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        len = 1;
+
+    } else {
+        len = sizeof(NGX_HTTP_PERSTACK_SSE_PING) - 1;
+    }
+
+    p = ngx_http_perstack_reserve(exec, &exec->out, &exec->out_size, len);
+    if (p == NULL) {
+        return;
+    }
+
+    ngx_memcpy(p, len == 1 ? "\n" : NGX_HTTP_PERSTACK_SSE_PING, len);
+
+    if (ngx_http_perstack_send(exec, len) != NGX_OK) {
+        return;
+    }
+
+    ngx_add_timer(ev, interval);
+}
+
+
+/*
+ * A buffer of at least len bytes, reused from one event to the next; it
+ * grows to the largest event seen, which perstack_max_line bounds.
+ */
+
+u_char *
+ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec, u_char **buf,
+    size_t *size, size_t len)
+{
+    u_char  *p;
+    size_t   n;
+
+    if (*size >= len) {
+        return *buf;
+    }
+
+    n = ngx_max(len, 1024);
+
+    if (n < *size * 2) {
+        n = *size * 2;
+    }
+
+    p = ngx_alloc(n, exec->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (*buf) {
+        ngx_free(*buf);
+    }
+
+    *buf = p;
+    *size = n;
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
+{
+    u_char  *p;
+
+    dst->len = ngx_http_perstack_json_escape_size(src->data, src->len);
+
+    dst->data = ngx_pnalloc(pool, dst->len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_perstack_json_escape(dst->data, src->data, src->len);
+    dst->len = p - dst->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The one way the module ends an execution's request, whatever ended it:
+ * the client's error, no memory, the closing event sent, or an HTTP error
+ * before the response started.
+ */
+
+void
+ngx_http_perstack_finalize(ngx_http_perstack_exec_t *exec, ngx_int_t rc)
+{
+    ngx_http_request_t  *r;
+
+    r = exec->request;
+
+    if (r == NULL) {
+        return;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, exec->log, 0,
+                   "perstack finalize: rc %i, state \"%s\", outcome \"%s\"",
+                   rc, ngx_http_perstack_state_name(exec->state),
+                   ngx_http_perstack_outcome_name(exec->outcome));
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* a step's name, for the debug log */
+
+const char *
+ngx_http_perstack_state_name(ngx_http_perstack_state_e state)
+{
+    static const char  *names[] = {
+        "new",
+        "ping",
+        "create",
+        "attach",
+        "start",
+        "running",
+        "wait",
+        "remove",
+        "done"
+    };
+
+    return names[state];
+}
