@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Compare the demo agent of a git revision with the one of the work tree:
-# every scenario of the table (demo/scenarios.h, or the old single file's
-# table) and a few command lines (options, errors, continued jobs) run
-# under both, and their stdout, stderr, exit code and the files they write
-# in a scratch workspace must be the same, byte for byte.
+# every scenario of the table (demo/scenarios.h) and a few command lines
+# (options, errors, continued jobs) run under both, and their stdout,
+# stderr, exit code and the files they write in a scratch workspace must be
+# the same, byte for byte.
 #
 # Usage: demo/check-scenarios.sh [REV]     (default REV: HEAD)
 # Environment: CC (default gcc); PERSTACK_CHECK_KEEP=1 keeps the scratch
@@ -68,8 +68,7 @@ EOF
 
 mkdir -p "$tmp/old-src" "$tmp/new-src"
 git -C "$PERSTACK_ROOT" archive "$REV" demo | tar -x -C "$tmp/old-src"
-cp -p "$PERSTACK_ROOT"/demo/*.c "$PERSTACK_ROOT"/demo/*.h "$tmp/new-src/" \
-    2>/dev/null || cp -p "$PERSTACK_ROOT"/demo/*.c "$tmp/new-src/"
+cp -p "$PERSTACK_ROOT"/demo/*.[ch] "$tmp/new-src/"
 "$CC" "${CFLAGS[@]}" -o "$tmp/old" "$tmp"/old-src/demo/*.c
 "$CC" "${CFLAGS[@]}" -o "$tmp/new" "$tmp"/new-src/*.c
 
@@ -254,8 +253,8 @@ covered=" demo interactive error maxsteps noend delegate garbage stderr nonl
     longtext longbad longforge exit crash stubborn probe memhog forkbomb llm
     net deep "
 covered=" $(echo $covered) "
-table="$(cat "$PERSTACK_ROOT"/demo/*.[ch] \
-    | sed -n 's/^ *{ *"\([a-z0-9_-]*\)", *demo_scenario_.*/\1/p')"
+table="$(sed -n 's/^DEMO_SCENARIO(\([a-z0-9_]*\),.*/\1/p' \
+    "$PERSTACK_ROOT/demo/scenarios.h")"
 [ -n "$table" ] || die "no scenario table found in demo/"
 for s in $table; do
     case "$covered" in
