@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the demo image perstack-demo:latest: compile the demo agent (every
-# .c file of demo/) into a static binary build/demo/perstack, then "docker build" with
-# build/demo as the context (the binary and demo/perstack.toml) and the
-# repository's Dockerfile.
+# .c file of demo/) into a static binary build/demo/perstack, then "docker
+# build" with build/demo as the context (the binary and demo/perstack.toml)
+# and the repository's Dockerfile.
 #
 # Usage: scripts/build-demo-image.sh
 # Environment: CC (default gcc), PERSTACK_DEMO_IMAGE (default
