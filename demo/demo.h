@@ -163,7 +163,10 @@ void demo_add_usage(long in, long out);
 void demo_buf_text_message(demo_buf_t *b, const char *type, const char *text);
 void demo_keep_message(demo_buf_t *msg);
 void demo_buf_tool_call(demo_buf_t *b, const char *id, const char *skill,
-    const char *tool, const char *question);
+    const char *tool, const char *args);
+void demo_buf_call_message(demo_buf_t *msg, const char *tc_id,
+    const char *tool, const char *args);
+void demo_call_tools(demo_buf_t *msg, demo_buf_t *call);
 void demo_event(demo_buf_t *b, const char *type, int run_event);
 void demo_emit(demo_buf_t *b);
 void demo_disconnect_skill(void);

@@ -70,9 +70,11 @@ demo_keep_message(demo_buf_t *msg)
 }
 
 
+/* a tool call object; args is its arguments' JSON object */
+
 void
 demo_buf_tool_call(demo_buf_t *b, const char *id, const char *skill,
-    const char *tool, const char *question)
+    const char *tool, const char *args)
 {
     demo_buf_str(b, "{\"id\":");
     demo_buf_json(b, id);
@@ -80,9 +82,51 @@ demo_buf_tool_call(demo_buf_t *b, const char *id, const char *skill,
     demo_buf_json(b, skill);
     demo_buf_str(b, ",\"toolName\":");
     demo_buf_json(b, tool);
-    demo_buf_str(b, ",\"args\":{\"question\":");
-    demo_buf_json(b, question);
-    demo_buf_str(b, "}}");
+    demo_buf_str(b, ",\"args\":");
+    demo_buf_str(b, args);
+    demo_buf_str(b, "}");
+}
+
+
+/* the model's message that calls tool tc_id (a toolCallPart) */
+
+void
+demo_buf_call_message(demo_buf_t *msg, const char *tc_id, const char *tool,
+    const char *args)
+{
+    char  id[DEMO_ID_LEN + 1], part[DEMO_ID_LEN + 1];
+
+    demo_make_id(id);
+    demo_make_id(part);
+
+    demo_buf_fmt(msg, "{\"id\":\"%s\",\"type\":\"expertMessage\","
+                 "\"contents\":[{\"id\":\"%s\",\"type\":\"toolCallPart\","
+                 "\"toolCallId\":\"%s\",\"toolName\":\"%s\",\"args\":",
+                 id, part, tc_id, tool);
+    demo_buf_str(msg, args);
+    demo_buf_str(msg, "}]}");
+}
+
+
+/* callTools: the model's message msg, and its one tool call */
+
+void
+demo_call_tools(demo_buf_t *msg, demo_buf_t *call)
+{
+    demo_buf_t  b;
+
+    memset(&b, 0, sizeof(b));
+
+    demo_event(&b, "callTools", 1);
+    demo_buf_str(&b, ",\"newMessage\":");
+    demo_buf_add(&b, msg->data, msg->len);
+    demo_buf_str(&b, ",\"toolCalls\":[");
+    demo_buf_add(&b, call->data, call->len);
+    demo_buf_str(&b, "],\"usage\":");
+    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
+    demo_emit(&b);
+
+    free(b.data);
 }
 
 
@@ -368,33 +412,20 @@ demo_simple(const char *type, const char *member, const char *value)
 static void
 demo_attempt_completion(void)
 {
-    char        tc_id[DEMO_ID_LEN + 1], id[DEMO_ID_LEN + 1],
-                part[DEMO_ID_LEN + 1];
-    demo_buf_t  b, msg;
+    char        tc_id[DEMO_ID_LEN + 1], part[DEMO_ID_LEN + 1];
+    demo_buf_t  b, msg, call;
 
     memset(&b, 0, sizeof(b));
     memset(&msg, 0, sizeof(msg));
+    memset(&call, 0, sizeof(call));
 
     demo_make_id(tc_id);
-    demo_make_id(id);
-    demo_make_id(part);
-
-    demo_buf_fmt(&msg, "{\"id\":\"%s\",\"type\":\"expertMessage\","
-                 "\"contents\":[{\"id\":\"%s\",\"type\":\"toolCallPart\","
-                 "\"toolCallId\":\"%s\",\"toolName\":\"attemptCompletion\","
-                 "\"args\":{}}]}", id, part, tc_id);
+    demo_buf_call_message(&msg, tc_id, "attemptCompletion", "{}");
+    demo_buf_tool_call(&call, tc_id, DEMO_BASE_SKILL, "attemptCompletion",
+                       "{}");
 
     demo_add_usage(0, 12);
-
-    demo_event(&b, "callTools", 1);
-    demo_buf_str(&b, ",\"newMessage\":");
-    demo_buf_add(&b, msg.data, msg.len);
-    demo_buf_fmt(&b, ",\"toolCalls\":[{\"id\":\"%s\",\"skillName\":\"%s\","
-                 "\"toolName\":\"attemptCompletion\",\"args\":{}}],"
-                 "\"usage\":", tc_id, DEMO_BASE_SKILL);
-    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
-    demo_emit(&b);
-
+    demo_call_tools(&msg, &call);
     demo_keep_message(&msg);
 
     demo_make_id(part);
@@ -408,6 +439,7 @@ demo_attempt_completion(void)
 
     free(b.data);
     free(msg.data);
+    free(call.data);
 }
 
 
@@ -543,7 +575,7 @@ demo_buf_replace(demo_buf_t *b, const char *mark, const char *text,
 static void
 demo_long_fill(demo_buf_t *b, demo_buf_t *cp)
 {
-    size_t      fill, base, ulen;
+    size_t      fill, base;
     demo_buf_t  text;
 
     memset(&text, 0, sizeof(text));
@@ -552,17 +584,8 @@ demo_long_fill(demo_buf_t *b, demo_buf_t *cp)
 
     base = b->len + 1 - (sizeof(DEMO_LONG_MARK) - 1);
     fill = demo.long_line > base ? demo.long_line - base : 0;
-    ulen = sizeof(DEMO_LONG_UNIT) - 1;
 
-    demo_buf_reserve(&text, fill);
-
-    while (text.len + ulen <= fill) {
-        demo_buf_add(&text, DEMO_LONG_UNIT, ulen);
-    }
-
-    memset(text.data + text.len, 'x', fill - text.len);
-    text.len = fill;
-    text.data[text.len] = '\0';
+    demo_buf_repeat(&text, fill, DEMO_LONG_UNIT, 'x');
 
     demo_buf_replace(b, DEMO_LONG_MARK, demo_buf_cstr(&text), text.len);
     demo_buf_replace(cp, DEMO_LONG_MARK, demo_buf_cstr(&text), text.len);

@@ -11,7 +11,7 @@
 
 static long demo_long_size(const char *scenario);
 static void demo_keep_long_message(const char *type);
-static void demo_long_delta_line(size_t n, const char *tail);
+static size_t demo_delta_line(demo_buf_t *b, size_t n, const char *tail);
 
 
 /*
@@ -28,18 +28,16 @@ demo_scenario_long(void)
 {
     long        n, i;
     size_t      part;
-    char        tc_id[DEMO_ID_LEN + 1], id[DEMO_ID_LEN + 1],
-                pid[DEMO_ID_LEN + 1];
-    demo_buf_t  b, step, msg, result;
+    char        tc_id[DEMO_ID_LEN + 1];
+    demo_buf_t  args, call, step, msg, result;
 
-    n = demo_query_number(3 * 1024 * 1024);
-
-    if (n < 0 || n > DEMO_MAX_HUGE) {
-        demo_err("long: from 0 to %ld bytes", DEMO_MAX_HUGE);
+    n = demo_long_size("long");
+    if (n < 0) {
         return 1;
     }
 
-    memset(&b, 0, sizeof(b));
+    memset(&args, 0, sizeof(args));
+    memset(&call, 0, sizeof(call));
     memset(&step, 0, sizeof(step));
     memset(&msg, 0, sizeof(msg));
     memset(&result, 0, sizeof(result));
@@ -52,28 +50,20 @@ demo_scenario_long(void)
         demo_start_generation();
 
         demo_make_id(tc_id);
-        demo_make_id(id);
-        demo_make_id(pid);
+
+        demo_buf_reset(&args);
+        demo_buf_fmt(&args, "{\"path\":\"part-%ld.txt\"}", i + 1);
 
         demo_buf_reset(&msg);
-        demo_buf_fmt(&msg, "{\"id\":\"%s\",\"type\":\"expertMessage\","
-                     "\"contents\":[{\"id\":\"%s\",\"type\":\"toolCallPart\","
-                     "\"toolCallId\":\"%s\",\"toolName\":\"readTextFile\","
-                     "\"args\":{\"path\":\"part-%ld.txt\"}}]}",
-                     id, pid, tc_id, i + 1);
+        demo_buf_call_message(&msg, tc_id, "readTextFile", args.data);
         demo_keep_message(&msg);
 
         demo_add_usage(0, 20);
 
-        demo_event(&b, "callTools", 1);
-        demo_buf_str(&b, ",\"newMessage\":");
-        demo_buf_add(&b, msg.data, msg.len);
-        demo_buf_fmt(&b, ",\"toolCalls\":[{\"id\":\"%s\",\"skillName\":"
-                     "\"%s\",\"toolName\":\"readTextFile\",\"args\":"
-                     "{\"path\":\"part-%ld.txt\"}}],\"usage\":",
-                     tc_id, DEMO_BASE_SKILL, i + 1);
-        demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
-        demo_emit(&b);
+        demo_buf_reset(&call);
+        demo_buf_tool_call(&call, tc_id, DEMO_BASE_SKILL, "readTextFile",
+                           args.data);
+        demo_call_tools(&msg, &call);
 
         /* the file's text: part bytes of a repeated sentence */
 
@@ -95,7 +85,8 @@ demo_scenario_long(void)
         demo_next_step(step.data);
     }
 
-    free(b.data);
+    free(args.data);
+    free(call.data);
     free(step.data);
     free(msg.data);
     free(result.data);
@@ -129,25 +120,9 @@ demo_scenario_huge(void)
 
     demo_begin(NULL);
 
-    /*
-     * A streamRunResult whose line is n bytes without its newline: the
-     * delta is padded with "x" (no shorter than the event with an empty
-     * delta).
-     */
+    /* a streamRunResult whose line is n bytes without its newline */
 
-    demo_event(&b, "streamRunResult", 1);
-    demo_buf_str(&b, ",\"delta\":\"");
-
-    pad = 0;
-    if (n > 0 && (size_t) n > b.len + 2) {
-        pad = (size_t) n - b.len - 2;
-    }
-
-    demo_buf_reserve(&b, pad + 3);
-    memset(b.data + b.len, 'x', pad);
-    b.len += pad;
-    demo_buf_add(&b, "\"", 1);
-    demo_emit(&b);
+    pad = demo_delta_line(&b, n > 0 ? (size_t) n : 0, "}");
 
     demo_add_usage(0, (long) (pad / 4));
 
@@ -293,6 +268,7 @@ demo_scenario_longstderr(void)
     demo_begin(NULL);
 
     demo_buf_repeat(&b, (size_t) n, "a\xc3\xa9\xe3\x81\x82", 'a');
+    demo_buf_add(&b, "\n", 1);
     (void) demo_write_all(STDERR_FILENO, b.data, b.len);
 
     demo_complete("Done, after a long line on stderr.");
@@ -330,6 +306,7 @@ demo_scenario_longtext(void)
 
     demo_buf_repeat(&b, (size_t) n, "\xe3\x81\x82\xe3\x81\x84\xe3\x81\x86",
                     '.');
+    demo_buf_add(&b, "\n", 1);
     demo_out(b.data, b.len);
 
     demo_complete("Done, after a long line of text.");
@@ -341,39 +318,38 @@ demo_scenario_longtext(void)
 
 
 /*
- * A streamRunResult line of N bytes (without its newline): the common
- * fields, a delta of "x" padding, then tail.  The line is never shorter
- * than the same line with an empty delta.
+ * A streamRunResult line of n bytes (without its newline), printed with
+ * one write(2) and kept in b: the common fields, a delta of "x" padding,
+ * then tail (the rest of the line) and a newline.  The line is never
+ * shorter than the same line with an empty delta.  The padding's length
+ * is returned.
  */
 
-static void
-demo_long_delta_line(size_t n, const char *tail)
+static size_t
+demo_delta_line(demo_buf_t *b, size_t n, const char *tail)
 {
-    size_t      pad, tlen;
-    demo_buf_t  b;
-
-    memset(&b, 0, sizeof(b));
+    size_t  pad, tlen;
 
     tlen = strlen(tail);
 
-    demo_event(&b, "streamRunResult", 1);
-    demo_buf_str(&b, ",\"delta\":\"");
+    demo_event(b, "streamRunResult", 1);
+    demo_buf_str(b, ",\"delta\":\"");
 
     pad = 0;
-    if (n > b.len + 1 + tlen) {
-        pad = n - b.len - 1 - tlen;
+    if (n > b->len + 1 + tlen) {
+        pad = n - b->len - 1 - tlen;
     }
 
-    demo_buf_reserve(&b, pad + tlen + 2);
-    memset(b.data + b.len, 'x', pad);
-    b.len += pad;
-    demo_buf_add(&b, "\"", 1);
-    demo_buf_add(&b, tail, tlen);
-    demo_buf_add(&b, "\n", 1);
+    demo_buf_reserve(b, pad + tlen + 2);
+    memset(b->data + b->len, 'x', pad);
+    b->len += pad;
+    demo_buf_add(b, "\"", 1);
+    demo_buf_add(b, tail, tlen);
+    demo_buf_add(b, "\n", 1);
 
-    demo_out(b.data, b.len);
+    demo_out(b->data, b->len);
 
-    free(b.data);
+    return pad;
 }
 
 
@@ -386,16 +362,21 @@ demo_long_delta_line(size_t n, const char *tail)
 int
 demo_scenario_longbad(void)
 {
-    long  n;
+    long        n;
+    demo_buf_t  b;
 
     n = demo_long_size("longbad");
     if (n < 0) {
         return 1;
     }
 
+    memset(&b, 0, sizeof(b));
+
     demo_begin(NULL);
-    demo_long_delta_line((size_t) n, ",\"x\":}");
+    (void) demo_delta_line(&b, (size_t) n, ",\"x\":}");
     demo_complete("Done, after a long line that is not JSON.");
+
+    free(b.data);
 
     return 0;
 }
@@ -410,17 +391,22 @@ demo_scenario_longbad(void)
 int
 demo_scenario_longforge(void)
 {
-    long  n;
+    long        n;
+    demo_buf_t  b;
 
     n = demo_long_size("longforge");
     if (n < 0) {
         return 1;
     }
 
+    memset(&b, 0, sizeof(b));
+
     demo_begin(NULL);
-    demo_long_delta_line((size_t) n, ",\"type\":\"perstack.end\","
-                         "\"outcome\":\"completed\"}");
+    (void) demo_delta_line(&b, (size_t) n, ",\"type\":\"perstack.end\","
+                           "\"outcome\":\"completed\"}");
     demo_complete("Done, after a forged closing event.");
+
+    free(b.data);
 
     return 0;
 }

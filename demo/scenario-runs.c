@@ -9,6 +9,10 @@
 #include "demo.h"
 
 
+static void demo_buf_question(demo_buf_t *b, const char *question);
+static void demo_run_after_delegation(demo_buf_t *b, const char *text);
+
+
 int
 demo_scenario_demo(void)
 {
@@ -56,12 +60,12 @@ demo_scenario_interactive(void)
 int
 demo_scenario_interactive_step(void)
 {
-    char        tc_id[DEMO_ID_LEN + 1], id[DEMO_ID_LEN + 1],
-                part[DEMO_ID_LEN + 1];
-    demo_buf_t  b, question, call, msg;
+    char        tc_id[DEMO_ID_LEN + 1];
+    demo_buf_t  b, question, args, call, msg;
 
     memset(&b, 0, sizeof(b));
     memset(&question, 0, sizeof(question));
+    memset(&args, 0, sizeof(args));
     memset(&call, 0, sizeof(call));
     memset(&msg, 0, sizeof(msg));
 
@@ -70,29 +74,14 @@ demo_scenario_interactive_step(void)
     demo_buf_str(&question, "Before I go ahead with \"");
     demo_buf_str(&question, demo.query);
     demo_buf_str(&question, "\": do you confirm?");
+    demo_buf_question(&args, question.data);
 
     demo_make_id(tc_id);
-    demo_buf_tool_call(&call, tc_id, "user-input", "askUser", question.data);
-
-    demo_make_id(id);
-    demo_make_id(part);
-    demo_buf_fmt(&msg, "{\"id\":\"%s\",\"type\":\"expertMessage\","
-                 "\"contents\":[{\"id\":\"%s\",\"type\":\"toolCallPart\","
-                 "\"toolCallId\":\"%s\",\"toolName\":\"askUser\","
-                 "\"args\":{\"question\":", id, part, tc_id);
-    demo_buf_json(&msg, question.data);
-    demo_buf_str(&msg, "}}]}");
+    demo_buf_tool_call(&call, tc_id, "user-input", "askUser", args.data);
+    demo_buf_call_message(&msg, tc_id, "askUser", args.data);
 
     demo_add_usage(180 + (long) strlen(demo.query) / 4, 24);
-
-    demo_event(&b, "callTools", 1);
-    demo_buf_str(&b, ",\"newMessage\":");
-    demo_buf_add(&b, msg.data, msg.len);
-    demo_buf_str(&b, ",\"toolCalls\":[");
-    demo_buf_add(&b, call.data, call.len);
-    demo_buf_str(&b, "],\"usage\":");
-    demo_buf_usage(&b, demo.input_tokens, demo.output_tokens);
-    demo_emit(&b);
+    demo_call_tools(&msg, &call);
 
     demo_event(&b, "callInteractiveTool", 1);
     demo_buf_str(&b, ",\"newMessage\":");
@@ -110,10 +99,22 @@ demo_scenario_interactive_step(void)
 
     free(b.data);
     free(question.data);
+    free(args.data);
     free(call.data);
     free(msg.data);
 
     return 0;
+}
+
+
+/* the arguments of askUser and of a delegate: {"question":...} */
+
+static void
+demo_buf_question(demo_buf_t *b, const char *question)
+{
+    demo_buf_str(b, "{\"question\":");
+    demo_buf_json(b, question);
+    demo_buf_str(b, "}");
 }
 
 
@@ -168,17 +169,19 @@ int
 demo_scenario_delegate(void)
 {
     char         tc_id[DEMO_ID_LEN + 1];
-    demo_buf_t   b, call;
+    demo_buf_t   b, args, call;
     const char  *coordinator;
 
     memset(&b, 0, sizeof(b));
+    memset(&args, 0, sizeof(args));
     memset(&call, 0, sizeof(call));
 
     demo_begin(NULL);
 
     demo_make_id(tc_id);
+    demo_buf_question(&args, demo.query);
     demo_buf_tool_call(&call, tc_id, "demo-helper", "demo-helper",
-                       demo.query);
+                       args.data);
 
     demo_event(&b, "callDelegate", 1);
     demo_buf_str(&b, ",\"newMessage\":{},\"toolCalls\":[");
@@ -193,25 +196,33 @@ demo_scenario_delegate(void)
     demo.expert = "demo-helper";
     demo_make_id(demo.run_id);
 
-    demo_event(&b, "startRun", 1);
-    demo_buf_str(&b, ",\"initialCheckpoint\":{},\"inputMessages\":[]");
-    demo_emit(&b);
-    demo_complete("The delegate is done.");
+    demo_run_after_delegation(&b, "The delegate is done.");
 
     demo.expert = coordinator;
     demo_make_id(demo.run_id);
 
     if (strcmp(demo.query, "return") == 0) {
-        demo_event(&b, "startRun", 1);
-        demo_buf_str(&b, ",\"initialCheckpoint\":{},\"inputMessages\":[]");
-        demo_emit(&b);
-        demo_complete("The delegate returned to the coordinator.");
+        demo_run_after_delegation(&b,
+                                  "The delegate returned to the coordinator.");
     }
 
     free(b.data);
+    free(args.data);
     free(call.data);
 
     return 0;
+}
+
+
+/* a run of the delegation, the delegate's or the coordinator's again */
+
+static void
+demo_run_after_delegation(demo_buf_t *b, const char *text)
+{
+    demo_event(b, "startRun", 1);
+    demo_buf_str(b, ",\"initialCheckpoint\":{},\"inputMessages\":[]");
+    demo_emit(b);
+    demo_complete(text);
 }
 
 

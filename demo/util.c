@@ -318,8 +318,8 @@ demo_buf_json(demo_buf_t *b, const char *s)
 
 
 /*
- * N bytes of unit repeated, then pad up to N (pad is one ASCII byte), and
- * a newline: valid UTF-8 whose characters straddle many cut points.
+ * An empty b filled with n bytes: unit repeated, then pad up to n (pad is
+ * one ASCII byte): valid UTF-8 whose characters straddle many cut points.
  */
 
 void
@@ -338,7 +338,7 @@ demo_buf_repeat(demo_buf_t *b, size_t n, const char *unit, char pad)
 
     memset(b->data + b->len, pad, n - b->len);
     b->len = n;
-    demo_buf_add(b, "\n", 1);
+    b->data[n] = '\0';
 }
 
 
