@@ -233,8 +233,8 @@ cases() {
     run job-b.1 -- run --job-id jb interactive "q"
     run job-b.2 -- run --continue-job jb interactive "no -i"
     run job-b.3 -- run --continue-job jb -i demo "other expert"
-    run job-b.4 -- run --continue -i interactive \
-        '{"toolCallId":"t","toolName":"askUser","skillName":"user-input","text":"ok"}'
+    run job-b.4 -- run --continue -i interactive '{"toolCallId":"t",'\
+'"toolName":"askUser","skillName":"user-input","text":"ok"}'
     run job-c.1 -- run --job-id jc demo "first"
     run job-c.2 -- run --continue-job jc -i demo "not paused"
     run job-c.3 -- run --continue demo "more"
