@@ -1,4 +1,4 @@
-# The demo image: the static demo agent demo/perstack-demo.c as
+# The demo image: the static demo agent (demo/*.c) as
 # /usr/local/bin/perstack, on nothing else.  Built by
 # scripts/build-demo-image.sh with build/demo as the context (it holds only
 # the compiled binary, named "perstack", and demo/perstack.toml).

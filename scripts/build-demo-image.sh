@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Build the demo image perstack-demo:latest: compile demo/perstack-demo.c
-# into a static binary build/demo/perstack, then "docker build" with
-# build/demo as the context (the binary and demo/perstack.toml) and the
-# repository's Dockerfile.
+# Build the demo image perstack-demo:latest: compile the demo agent (every
+# .c file of demo/) into a static binary build/demo/perstack, then "docker
+# build" with build/demo as the context (the binary and demo/perstack.toml)
+# and the repository's Dockerfile.
 #
 # Usage: scripts/build-demo-image.sh
 # Environment: CC (default gcc), PERSTACK_DEMO_IMAGE (default
@@ -17,7 +17,7 @@ set -euo pipefail
 
 CC="${CC:-gcc}"
 IMAGE="${PERSTACK_DEMO_IMAGE:-perstack-demo:latest}"
-SRC="$PERSTACK_ROOT/demo/perstack-demo.c"
+SRC=("$PERSTACK_ROOT"/demo/*.c)
 OUT="$PERSTACK_BUILD/demo"
 BIN="$OUT/perstack"
 
@@ -36,8 +36,8 @@ cp -p "$PERSTACK_ROOT/demo/perstack.toml" "$OUT/perstack.toml"
 tmp="$(mktemp "$OUT/.perstack.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
 
-"$CC" -std=c99 -static -O2 -Wall -Wextra -Werror -o "$tmp" "$SRC" \
-    || die "cannot compile $SRC (static linking needs libc6-dev)"
+"$CC" -std=c99 -static -O2 -Wall -Wextra -Werror -o "$tmp" "${SRC[@]}" \
+    || die "cannot compile demo/*.c (static linking needs libc6-dev)"
 
 if [ -f "$BIN" ] && cmp -s "$tmp" "$BIN"; then
     say "build/demo/perstack is up to date"
