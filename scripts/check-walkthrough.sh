@@ -49,5 +49,21 @@ expect "the answer finishes the call"   '"type":"finishAllToolCalls"'
 expect "the continued run is the job's" '"type":"perstack.execution".*"continued":true'
 expect "the continued run completes"    '"type":"perstack.end".*"outcome":"completed"'
 
+# The LLM gateway's set-up is not run here (it needs a network of its own:
+# t/014 and t/019 run it), but the command README.md names is shipped, and
+# takes each argument its example gives.
+setup="$PERSTACK_ROOT/bin/perstack-gateway-setup"
+if [ -x "$setup" ] && bash -n "$setup"; then
+    say "walk-through: ok: bin/perstack-gateway-setup is shipped"
+    for arg in $(awk '/^perstack-gateway-setup / { c = 1 } c { print } c && !/\\$/ { c = 0 }' \
+                     "$PERSTACK_ROOT/README.md" | grep -o -- '--[a-z-]*' | sort -u); do
+        grep -q -- "^ *$arg)\|^ *$arg|\|[|(]$arg)\||$arg|" "$setup" \
+            || { warn "walk-through: bin/perstack-gateway-setup does not take $arg (README.md)"; failed=1; }
+    done
+else
+    warn "walk-through: bin/perstack-gateway-setup is missing or not executable"
+    failed=1
+fi
+
 [ "$failed" -eq 0 ] || { cat "$out" >&2; die "the walk-through does not show what README.md says"; }
 say "walk-through: README.md's commands work as written"

@@ -9,7 +9,8 @@ set -euo pipefail
 
 PACKAGES=(
     build-essential libcurl4-openssl-dev libyajl-dev libpcre2-dev zlib1g-dev
-    libssl-dev pkg-config dpkg-dev xz-utils docker.io nginx nginx-dev curl
+    libssl-dev pkg-config dpkg-dev xz-utils docker.io nginx nginx-dev curl jq
+    iptables
     ca-certificates perl debian-archive-keyring
 )
 # Test::Nginx is not in bookworm; sid's package is pure Perl.

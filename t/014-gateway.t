@@ -26,14 +26,21 @@
 # started in its place gets its pid (the test makes the kernel hand that
 # pid out next, through /proc/sys/kernel/ns_last_pid).
 #
-# The firewall: the exact rules of the module's iptables and ip6tables
-# chains, at start and after a reload that must write them anew, and
-# left alone with firewall=off.
+# The host's side is bin/perstack-gateway-setup's, run before each block's
+# nginx starts, as the README says: the network's settings, the exact
+# rules of the iptables and ip6tables chains and their jumps; the same
+# rules after running it again (one jump each); nginx refuses to start,
+# naming the command with the arguments to run, when the network, a chain,
+# a rule or a jump is missing or a rule was added, and a reload with a
+# spoilt chain does not take effect until the command has run again;
+# firewall=off does not look at the chains; --remove leaves no chain, no
+# jump and no network, and touches no network it did not make.
 #
 # Only loopback and the Docker networks the test makes are ever connected
-# to.  The networks (the gateway network, which the module creates, the
+# to.  The networks (the gateway network, which the command creates, the
 # second network and a not-internal network for a configuration error) are
-# removed before the run, should a run have left them, and at the end.
+# removed before the run, should a run have left them, and at the end (the
+# gateway network with --remove).
 
 use strict;
 use warnings;
@@ -138,7 +145,7 @@ for my $net (@Networks) {
     remove_network($net) or die "cannot remove the leftover network $net\n";
 }
 
-# the gateway network is the module's to create
+# the gateway network is the command's to create
 die "the network $GwNet is still there\n" if network_info($GwNet);
 
 our $NetworksMade = 1;
@@ -147,6 +154,7 @@ create_network($OpenNet, $OpenSubnet, '172.31.243.1');
 
 END {
     if ($NetworksMade) {
+        gateway_remove($GwNet);
         remove_network($_) for @Networks;
     }
 }
@@ -244,7 +252,18 @@ my %gateway_variant = (
 add_block_preprocessor(sub {
     my $block = shift;
 
-    return if defined $block->must_die;
+    prepare_host($block);
+
+    if (defined $block->must_die) {
+        # a spoilt host under the test's own configuration
+        if (defined $block->host) {
+            $block->set_value('http_config', $http_config)
+                unless defined $block->http_config;
+            $block->set_value('config', $config)
+                unless defined $block->config;
+        }
+        return;
+    }
 
     if (defined $block->gateway) {
         (my $v = $block->gateway) =~ s/\s+//g;
@@ -267,6 +286,126 @@ add_block_preprocessor(sub {
     $block->set_value('error_code', 204)
         unless defined $block->error_code;
 });
+
+
+# ---- the host, before each block's nginx starts -----------------------------
+
+# The bridge and the chain of the gateway network.
+sub gw_chain {
+    my $bridge = bridge_of(network_info($GwNet) || { Id => '' });
+    return ($bridge, "PERSTACK-$bridge");
+}
+
+# Run the command for the gateway network and its @ports, as an operator
+# would before nginx starts.
+sub setup_gateway {
+    my ($name, @ports) = @_;
+    my ($rc, $out) = gateway_setup($Zone, $GwNet, $GwSubnet, @ports);
+    is($rc, 0, "$name - perstack-gateway-setup --port @ports: exit 0")
+        or diag($out);
+    return $rc == 0;
+}
+
+# What each "--- host: ..." does before nginx starts (default: "setup"),
+# and the [emerg] nginx must then log, if any.  The spoilt states are made
+# from what the command wrote, each by one iptables call.
+my %host = (
+    setup => sub { setup_gateway($_[0], $GwPort) },
+    two_ports => sub { setup_gateway($_[0], $GwPort, $GwPort2) },
+    # as the block before left it
+    none => sub { 1 },
+    no_network => sub {
+        my ($rc, $out) = gateway_remove($GwNet);
+        is($rc, 0, "$_[0] - perstack-gateway-setup --remove: exit 0")
+            or diag($out);
+        ok(!network_info($GwNet), "$_[0] - the network is gone");
+        return "the Docker network \"$GwNet\" does not exist: run ";
+    },
+    no_chain => sub {
+        setup_gateway($_[0], $GwPort) or return;
+        my ($bridge, $chain) = gw_chain();
+        ok(system('iptables', '-w', '-D', 'INPUT', '-i', $bridge, '-j',
+                  $chain) == 0
+           && system('iptables', '-w', '-F', $chain) == 0
+           && system('iptables', '-w', '-X', $chain) == 0,
+           "$_[0] - the test removed the iptables chain and its jump");
+        return "the iptables chain \"$chain\" for the Docker network "
+               . "\"$GwNet\" does not exist: run ";
+    },
+    rule_missing => sub {
+        setup_gateway($_[0], $GwPort) or return;
+        my (undef, $chain) = gw_chain();
+        ok(system('iptables', '-w', '-D', $chain, '-d', "$GwAddr/32", '-p',
+                  'tcp', '-m', 'tcp', '--dport', $GwPort, '-j',
+                  'ACCEPT') == 0,
+           "$_[0] - the test removed the ACCEPT of port $GwPort");
+        return "the iptables chain \"$chain\" must accept TCP to $GwAddr "
+               . "on the ports nginx listens on there, then reject the "
+               . "rest, and only that: run ";
+    },
+    rule_added => sub {
+        setup_gateway($_[0], $GwPort) or return;
+        my (undef, $chain) = gw_chain();
+        ok(system('iptables', '-w', '-I', $chain, '1', '-j', 'ACCEPT') == 0,
+           "$_[0] - the test added an ACCEPT of everything first");
+        return "the iptables chain \"$chain\" must accept TCP to $GwAddr "
+               . "on the ports nginx listens on there, then reject the "
+               . "rest, and only that: run ";
+    },
+    reject_last => sub {
+        setup_gateway($_[0], $GwPort) or return;
+        my (undef, $chain) = gw_chain();
+        ok(system('iptables', '-w', '-A', $chain, '-j', 'ACCEPT') == 0,
+           "$_[0] - the test added an ACCEPT after the REJECT");
+        return "the iptables chain \"$chain\" must accept TCP to $GwAddr "
+               . "on the ports nginx listens on there, then reject the "
+               . "rest, and only that: run ";
+    },
+    no_jump => sub {
+        setup_gateway($_[0], $GwPort) or return;
+        my ($bridge, $chain) = gw_chain();
+        ok(system('iptables', '-w', '-D', 'INPUT', '-i', $bridge, '-j',
+                  $chain) == 0,
+           "$_[0] - the test removed the jump to the iptables chain");
+        return "the input from \"$bridge\" does not jump to the iptables "
+               . "chain \"$chain\": run ";
+    },
+    ipv6_open => sub {
+        setup_gateway($_[0], $GwPort) or return;
+        my (undef, $chain) = gw_chain();
+        ok(system('ip6tables', '-w', '-F', $chain) == 0,
+           "$_[0] - the test emptied the ip6tables chain");
+        return "the ip6tables chain \"$chain\" must reject all input, and "
+               . "only that: run ";
+    },
+    no_ipv6_jump => sub {
+        setup_gateway($_[0], $GwPort) or return;
+        my ($bridge, $chain) = gw_chain();
+        ok(system('ip6tables', '-w', '-D', 'INPUT', '-i', $bridge, '-j',
+                  $chain) == 0,
+           "$_[0] - the test removed the jump to the ip6tables chain");
+        return "the input from \"$bridge\" does not jump to the ip6tables "
+               . "chain \"$chain\": run ";
+    },
+);
+
+# A spoilt state: nginx must die with an [emerg] that says what is wrong
+# and names the command with the arguments that make it right (the
+# gateway listens on $GwPort alone).
+sub prepare_host {
+    my ($block) = @_;
+
+    (my $h = $block->host // 'setup') =~ s/\s+//g;
+    my $prepare = $host{$h} or die "no host preparation $h\n";
+    my $emerg = $prepare->($block->name);
+
+    return if $h =~ /^(?:setup|two_ports|none)\z/;
+
+    my $cmd = setup_command($Zone, $GwNet, $GwSubnet, $GwPort);
+    $block->set_value('error_log',
+                      [ '[emerg]', "perstack gateway \"$Zone\": $emerg"
+                                   . "\"$cmd\" as root before nginx starts" ]);
+}
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -404,7 +543,7 @@ sub check_network_created {
     is(($n->{Labels} || {})->{'io.perstack.gateway'}, $Zone,
        "$name - labelled io.perstack.gateway=$Zone");
     ok(!exists(($n->{Labels} || {})->{'io.perstack.test'}),
-       "$name - the module made it, not the test");
+       "$name - the command made it, not the test");
 
     # nginx listens on the host's address in it
     my $c = gw_call();
@@ -873,16 +1012,36 @@ sub check_pid_reused {
 
 # ---- the chains across reloads ---------------------------------------------
 
+# The number of lines of the error log.
+sub error_log_lines {
+    return scalar(() = split /\n/, error_log_text());
+}
+
+# Wait (bounded) until the error log, past its first $skip lines, has a
+# line that matches $re.
+sub wait_error_log {
+    my ($skip, $re, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + $timeout;
+
+    while (1) {
+        my @l = split /\n/, error_log_text();
+        return 1 if grep { /$re/ } @l[$skip .. $#l];
+        return 0 if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+# nginx only reads the chains: spoilt, a reload is refused and the old
+# workers keep serving; the command makes them right again, and the
+# reload then takes effect.
 sub check_reload_rewrites {
     my ($block) = @_;
     my $name = $block->name;
 
-    my $bridge = bridge_of(network_info($GwNet));
-    my $chain = "PERSTACK-$bridge";
+    my ($bridge, $chain) = gw_chain();
 
     check_chains("$name (at start)", $bridge, $GwPort, $GwPort2);
 
-    # spoil both chains and a jump; a reload writes them anew
     ok(system('iptables', '-w', '-F', $chain) == 0
        && system('iptables', '-w', '-A', $chain, '-j', 'ACCEPT') == 0
        && system('ip6tables', '-w', '-F', $chain) == 0
@@ -892,6 +1051,26 @@ sub check_reload_rewrites {
 
     my ($master) = nginx_pids();
     my $old = worker_processes();
+    my $skip = error_log_lines();
+
+    kill 'HUP', $master;
+
+    my $cmd = setup_command($Zone, $GwNet, $GwSubnet, $GwPort, $GwPort2);
+    ok(wait_error_log($skip, qr/\[emerg\].*\Q"$cmd" as root\E/, 20),
+       "$name - the reload is refused with an [emerg] that names "
+       . "\"$cmd\"");
+    is_deeply(worker_processes(), $old,
+              "$name - the old workers still run");
+    is(gw_call()->{status}, 401, "$name - and the gateway still answers");
+
+    # (nginx wrote nothing)
+    is_deeply([firewall_rules('iptables', $chain)],
+              ["-N $chain", "-A $chain -j ACCEPT"],
+              "$name - the spoilt iptables chain is as the test left it");
+
+    setup_gateway($name, $GwPort, $GwPort2) or return;
+    check_chains("$name (after the command)", $bridge, $GwPort, $GwPort2);
+
     kill 'HUP', $master;
     is(scalar(wait_workers_replaced(20, $old)), 2,
        "$name - reloaded: new workers");
@@ -899,8 +1078,96 @@ sub check_reload_rewrites {
     check_chains("$name (after the reload)", $bridge, $GwPort, $GwPort2);
 }
 
+# Running the command again changes nothing: the same network, the same
+# rules, one jump each.
+sub check_idempotent {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my ($bridge, $chain) = gw_chain();
+    my $id = network_info($GwNet)->{Id};
+
+    # the chain, and the rules of INPUT for the bridge
+    my $rules = sub {
+        my ($prog) = @_;
+        return [ firewall_rules($prog, $chain),
+                 grep { / -i \Q$bridge\E / } firewall_rules($prog, 'INPUT') ];
+    };
+    my %before = map { $_ => $rules->($_) } qw(iptables ip6tables);
+
+    setup_gateway("$name (again)", $GwPort) or return;
+    setup_gateway("$name (and again)", $GwPort) or return;
+
+    is(network_info($GwNet)->{Id}, $id, "$name - the same network");
+
+    for my $prog (qw(iptables ip6tables)) {
+        is_deeply($rules->($prog), $before{$prog},
+                  "$name - $prog: the chain and the jump as they were");
+    }
+
+    check_chains($name, $bridge, $GwPort);
+
+    # nginx -t reads them as they are, and writes nothing
+    my $conf = "$Test::Nginx::Util::ServRoot/conf/nginx.conf";
+    my $t = `$Test::Nginx::Util::NginxBinary -t -p $Test::Nginx::Util::ServRoot/ -c $conf 2>&1`;
+    is($?, 0, "$name - nginx -t: ok") or diag($t);
+
+    ok(system('iptables', '-w', '-A', $chain, '-j', 'ACCEPT') == 0,
+       "$name - the test added an ACCEPT after the REJECT");
+    $t = `$Test::Nginx::Util::NginxBinary -t -p $Test::Nginx::Util::ServRoot/ -c $conf 2>&1`;
+    isnt($?, 0, "$name - nginx -t: fails with the added rule");
+    my $cmd = setup_command($Zone, $GwNet, $GwSubnet, $GwPort);
+    like($t, qr/\[emerg\].*\Q"$cmd" as root before nginx starts\E/,
+         "$name - nginx -t: an [emerg] that names \"$cmd\"");
+    is_deeply([firewall_rules('iptables', $chain)],
+              ["-N $chain",
+               "-A $chain -d $GwAddr/32 -p tcp -m tcp --dport $GwPort "
+               . "-j ACCEPT",
+               "-A $chain -j REJECT --reject-with icmp-port-unreachable",
+               "-A $chain -j ACCEPT"],
+              "$name - nginx -t left the chain as the test spoilt it");
+
+    setup_gateway("$name (to mend it)", $GwPort) or return;
+    check_chains("$name (mended)", $bridge, $GwPort);
+}
+
+# --remove: no jump, no chain, no network; again, nothing to do; a network
+# the command did not make stays.
+sub check_remove {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my ($bridge, $chain) = gw_chain();
+    ok(network_info($GwNet), "$name - the network is there first");
+
+    my ($rc, $out) = gateway_remove($GwNet);
+    is($rc, 0, "$name - --remove: exit 0") or diag($out);
+
+    ok(!network_info($GwNet), "$name - no network $GwNet");
+
+    for my $prog (qw(iptables ip6tables)) {
+        is_deeply([firewall_rules($prog, $chain)], [],
+                  "$name - $prog: no chain $chain");
+        is_deeply([ grep { / -i \Q$bridge\E / }
+                    firewall_rules($prog, 'INPUT') ], [],
+                  "$name - $prog: no jump for $bridge");
+    }
+
+    ($rc, $out) = gateway_remove($GwNet);
+    is($rc, 0, "$name - --remove again: exit 0, nothing to do") or diag($out);
+
+    my $other = network_info($OtherNet);
+    ($rc, $out) = gateway_remove($OtherNet);
+    is($rc, 3, "$name - --remove of a network it did not make: exit 3")
+        or diag($out);
+    like($out, qr/not labelled io\.perstack\.managed=1/,
+         "$name - ... and it says why");
+    is((network_info($OtherNet) || {})->{Id}, $other->{Id},
+       "$name - that network stays");
+}
+
 # Started with one gateway port, the chains keep the two of the block
-# before: nginx did not touch them.
+# before: nginx did not even look at them.
 sub check_firewall_off {
     my ($block) = @_;
     check_chains($block->name, bridge_of(network_info($GwNet)), $GwPort,
@@ -911,7 +1178,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: the module creates the gateway network: internal, the subnet, no ICC, labelled
+=== TEST 1: perstack-gateway-setup creates the gateway network: internal, the subnet, no ICC, labelled; and the chains
 --- check: check_network_created
 
 
@@ -979,14 +1246,19 @@ outcome: completed
 
 
 
-=== TEST 10: two ports on the gateway's address: the chains admit both; a reload writes both chains anew
+=== TEST 10: two ports on the gateway's address: the chains admit both; spoilt, a reload is refused until the command has run again
 --- gateway: two_ports
+--- host: two_ports
 --- check: check_reload_rewrites
+--- no_error_log
+[alert]
+[crit]
 
 
 
 === TEST 11: firewall=off: the chains are left as they were, and a warning says so
 --- gateway: firewall_off
+--- host: none
 --- check: check_firewall_off
 --- error_log
 with "firewall=off", the containers of the network "perstack-test-gateway" reach every address of this host: filter the IPv4 and IPv6 input
@@ -1097,3 +1369,73 @@ unknown perstack gateway zone "nosuch"
 --- error_log
 [emerg]
 unknown perstack gateway zone "nosuch"
+
+
+
+=== TEST 19: the command again, twice: the same network, the same rules, one jump each; nginx -t only reads
+--- check: check_idempotent
+
+
+
+=== TEST 20: no network: nginx refuses to start and names the command
+--- host: no_network
+--- must_die
+--- suppress_stderr
+
+
+
+=== TEST 21: no iptables chain: nginx refuses to start and names the command
+--- host: no_chain
+--- must_die
+--- suppress_stderr
+
+
+
+=== TEST 22: the ACCEPT of the gateway's port is missing: nginx refuses to start
+--- host: rule_missing
+--- must_die
+--- suppress_stderr
+
+
+
+=== TEST 23: an ACCEPT of everything added first: nginx refuses to start
+--- host: rule_added
+--- must_die
+--- suppress_stderr
+
+
+
+=== TEST 24: a rule added after the REJECT: nginx refuses to start
+--- host: reject_last
+--- must_die
+--- suppress_stderr
+
+
+
+=== TEST 25: no jump from INPUT to the iptables chain: nginx refuses to start
+--- host: no_jump
+--- must_die
+--- suppress_stderr
+
+
+
+=== TEST 26: the ip6tables chain emptied: nginx refuses to start
+--- host: ipv6_open
+--- must_die
+--- suppress_stderr
+
+
+
+=== TEST 27: no jump from INPUT to the ip6tables chain: nginx refuses to start
+--- host: no_ipv6_jump
+--- must_die
+--- suppress_stderr
+
+
+
+=== TEST 28: --remove: no chain, no jump, no network; a network it did not make stays
+--- http_config
+--- config
+    location = /noop { return 204; }
+--- host: none
+--- check: check_remove

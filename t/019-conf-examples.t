@@ -18,9 +18,10 @@
 # trust), served by a second, plain nginx on loopback; self-signed
 # certificates made with openssl; the provider key in a file included as
 # the comment says.  The gateway's network is this test's own
-# (perstack-test-conf-llm, 172.31.246.0/24): it is removed before the run,
-# should a run have left it, and at the end, with the module's firewall
-# chains for its bridge.
+# (perstack-test-conf-llm, 172.31.246.0/24), made with its firewall chains
+# by bin/perstack-gateway-setup before nginx starts, as the file's comment
+# says: it is removed before the run, should a run have left it, and at
+# the end (with --remove).
 #
 # A *.conf file in conf-examples/ without flows here fails the test.
 
@@ -96,7 +97,10 @@ our %Masters;
 END {
     our ($Net, $NetworkUsed);
     stop_nginx($_) for keys %Masters;
-    remove_network($Net) if $NetworkUsed;
+    if ($NetworkUsed) {
+        gateway_remove($Net);
+        remove_network($Net);
+    }
 }
 
 # Starts nginx on $prefix/conf/nginx.conf; returns the master's pid.
@@ -394,6 +398,12 @@ sub production_flows {
     my $standins = start_nginx("$name (stand-ins)", $s,
                                standins_conf($s, \%port, $real_key, $answer))
         or return;
+
+    # the gateway's network and chains, as the comment says, for the port
+    # the gateway listens on
+    my ($rc, $out) = gateway_setup('llm', $Net, $Subnet, $port{gw});
+    is($rc, 0, "$name - perstack-gateway-setup: exit 0") or diag($out);
+
     my $master = start_nginx($name, $p, $conf);
 
     if ($master) {

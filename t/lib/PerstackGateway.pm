@@ -1,14 +1,26 @@
 package PerstackGateway;
 
 # The Docker networks of the LLM gateway's tests (t/014, t/019), and the
-# firewall chains the module writes for them.
+# firewall chains bin/perstack-gateway-setup writes for them.
 #
+#   gateway_setup(ZONE, NET, SUBNET, PORT...)
+#                                    runs bin/perstack-gateway-setup, as
+#                                    the README says; returns its exit
+#                                    status and its output (stdout and
+#                                    stderr)
+#   gateway_remove(NET)              the same, with --remove
+#   setup_command(ZONE, NET, SUBNET, PORT...)
+#                                    the command line nginx must name
+#                                    when the network or a chain is not as
+#                                    required
 #   network_info(NAME)               the Engine's description, or undef
 #   create_network(NAME, SUBNET, GW) an ordinary (not internal) network,
 #                                    labelled io.perstack.test
-#   remove_network(NAME)             the network, and the module's chains
-#                                    for its bridge (iptables and
-#                                    ip6tables); true when it is gone
+#   remove_network(NAME)             the network, and the gateway's
+#                                    chains for its bridge (iptables and
+#                                    ip6tables), whoever made it: for
+#                                    what an earlier run left; true when
+#                                    it is gone
 #   firewall_rules(PROG, CHAIN)      "PROG -S CHAIN", one rule a line; ()
 #                                    when the chain does not exist
 #   bridge_of(INFO)                  the host's interface of a network
@@ -31,7 +43,9 @@ package PerstackGateway;
 use strict;
 use warnings;
 
+use Cwd ();
 use Exporter 'import';
+use File::Basename ();
 use File::Temp ();
 use JSON::PP ();
 use MIME::Base64 ();
@@ -40,10 +54,59 @@ use Test::More ();
 use Time::HiRes ();
 
 our @EXPORT = qw(network_info create_network remove_network firewall_rules
-                 bridge_of gateway_call key_header check_refused
+                 bridge_of gateway_setup gateway_remove setup_command
+                 $SetupCommand gateway_call key_header check_refused
                  random_credential env_of $CredentialRe);
 
 my $JsonOut = JSON::PP->new->utf8->canonical;
+
+# the command, from this repository
+our $SetupCommand = do {
+    my $dir = File::Basename::dirname(Cwd::abs_path(__FILE__));
+    "$dir/../../bin/perstack-gateway-setup";
+};
+
+sub setup_command {
+    my ($zone, $net, $subnet, @ports) = @_;
+    return join ' ', 'perstack-gateway-setup', '--zone', $zone,
+                     '--network', $net, '--subnet', $subnet,
+                     map { ('--port', $_) } @ports;
+}
+
+# the engine the tests use, when it is not the default one
+sub docker_args {
+    return $Perstack::DockerSock eq '/var/run/docker.sock'
+           ? () : ('--docker', "unix:$Perstack::DockerSock");
+}
+
+sub run_setup {
+    my (@args) = @_;
+
+    my $pid = open my $fh, '-|';
+    die "fork: $!\n" unless defined $pid;
+
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        { no warnings 'exec'; exec $SetupCommand, @args; }
+        POSIX::_exit(127);
+    }
+
+    my $out = do { local $/; <$fh> } // '';
+    close $fh;
+
+    return ($? >> 8, $out);
+}
+
+sub gateway_setup {
+    my ($zone, $net, $subnet, @ports) = @_;
+    return run_setup('--zone', $zone, '--network', $net, '--subnet', $subnet,
+                     (map { ('--port', $_) } @ports), docker_args());
+}
+
+sub gateway_remove {
+    my ($net) = @_;
+    return run_setup('--network', $net, docker_args(), '--remove');
+}
 
 sub network_info {
     my ($net) = @_;
