@@ -18,7 +18,6 @@ char *ngx_http_perstack_gateway_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_perstack_gateway_merge(ngx_conf_t *cf,
     ngx_http_perstack_loc_conf_t *prev, ngx_http_perstack_loc_conf_t *conf);
-ngx_int_t ngx_http_perstack_gateway_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_perstack_gateway_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_perstack_gateway_issue(ngx_http_request_t *r,
     ngx_http_perstack_exec_t *exec);

@@ -16,6 +16,7 @@
 #include "ngx_http_perstack_curl.h"
 #include "ngx_http_perstack_exec.h"
 #include "ngx_http_perstack_gateway.h"
+#include "ngx_http_perstack_gateway_host.h"
 #include "ngx_http_perstack_json.h"
 #include "ngx_http_perstack_limit.h"
 #include "ngx_http_perstack_origin.h"
