@@ -60,6 +60,7 @@
 
 typedef struct ngx_http_perstack_exec_s  ngx_http_perstack_exec_t;
 typedef struct ngx_http_perstack_slot_s  ngx_http_perstack_slot_t;
+typedef struct ngx_http_perstack_waiter_s  ngx_http_perstack_waiter_t;
 typedef struct ngx_http_perstack_op_s    ngx_http_perstack_op_t;
 typedef struct ngx_http_perstack_gateway_s  ngx_http_perstack_gateway_t;
 
@@ -244,9 +245,10 @@ typedef struct ngx_http_perstack_ctx_s {
 
     /* admission: the slot taken, or the place in the queue */
     ngx_http_perstack_slot_t        *slot;
+    ngx_http_perstack_waiter_t      *waiter;
     void                            *zone;
+    /* queue_timeout, or posted when the slot was handed over */
     ngx_event_t                      wait_ev;
-    ngx_msec_t                       queued_at;
 
     ngx_uint_t                       approval_status;
     ngx_table_elt_t                 *approval_challenge;
@@ -263,7 +265,6 @@ typedef struct ngx_http_perstack_ctx_s {
     unsigned                         workspace_done:1;
     /* the job's record was looked at for the approval */
     unsigned                         workspace_peeked:1;
-    unsigned                         queued:1;
     unsigned                         limit_cleanup:1;
 
     /*
@@ -536,6 +537,7 @@ ngx_int_t ngx_http_perstack_limit_acquire(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
 void ngx_http_perstack_limit_release(ngx_http_perstack_slot_t *slot);
 void ngx_http_perstack_limit_init_process(ngx_cycle_t *cycle);
+void ngx_http_perstack_limit_exit_process(ngx_cycle_t *cycle);
 
 /* ngx_http_perstack_gateway.c */
 ngx_int_t ngx_http_perstack_gateway_add_variables(ngx_conf_t *cf);
