@@ -108,7 +108,7 @@ static ngx_int_t ngx_http_perstack_limit_enqueue(
     ngx_str_t *key, ngx_http_perstack_ctx_t *ctx,
     ngx_http_perstack_limit_wake_t *wake);
 static void ngx_http_perstack_limit_dispatch(
-    ngx_http_perstack_limit_zone_t *zone,
+    ngx_http_perstack_limit_zone_t *zone, ngx_http_perstack_waiter_t *self,
     ngx_http_perstack_limit_wake_t *wake);
 static ngx_uint_t ngx_http_perstack_limit_same_key(
     ngx_http_perstack_limit_zone_t *zone, uint32_t hash, u_char *key,
@@ -514,12 +514,12 @@ ngx_http_perstack_limit_enqueue(ngx_http_perstack_limit_zone_t *zone,
     ngx_queue_insert_tail(&zone->sh->waiters, &w->queue);
     zone->sh->waiting++;
 
-    ngx_http_perstack_limit_dispatch(zone, wake);
+    ngx_http_perstack_limit_dispatch(zone, w, wake);
 
     if (w->state != NGX_HTTP_PERSTACK_WAITER_GRANTED
         && ngx_http_perstack_limit_reclaim(zone))
     {
-        ngx_http_perstack_limit_dispatch(zone, wake);
+        ngx_http_perstack_limit_dispatch(zone, w, wake);
     }
 
     if (w->state == NGX_HTTP_PERSTACK_WAITER_GRANTED) {
@@ -553,12 +553,13 @@ ngx_http_perstack_limit_enqueue(ngx_http_perstack_limit_zone_t *zone,
  * behind it; one whose key is full lets those of other keys pass, never
  * those of its own key (they find the key full as well).  The slot is
  * taken in the waiter's name (its worker's pid and start time), so that
- * it comes back if that worker dies before it picks the slot up.
+ * it comes back if that worker dies before it picks the slot up.  self:
+ * the request that is queueing now, which needs no wake-up.
  */
 
 static void
 ngx_http_perstack_limit_dispatch(ngx_http_perstack_limit_zone_t *zone,
-    ngx_http_perstack_limit_wake_t *wake)
+    ngx_http_perstack_waiter_t *self, ngx_http_perstack_limit_wake_t *wake)
 {
     ngx_queue_t                 *q, *next;
     ngx_http_perstack_slot_t    *slot;
@@ -613,7 +614,9 @@ ngx_http_perstack_limit_dispatch(ngx_http_perstack_limit_zone_t *zone,
                        "perstack limit: slot granted to waiter %P:%ui, "
                        "%ui used", w->pid, w->id, zone->sh->used);
 
-        ngx_http_perstack_limit_wake_add(wake, w->pid, w->start);
+        if (w != self) {
+            ngx_http_perstack_limit_wake_add(wake, w->pid, w->start);
+        }
     }
 }
 
@@ -819,7 +822,7 @@ ngx_http_perstack_limit_release(ngx_http_perstack_slot_t *slot)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     ngx_http_perstack_limit_slot_free(zone, slot);
-    ngx_http_perstack_limit_dispatch(zone, &wake);
+    ngx_http_perstack_limit_dispatch(zone, NULL, &wake);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -859,7 +862,7 @@ ngx_http_perstack_limit_init_process(ngx_cycle_t *cycle)
         ngx_shmtx_lock(&zone->shpool->mutex);
 
         if (ngx_http_perstack_limit_reclaim(zone)) {
-            ngx_http_perstack_limit_dispatch(zone, &wake);
+            ngx_http_perstack_limit_dispatch(zone, NULL, &wake);
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -915,7 +918,7 @@ ngx_http_perstack_limit_exit_process(ngx_cycle_t *cycle)
         }
 
         if (n) {
-            ngx_http_perstack_limit_dispatch(zone, &wake);
+            ngx_http_perstack_limit_dispatch(zone, NULL, &wake);
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -1347,7 +1350,7 @@ ngx_http_perstack_limit_timeout(ngx_http_request_t *r,
             ctx->waiter = NULL;
 
             /* the others may have waited behind it for a smaller max */
-            ngx_http_perstack_limit_dispatch(zone, &wake);
+            ngx_http_perstack_limit_dispatch(zone, NULL, &wake);
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -1389,7 +1392,7 @@ ngx_http_perstack_limit_wait_cleanup(void *data)
         ngx_shmtx_lock(&zone->shpool->mutex);
 
         ngx_http_perstack_limit_leave(zone, ctx->waiter);
-        ngx_http_perstack_limit_dispatch(zone, &wake);
+        ngx_http_perstack_limit_dispatch(zone, NULL, &wake);
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
