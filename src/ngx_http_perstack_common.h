@@ -50,6 +50,7 @@
 
 typedef struct ngx_http_perstack_exec_s  ngx_http_perstack_exec_t;
 typedef struct ngx_http_perstack_slot_s  ngx_http_perstack_slot_t;
+typedef struct ngx_http_perstack_waiter_s  ngx_http_perstack_waiter_t;
 typedef struct ngx_http_perstack_gateway_s  ngx_http_perstack_gateway_t;
 
 /* defined by ngx_http_perstack_docker.h and ngx_http_perstack_curl.h */
@@ -221,9 +222,10 @@ typedef struct ngx_http_perstack_ctx_s {
 
     /* admission: the slot taken, or the place in the queue */
     ngx_http_perstack_slot_t        *slot;
+    ngx_http_perstack_waiter_t      *waiter;
     void                            *zone;
+    /* queue_timeout, or posted when the slot was handed over */
     ngx_event_t                      wait_ev;
-    ngx_msec_t                       queued_at;
 
     ngx_uint_t                       approval_status;
     ngx_table_elt_t                 *approval_challenge;
@@ -240,7 +242,6 @@ typedef struct ngx_http_perstack_ctx_s {
     unsigned                         workspace_done:1;
     /* the job's record was looked at for the approval */
     unsigned                         workspace_peeked:1;
-    unsigned                         queued:1;
     unsigned                         limit_cleanup:1;
 
     /*

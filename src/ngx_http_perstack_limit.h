@@ -19,6 +19,7 @@ ngx_int_t ngx_http_perstack_limit_acquire(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
 void ngx_http_perstack_limit_release(ngx_http_perstack_slot_t *slot);
 void ngx_http_perstack_limit_init_process(ngx_cycle_t *cycle);
+void ngx_http_perstack_limit_exit_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_PERSTACK_LIMIT_H_INCLUDED_ */

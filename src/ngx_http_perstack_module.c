@@ -861,5 +861,6 @@ ngx_http_perstack_exit_process(ngx_cycle_t *cycle)
 {
     /* the executions first: their containers are removed over libcurl */
     ngx_http_perstack_exec_abort_all(cycle);
+    ngx_http_perstack_limit_exit_process(cycle);
     ngx_http_perstack_curl_exit_process(cycle);
 }

@@ -12,6 +12,12 @@
 #   - queue: a queued request runs once the slot is free, one over the
 #     queue is refused at once, queue_timeout refuses, a queued client that
 #     goes away gives its place back;
+#   - the queue is first come, first served across two workers: requests
+#     queued one after the other (each seen in the queue, by its worker's
+#     log line, before the next is sent) are let in in that order as the
+#     slot is freed, also when the slot was freed in the other worker;
+#     a request that comes when the slot was just freed does not take it
+#     from the one that waits;
 #   - a worker killed with SIGKILL: the worker started in its place gives
 #     its slot back.  The killed worker's container is nobody's any more:
 #     the test removes it.
@@ -49,6 +55,7 @@ my $http_config = <<'_EOC_';
     perstack_limit_zone zone=one:64k;
     perstack_limit_zone zone=queue:64k;
     perstack_limit_zone zone=queue_short:64k;
+    perstack_limit_zone zone=fifo:64k;
 _EOC_
 
 my $config = <<'_EOC_';
@@ -91,6 +98,17 @@ my $config = <<'_EOC_';
     location = /queue-short {
         perstack_execute;
         perstack_limit zone=queue_short max=1 queue=1 queue_timeout=1s;
+    }
+
+    location = /fifo {
+        perstack_execute;
+        perstack_limit zone=fifo max=1 queue=16 queue_timeout=120s;
+    }
+
+    # the same zone, no queue: in at once or refused
+    location = /fifo-now {
+        perstack_execute;
+        perstack_limit zone=fifo max=1;
     }
 
     location = /static {
@@ -599,6 +617,176 @@ sub check_queue_leave {
 }
 
 
+# ---- first come, first served -------------------------------------------------
+
+# The workers that logged "execution queued" in zone "fifo", in order.
+sub queued_pids {
+    return map { /\[info\] (\d+)#\d+: .*perstack: execution queued in zone "fifo"/
+                 ? $1 : () }
+           error_lines(qr/perstack: execution queued in zone "fifo"/);
+}
+
+# Wait (at most $timeout seconds) until one of @c has its status line;
+# its index, or -1.  Waits on the sockets, reading what comes.
+sub next_with_status {
+    my ($timeout, @c) = @_;
+    my $deadline = Time::HiRes::time() + $timeout;
+
+    while (1) {
+        for my $i (0 .. $#c) {
+            return $i if defined $c[$i]{status};
+        }
+
+        my $left = $deadline - Time::HiRes::time();
+        my @open = grep { $_->{fh} && !$_->{eof} } @c;
+        return -1 if $left <= 0 || !@open;
+
+        my %by_fh = map { (fileno($_->{fh}) => $_) } @open;
+        my $sel = IO::Select->new(map { $_->{fh} } @open);
+
+        $by_fh{fileno $_}->pump(0) for $sel->can_read($left);
+    }
+}
+
+sub check_fifo_order {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $t0 = Time::HiRes::time();
+
+    my ($master, @workers) = nginx_pids();
+    is(scalar @workers, 2, "$name - two workers");
+
+    my $h = start_req('/fifo?expert=slow&query=100');
+    ok(streaming($h), "$name - the first run streams") or return;
+    my $holder = container_pid($h);
+    ok($holder && grep({ $_ == $holder } @workers),
+       "$name - it runs on worker " . ($holder // '?'));
+
+    # waiters one after the other, each in the queue before the next is
+    # sent, until both workers have one (reuseport spreads them)
+    my (@w, @seen);
+
+    while (@w < 16) {
+        my $n = @w + 1;
+        push @w, open_stream(method => 'GET',
+                             path => "/fifo?expert=slow&query=100&n=$n");
+        push @seen, wait_log(qr/perstack: execution queued in zone "fifo"/,
+                             $n, 5) ? 1 : 0;
+
+        my %on = map { $_ => 1 } queued_pids();
+        last if @w >= 4 && keys %on == 2;
+        last if @w >= 4 && !$seen[-1];
+    }
+
+    my $n = @w;
+    is_deeply(\@seen, [ (1) x $n ],
+              "$name - each of the $n waiters was seen in the queue "
+              . "before the next was sent");
+
+    my @queued_on = queued_pids();
+    is(scalar(keys %{ { map { $_ => 1 } @queued_on } }), 2,
+       "$name - waiters on both workers (" . join(' ', @queued_on) . ")");
+
+    ok(!grep({ defined $_->{status} } @w),
+       "$name - none of them has a response while the slot is held");
+
+    # the slot goes from one to the next: each time the holder goes away,
+    # the one let in must be the first still waiting
+    my (@order, @ran_on, @freed_on, @alone);
+    my @left = (0 .. $n - 1);
+    my $current = $h;
+    my $current_on = $holder;
+
+    while (@left) {
+        $current->close;
+
+        my $k = next_with_status(30, map { $w[$_] } @left);
+        last if $k < 0;
+
+        my $i = splice @left, $k, 1;
+        push @order, $i + 1;
+        push @freed_on, $current_on // 0;
+
+        $_->read_available for map { $w[$_] } @left;
+        push @alone, !grep({ defined $w[$_]{status} } @left) ? 1 : 0;
+
+        settle($w[$i], 20);
+        last unless streaming($w[$i]);
+
+        $current = $w[$i];
+        $current_on = container_pid($current);
+        push @ran_on, $current_on // 0;
+    }
+
+    $current->close;
+
+    is_deeply(\@order, [ 1 .. $n ],
+              "$name - let in in the order they came");
+    is_deeply(\@alone, [ (1) x $n ],
+              "$name - each time, no one else was let in");
+    is_deeply(\@ran_on, [ @queued_on[0 .. $n - 1] ],
+              "$name - each ran on the worker that queued it");
+
+    my @across = grep { $freed_on[$_] && $ran_on[$_]
+                        && $freed_on[$_] != $ran_on[$_] } 0 .. $#ran_on;
+    ok(scalar @across,
+       "$name - some were let in after the slot was freed in the other "
+       . "worker (" . scalar(@across) . " of " . scalar(@ran_on) . ")");
+
+    ok(wait_log(qr/perstack: execution ended: client_gone/, $n + 1, 30),
+       "$name - all " . ($n + 1) . " executions ended");
+
+    # the slot is free and nobody waits: the zone's count is back to zero
+    run_ok("$name (after)", '/fifo-now?expert=demo&query=free+again');
+
+    is(scalar error_lines(qr/execution refused/), 0, "$name - no refusal");
+    is(scalar creates_since($t0), $n + 2,
+       "$name - one container each, and none more");
+}
+
+sub check_fifo_no_overtake {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $t0 = Time::HiRes::time();
+
+    for my $round (1 .. 2) {
+        my $r = "$name ($round)";
+
+        my $h = start_req("/fifo?expert=slow&query=8&round=$round");
+        ok(streaming($h), "$r - the first run streams") or return;
+
+        my $w = open_stream(method => 'GET',
+                            path => "/fifo?expert=demo&query=waited+$round");
+        ok(wait_log(qr/perstack: execution queued in zone "fifo"/, $round,
+                    5),
+           "$r - the second request is in the queue");
+
+        # its slot is given back before the closing event: at once, one
+        # more request, that finds the slot free unless the one in the
+        # queue has it already
+        ok($h->wait_event('perstack.end', 30), "$r - the first run ends");
+
+        my $x = open_stream(method => 'GET',
+                            path => "/fifo-now?expert=demo&query=late+$round");
+        ok(settle($x, 20), "$r - the late request is answered");
+        check_refused("$r (late)", $x, max => 1);
+        $x->drain(20) if streaming($x);
+        $x->close;
+
+        finish_ok("$r (first)", $h, expert => 'slow');
+
+        ok($w->drain(30), "$r - the queued one's stream ends");
+        $w->close;
+        is($w->{status}, 200, "$r - the queued one ran");
+        check_stream("$r (queued)", $w->view, $w->stream, format => 'sse',
+                     expert => 'demo', image => $Image);
+    }
+
+    is(scalar creates_since($t0), 4,
+       "$name - four containers: none for the late requests");
+}
+
+
 # ---- a worker killed -----------------------------------------------------------
 
 sub check_killed_worker {
@@ -1083,3 +1271,15 @@ duplicate zone "a"
 === TEST 24: the slot is given back before the closing event: back-to-back runs get in
 --- check: check_free_at_end
 --- timeout: 60
+
+
+
+=== TEST 25: first come, first served across two workers: let in in the order queued
+--- check: check_fifo_order
+--- timeout: 180
+
+
+
+=== TEST 26: a request that comes as the slot is freed does not take it from the one queued
+--- check: check_fifo_no_overtake
+--- timeout: 120
