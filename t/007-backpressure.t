@@ -128,14 +128,6 @@ sub check_stalled_client {
     static_ok($name, 'after the client went away');
 }
 
-# The worker still answers another request at once.
-sub static_ok {
-    my ($name, $when) = @_;
-    my $s = http_request(method => 'GET', path => '/static', timeout => 3);
-    ok($s->{eof} && ($s->{status} // 0) == 200 && $s->{body} eq "static\n",
-       "$name - a static request is answered $when");
-}
-
 sub check_stall_then_drain {
     my ($block) = @_;
     my $name = $block->name;

@@ -104,11 +104,6 @@ my %BAD_LIMIT = (
 
 # ---- helpers ---------------------------------------------------------------
 
-sub by_type {
-    my ($s, $type) = @_;
-    return grep { ($_->{type} // '') eq $type } @{ $s->{events} };
-}
-
 sub accept_for {
     my ($format) = @_;
     return (Accept => $format eq 'ndjson' ? 'application/x-ndjson'

@@ -65,6 +65,7 @@ our @EXPORT = qw(
     container_creates_since image_exists ensure_test_images
     nginx_pids worker_pid vmrss_kb
     open_stream http_request
+    static_ok by_type
     $Image $DockerSock
 );
 
@@ -364,6 +365,29 @@ sub check_json_error {
         cmp_value($obj->{$kv->[0]}, $kv->[1],
                   "$name - JSON error: $kv->[0]");
     }
+}
+
+
+
+# ---- small checks ------------------------------------------------------------
+
+# nginx still answers an ordinary request ("location = /static { return
+# 200 "static\n"; }"), at once: the worker is not blocked by what the
+# module is doing.
+sub static_ok {
+    my ($name, $when) = @_;
+    my $r = http_request(method => 'GET', path => '/static', timeout => 5);
+    Test::More::ok($r->{eof} && ($r->{status} // 0) == 200
+                   && $r->{body} eq "static\n",
+                   "$name - /static answers" . ($when ? " $when" : ''))
+        or Test::More::diag("status " . ($r->{status} // 'none')
+                            . ", body " . printable($r->{body}));
+}
+
+# The events of a parsed stream that have this type.
+sub by_type {
+    my ($s, $type) = @_;
+    return grep { ($_->{type} // '') eq $type } @{ $s->{events} };
 }
 
 
