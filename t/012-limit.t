@@ -111,10 +111,7 @@ add_block_preprocessor(sub {
     $block->set_value('http_config', $http_config)
         unless defined $block->http_config;
     $block->set_value('config', $config) unless defined $block->config;
-    $block->set_value('request', "GET /static\n")
-        unless defined $block->request;
-    $block->set_value('response_body', "static\n")
-        unless defined $block->response_body;
+    default_request($block, '/one');
 });
 
 

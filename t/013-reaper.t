@@ -98,10 +98,7 @@ add_block_preprocessor(sub {
     master_process_enabled(defined $block->master_off ? 0 : 1);
 
     $block->set_value('config', $config) unless defined $block->config;
-    $block->set_value('request', "GET /static\n")
-        unless defined $block->request;
-    $block->set_value('response_body', "static\n")
-        unless defined $block->response_body;
+    default_request($block, '/run');
 
     # before nginx starts: its worker's first reaper pass sees them as well
     create_decoys() if defined $block->decoys;
