@@ -60,11 +60,6 @@ add_block_preprocessor(sub {
     $block->set_value('config', $config) unless defined $block->config;
 });
 
-sub by_type {
-    my ($s, $type) = @_;
-    return grep { ($_->{type} // '') eq $type } @{ $s->{events} };
-}
-
 sub stderr_texts {
     my ($s) = @_;
     return map { $_->{json}{text} } by_type($s, 'perstack.stderr');

@@ -27,10 +27,7 @@ _EOC_
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('config', $config) unless defined $block->config;
-    $block->set_value('request', "GET /static\n")
-        unless defined $block->request;
-    $block->set_value('response_body', "static\n")
-        unless defined $block->response_body;
+    default_request($block, '/run');
 });
 
 sub check_parallel_slow {

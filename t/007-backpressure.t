@@ -29,10 +29,7 @@ _EOC_
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('config', $config) unless defined $block->config;
-    $block->set_value('request', "GET /static\n")
-        unless defined $block->request;
-    $block->set_value('response_body', "static\n")
-        unless defined $block->response_body;
+    default_request($block, '/flood');
 });
 
 my $EVENTS = 300000;     # about 230 bytes each: some 70 MB of output
@@ -126,14 +123,6 @@ sub check_stalled_client {
 
     ok(vmrss_kb($pid), "$name - the worker is alive");
     static_ok($name, 'after the client went away');
-}
-
-# The worker still answers another request at once.
-sub static_ok {
-    my ($name, $when) = @_;
-    my $s = http_request(method => 'GET', path => '/static', timeout => 3);
-    ok($s->{eof} && ($s->{status} // 0) == 200 && $s->{body} eq "static\n",
-       "$name - a static request is answered $when");
 }
 
 sub check_stall_then_drain {

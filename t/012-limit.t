@@ -129,10 +129,7 @@ add_block_preprocessor(sub {
     $block->set_value('http_config', $http_config)
         unless defined $block->http_config;
     $block->set_value('config', $config) unless defined $block->config;
-    $block->set_value('request', "GET /static\n")
-        unless defined $block->request;
-    $block->set_value('response_body', "static\n")
-        unless defined $block->response_body;
+    default_request($block, '/one');
 });
 
 
@@ -165,40 +162,6 @@ sub streaming {
     return ($c->{status} // 0) == 200 && $c->has_event('initializeRuntime');
 }
 
-# A 429 of this module: Retry-After, Content-Length and the JSON body with
-# exactly error, message, max (and per_key).
-sub check_refused {
-    my ($name, $c, %want) = @_;
-
-    my $obj = check_error($name, $c, 429, 'too_many_executions', %want);
-
-    is($c->header('Retry-After'), '1', "$name - Retry-After: 1");
-    is($c->header('Content-Length'), length $c->{body},
-       "$name - Content-Length matches the body");
-    ok(!defined $c->header('X-Perstack-Execution'),
-       "$name - no X-Perstack-Execution");
-
-    return $obj;
-}
-
-# A run that completes: a whole, well formed stream.
-sub run_ok {
-    my ($name, $path, @headers) = @_;
-
-    my $c = http_request(method => 'GET', path => $path,
-                         headers => \@headers, timeout => 30);
-    my ($expert) = $path =~ /expert=(\w+)/;
-
-    check_stream($name, $c->view, $c->stream, format => 'sse',
-                 expert => $expert, image => $Image);
-
-    my $end = $c->first_event('perstack.end');
-    is($end ? $end->{json}{outcome} : undef, 'completed',
-       "$name - outcome completed");
-
-    return $c;
-}
-
 # Finish a started run and check its stream.
 sub finish_ok {
     my ($name, $c, %o) = @_;
@@ -222,28 +185,10 @@ sub creates_since {
     return label_creates($t0, $RunLabel);
 }
 
-sub error_lines {
-    my ($re) = @_;
-    return grep { /$re/ } split /\n/, error_log_text();
-}
-
 # The pids of the workers that logged a refusal, in order.
 sub refusal_pids {
     return map { /\[warn\] (\d+)#/ ? $1 : () }
            error_lines(qr/perstack: execution refused: limit of zone/);
-}
-
-# Poll the error log (bounded) until $re matches $n lines.
-sub wait_log {
-    my ($re, $n, $timeout) = @_;
-    my $deadline = Time::HiRes::time() + $timeout;
-
-    while (1) {
-        my @l = error_lines($re);
-        return scalar @l if @l >= $n;
-        return 0 if Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
 }
 
 sub container_pid {

@@ -98,10 +98,7 @@ add_block_preprocessor(sub {
     master_process_enabled(defined $block->master_off ? 0 : 1);
 
     $block->set_value('config', $config) unless defined $block->config;
-    $block->set_value('request', "GET /static\n")
-        unless defined $block->request;
-    $block->set_value('response_body', "static\n")
-        unless defined $block->response_body;
+    default_request($block, '/run');
 
     # before nginx starts: its worker's first reaper pass sees them as well
     create_decoys() if defined $block->decoys;
@@ -114,24 +111,6 @@ END {
 
 
 # ---- helpers -------------------------------------------------------------------
-
-sub error_lines {
-    my ($re) = @_;
-    return grep { /$re/ } split /\n/, error_log_text();
-}
-
-# Poll the error log (bounded) until $re matches at least $n lines.
-sub wait_log {
-    my ($re, $n, $timeout) = @_;
-    my $deadline = Time::HiRes::time() + $timeout;
-
-    while (1) {
-        my @l = error_lines($re);
-        return scalar @l if @l >= $n;
-        return 0 if Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-}
 
 # The reaper's warnings.  With the machine's host name, a 409 on removing
 # is left out: another run's nginx was removing the same orphan then.
@@ -147,11 +126,6 @@ sub removing_re {
     return qr/\[notice\] (\d+)#\d+: perstack: removing container \Q$short\E, left behind by a worker that is gone$/;
 }
 
-sub gone {
-    my ($pid) = @_;
-    return !kill(0, $pid) && $!{ESRCH};
-}
-
 # A pid no process has: a child that exited and was waited for.
 sub dead_pid {
     my $pid = fork;
@@ -160,22 +134,6 @@ sub dead_pid {
     waitpid($pid, 0);
     die "pid $pid is still there\n" unless gone($pid);
     return $pid;
-}
-
-# Poll (bounded) until a worker other than $old runs under $master.
-sub wait_new_worker {
-    my ($master, $old, $timeout) = @_;
-    my $deadline = Time::HiRes::time() + $timeout;
-
-    while (Time::HiRes::time() < $deadline) {
-        my ($m, @ws) = nginx_pids();
-        if (($m // 0) == $master && @ws == 1 && $ws[0] != $old) {
-            return $ws[0];
-        }
-        Time::HiRes::sleep(0.05);
-    }
-
-    return undef;
 }
 
 # Poll (bounded) until nginx_pids() gives a master other than $old, with
@@ -191,43 +149,6 @@ sub wait_new_nginx {
     }
 
     return ();
-}
-
-sub wait_gone {
-    my ($timeout, @pids) = @_;
-    my $deadline = Time::HiRes::time() + $timeout;
-
-    while (Time::HiRes::time() < $deadline) {
-        return 1 unless grep { !gone($_) } @pids;
-        Time::HiRes::sleep(0.05);
-    }
-
-    return 0;
-}
-
-# Start a run of "slow 30" and read until its first runtime event.  Returns
-# the client, the container id (from perstack.execution) and its labels.
-sub start_slow {
-    my ($name) = @_;
-
-    my $c = open_stream(method => 'GET', path => '/run?expert=slow&query=30');
-    ok($c->wait_event('initializeRuntime', 20),
-       "$name - the run streams (initializeRuntime)") or return;
-
-    my $x = $c->first_event('perstack.execution');
-    my $cid = $x && $x->{json} ? $x->{json}{container} // '' : '';
-    like($cid, qr/\A[0-9a-f]{64}\z/,
-         "$name - perstack.execution names the container") or return;
-
-    my $info = container_info($cid);
-    ok($info, "$name - the container exists") or return;
-    is($info->{State}{Status}, 'running', "$name - it is running");
-
-    my $labels = $info->{Config}{Labels} || {};
-    is($labels->{'test.reaper.run'}, $RunId,
-       "$name - it has this run's label");
-
-    return ($c, $cid, $labels);
 }
 
 sub check_labels {
@@ -256,12 +177,14 @@ sub orphan_removed_after_worker_kill {
     is(scalar @workers, 1, "$name - one worker") or return;
     my $w = $workers[0];
 
-    my ($c, $cid, $labels) = start_slow($name) or return;
+    my ($c, $cid, $labels) = start_slow($name, 30,
+                                        'test.reaper.run' => $RunId)
+        or return;
     check_labels($name, $labels, $w, $master);
 
     ok(kill('KILL', $w), "$name - the worker $w is killed (SIGKILL)");
 
-    my $new = wait_new_worker($master, $w, 10);
+    my $new = wait_new_worker($master, 10, $w);
     ok($new, "$name - the master started a new worker ("
              . ($new // 'none') . ")") or return;
     ok(gone($w), "$name - the old worker $w is gone");
@@ -321,7 +244,9 @@ sub check_killed_nginx {
     is(scalar @workers, 1, "$name - one worker") or return;
     my $w = $workers[0];
 
-    my ($c, $cid, $labels) = start_slow($name) or return;
+    my ($c, $cid, $labels) = start_slow($name, 30,
+                                        'test.reaper.run' => $RunId)
+        or return;
     check_labels($name, $labels, $w, $master);
 
     ok(kill('KILL', $master), "$name - the master $master is killed");
@@ -492,7 +417,9 @@ sub check_single_process {
     ok($pid, "$name - nginx runs (" . ($pid // "none") . ")") or return;
     is(scalar @workers, 0, "$name - one process, no workers");
 
-    my ($c, $cid, $labels) = start_slow($name) or return;
+    my ($c, $cid, $labels) = start_slow($name, 30,
+                                        'test.reaper.run' => $RunId)
+        or return;
     check_labels($name, $labels, $pid, $pid);
 
     $c->close;

@@ -70,10 +70,7 @@ _EOC_
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('config', $config) unless defined $block->config;
-    $block->set_value('request', "GET /static\n")
-        unless defined $block->request;
-    $block->set_value('response_body', "static\n")
-        unless defined $block->response_body;
+    default_request($block, '/run');
 });
 
 END {
@@ -85,31 +82,6 @@ END {
 
 # ---- helpers ----------------------------------------------------------
 
-sub error_lines {
-    my ($re) = @_;
-    return grep { /$re/ } split /\n/, error_log_text();
-}
-
-# Exited: no such process, or a zombie not yet waited for by its parent.
-sub gone {
-    my ($pid) = @_;
-    return 1 if !kill(0, $pid) && $!{ESRCH};
-    open my $fh, '<', "/proc/$pid/stat" or return 1;
-    my $line = <$fh> // '';
-    return $line =~ /^\d+ \(.*\) Z /s ? 1 : 0;
-}
-
-sub wait_gone {
-    my ($timeout, @pids) = @_;
-    my $deadline = Time::HiRes::time() + $timeout;
-
-    while (1) {
-        return 1 unless grep { !gone($_) } @pids;
-        return 0 if Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-}
-
 # The process title ("nginx: worker process is shutting down").
 sub proc_title {
     my ($pid) = @_;
@@ -119,32 +91,6 @@ sub proc_title {
     $t =~ s/\0+/ /g;
     $t =~ s/\s+\z//;
     return $t;
-}
-
-# Poll (bounded) until $cond->() is true; returns its last value.
-sub poll {
-    my ($timeout, $cond) = @_;
-    my $deadline = Time::HiRes::time() + $timeout;
-
-    while (1) {
-        my $v = $cond->();
-        return $v if $v;
-        return $v if Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-}
-
-# After a reload: a worker of $master other than the old ones.
-sub wait_new_worker {
-    my ($master, $timeout, @old) = @_;
-    my %old = map { $_ => 1 } @old;
-
-    return poll($timeout, sub {
-        my ($m, @ws) = nginx_pids();
-        return undef unless ($m // 0) == $master;
-        my @new = grep { !$old{$_} && !gone($_) } @ws;
-        return $new[0];
-    });
 }
 
 # The old worker took the reload (or quit): it is shutting down, it
@@ -167,59 +113,9 @@ sub wait_no_run_containers {
     return $left;
 }
 
-sub names {
-    my ($list) = @_;
-    return join ', ', map { ($_->{Names}[0] // $_->{Id}) . " ($_->{State})" }
-                      @$list;
-}
-
-# Start "slow N" and read until its first streamReasoning event (one
-# second into the run).  Returns the client and the container's id.
-sub start_slow {
-    my ($name, $n) = @_;
-
-    my $c = open_stream(method => 'GET',
-                        path => "/run?expert=slow&query=$n");
-    ok($c->wait_event('streamReasoning', 20),
-       "$name - the run streams (a streamReasoning event arrived)")
-        or return;
-
-    my $x = $c->first_event('perstack.execution');
-    my $cid = $x && $x->{json} ? $x->{json}{container} // '' : '';
-    like($cid, qr/\A[0-9a-f]{64}\z/,
-         "$name - perstack.execution names the container") or return;
-
-    my $info = container_info($cid);
-    ok($info && $info->{State}{Status} eq 'running',
-       "$name - the container is running") or return;
-
-    return ($c, $cid, $info->{Config}{Labels} || {});
-}
-
 sub reasoning_count {
     my ($c) = @_;
     return scalar grep { ($_->{type} // '') eq 'streamReasoning' } $c->events;
-}
-
-sub end_event {
-    my ($c) = @_;
-    my $e = $c->first_event('perstack.end');
-    return $e ? $e->{json} || {} : undef;
-}
-
-# What the client got, for the report and diagnostics.
-sub describe_client {
-    my ($c) = @_;
-    my @types = map { $_->{type} // '?' } $c->events;
-    my $end = end_event($c);
-    return sprintf "status %s, %d events (%s), perstack.end %s, "
-                   . "eof %d, last chunk %s, parse errors: %s",
-        $c->{status} // 'none', scalar @types,
-        join(' ', @types[0 .. ($#types < 5 ? $#types : 5)])
-            . (@types > 6 ? " ... $types[-1]" : ''),
-        $end ? json_encode($end) : 'none', $c->{eof} ? 1 : 0,
-        $c->{chunked} ? ($c->{complete} ? 'yes' : 'no') : 'n/a',
-        join('; ', @{ $c->stream->{errors} }) || 'none';
 }
 
 # A whole run served after a reload: it completes, by $worker.
@@ -250,17 +146,6 @@ sub check_nothing_removed_on_exit {
     is(scalar @l, 0, "$name - the exiting worker had no container to "
                      . "remove") or diag(join "\n", @l);
 }
-
-# No [alert], [crit] or [emerg] in this block's error log.  (Checked here
-# rather than by "--- no_error_log": Test::Nginx stops printing the plan
-# when one pattern matches several lines, which hides the count.)
-sub check_alerts {
-    my ($name) = @_;
-    my @bad = error_lines(qr/\[(?:alert|crit|emerg)\]/);
-    is(scalar @bad, 0, "$name - no [alert], [crit] or [emerg] in the log")
-        or diag(join "\n", @bad);
-}
-
 
 # ---- a reload while a run streams --------------------------------------
 
@@ -320,7 +205,7 @@ sub check_reload_mid_stream {
 
     my $left = wait_no_run_containers(10);
     is(scalar @$left, 0, "$name - no container of this run is left")
-        or diag("left: " . names($left));
+        or diag("left: " . container_names($left));
 
     check_alerts($name);
     check_nothing_removed_on_exit($name);
@@ -373,7 +258,7 @@ sub check_reload_shutdown_timeout {
 
     my $left = wait_no_run_containers(10);
     is(scalar @$left, 0, "$name - no container of this run is left")
-        or diag("left: " . names($left));
+        or diag("left: " . container_names($left));
 
     check_alerts($name);
 }
@@ -416,7 +301,7 @@ sub reload_early {
 
     my $left = wait_no_run_containers(15);
     is(scalar @$left, 0, "$name - no container is left")
-        or diag("left: " . names($left) . "; the client got: "
+        or diag("left: " . container_names($left) . "; the client got: "
                 . describe_client($c));
 
     ok(wait_gone(15, $old), "$name - the old worker $old exits");
@@ -481,7 +366,7 @@ sub check_quit_mid_stream {
     ok(!container_info($cid), "$name - the container is gone");
     my $left = wait_no_run_containers(10);
     is(scalar @$left, 0, "$name - no container of this run is left")
-        or diag("left: " . names($left));
+        or diag("left: " . container_names($left));
 
     check_alerts($name);
     check_nothing_removed_on_exit($name);
@@ -514,7 +399,7 @@ sub check_stop_mid_stream {
 
     my $left = wait_no_run_containers(10);
     is(scalar @$left, 0, "$name - no container of this run is left")
-        or diag("left: " . names($left));
+        or diag("left: " . container_names($left));
 
     my @killed = error_lines(qr/exited on signal/);
     is(scalar @killed, 0, "$name - no process was killed by a signal")

@@ -63,6 +63,9 @@ workers(1);
 
 our $RunId = unique_name('faults');
 our $RunLabel = "test.faults.run=$RunId";
+
+# once the engine is fine again, a run completes (run_ok)
+our $OkRun = '/run?expert=demo&query=hello+again';
 $ENV{TEST_NGINX_FAULTS_RUN} = $RunId;
 
 # not in the server root: Test::Nginx empties and removes it between blocks
@@ -109,45 +112,11 @@ _EOC_
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('config', $config) unless defined $block->config;
-    $block->set_value('request', "GET /static\n")
-        unless defined $block->request;
-    $block->set_value('response_body', "static\n")
-        unless defined $block->response_body;
+    default_request($block, '/run');
 });
 
 
 # ---- helpers ----------------------------------------------------------
-
-# Poll (bounded) until $cond->() is true; returns its last value.
-sub poll {
-    my ($timeout, $cond) = @_;
-    my $deadline = Time::HiRes::time() + $timeout;
-
-    while (1) {
-        my $v = $cond->();
-        return $v if $v;
-        return $v if Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-}
-
-sub error_lines {
-    my ($re) = @_;
-    return grep { /$re/ } split /\n/, error_log_text();
-}
-
-sub wait_error_line {
-    my ($re, $timeout) = @_;
-    return poll($timeout, sub { scalar error_lines($re) });
-}
-
-# No [alert], [crit] or [emerg] in this block's error log.
-sub check_alerts {
-    my ($name) = @_;
-    my @bad = error_lines(qr/\[(?:alert|crit|emerg)\]/);
-    is(scalar @bad, 0, "$name - no [alert], [crit] or [emerg] in the log")
-        or diag(join "\n", @bad);
-}
 
 # The module's own lines of this block's log, for the record.
 sub note_log {
@@ -190,41 +159,18 @@ sub run_containers {
     return [ label_containers($RunLabel) ];
 }
 
-sub names {
-    my ($list) = @_;
-    return join ', ', map { ($_->{Names}[0] // $_->{Id}) . " ($_->{State})" }
-                      @$list;
-}
-
 sub no_run_container_left {
     my ($name, $timeout, $what) = @_;
     my $left;
     poll($timeout, sub { $left = run_containers(); !@$left });
     is(scalar @$left, 0, "$name - no container of this run is left"
                          . ($what ? " ($what)" : ''))
-        or diag("left: " . names($left));
+        or diag("left: " . container_names($left));
 }
 
 sub creates_since {
     my ($t0) = @_;
     return label_creates($t0 - 0.01, $RunLabel);
-}
-
-sub static_ok {
-    my ($name, $what) = @_;
-    my $r = http_request(method => 'GET', path => '/static', timeout => 5);
-    ok(($r->{status} // 0) == 200 && $r->{body} eq "static\n",
-       "$name - /static answers $what")
-        or diag("status " . ($r->{status} // 'none') . ", body "
-                . printable($r->{body}));
-}
-
-# A whole demo run that completes: the engine works (again).
-sub run_ok {
-    my ($name) = @_;
-    my $c = run_get('/run?expert=demo&query=hello+again');
-    check_run($name, $c, expert => 'demo', outcome => 'completed',
-              exit_code => 0);
 }
 
 # A pre-stream error with the JSON body; returns the object.
@@ -242,47 +188,6 @@ sub no_container_created {
     my @c = creates_since($t0);
     is(scalar @c, 0, "$name - no container was created")
         or diag(scalar(@c) . " created");
-}
-
-# Start "slow N" and read until its first streamReasoning event.  Returns
-# the client and the container's id.
-sub start_slow {
-    my ($name, $n) = @_;
-
-    my $c = open_stream(method => 'GET',
-                        path => "/run?expert=slow&query=$n");
-    ok($c->wait_event('streamReasoning', 20),
-       "$name - the run streams (a streamReasoning event arrived)")
-        or return;
-
-    my $x = $c->first_event('perstack.execution');
-    my $cid = $x && $x->{json} ? $x->{json}{container} // '' : '';
-    like($cid, qr/\A[0-9a-f]{64}\z/,
-         "$name - perstack.execution names the container") or return;
-
-    my $info = container_info($cid);
-    ok($info && $info->{State}{Status} eq 'running',
-       "$name - the container is running") or return;
-
-    return ($c, $cid);
-}
-
-sub end_event {
-    my ($c) = @_;
-    my $e = $c->first_event('perstack.end');
-    return $e ? $e->{json} || {} : undef;
-}
-
-sub describe_client {
-    my ($c) = @_;
-    my @types = map { $_->{type} // '?' } $c->events;
-    my $end = end_event($c);
-    return sprintf "status %s, %d events (%s), perstack.end %s, eof %d, "
-                   . "last chunk %s, parse errors: %s",
-        $c->{status} // 'none', scalar @types, join(' ', @types),
-        $end ? json_encode($end) : 'none', $c->{eof} ? 1 : 0,
-        $c->{chunked} ? ($c->{complete} ? 'yes' : 'no') : 'n/a',
-        join('; ', @{ $c->stream->{errors} }) || 'none';
 }
 
 # A stream that ended on a fault: a 200 SSE stream, well formed, that
@@ -376,7 +281,7 @@ sub check_engine_down {
     static_ok($name, 'while the engine is down');
 
     $Proxy->restart;
-    run_ok("$name (engine back)");
+    run_ok("$name (engine back)", $OkRun);
 
     # the API version known now: the create is the first call to fail
     $Proxy->stop;
@@ -387,7 +292,7 @@ sub check_engine_down {
     no_container_created("$name (create)", $t0);
 
     $Proxy->restart;
-    run_ok("$name (engine back again)");
+    run_ok("$name (engine back again)", $OkRun);
 
     is_deeply([nginx_pids()], \@pids,
               "$name - the same nginx processes throughout");
@@ -427,7 +332,7 @@ sub check_create_500 {
     no_container_created($name, $t0);
 
     $Proxy->rules();
-    run_ok("$name (engine fine again)");
+    run_ok("$name (engine fine again)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -459,7 +364,7 @@ sub check_start_500 {
               'the container was removed by the module') if $id;
 
     $Proxy->rules();
-    run_ok("$name (engine fine again)");
+    run_ok("$name (engine fine again)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -490,7 +395,7 @@ sub check_create_garbage {
     no_container_created($name, $t0);
 
     $Proxy->rules();
-    run_ok("$name (engine fine again)");
+    run_ok("$name (engine fine again)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -513,7 +418,7 @@ sub check_create_empty {
     no_container_created($name, $t0);
 
     $Proxy->rules();
-    run_ok("$name (engine fine again)");
+    run_ok("$name (engine fine again)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -535,7 +440,7 @@ sub check_close {
               'the ping connection was closed');
 
     $Proxy->rules();
-    run_ok("$name (engine fine again)");
+    run_ok("$name (engine fine again)", $OkRun);
 
     $mark = log_mark();
     $Proxy->rules(['close', '^POST /containers/create']);
@@ -567,7 +472,7 @@ sub check_close {
        "$name (attach) - it is gone when the 502 arrives");
 
     $Proxy->rules();
-    run_ok("$name (engine fine again, after the attach)");
+    run_ok("$name (engine fine again, after the attach)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -659,7 +564,7 @@ sub check_hang_client_gone {
     $Proxy->rules();
     $Proxy->restart;
     no_container_created($name, $t0);
-    run_ok("$name (engine back)");
+    run_ok("$name (engine back)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -685,7 +590,7 @@ sub check_hang_engine_down {
     $Proxy->rules();
     $Proxy->restart;
     no_container_created($name, $t0);
-    run_ok("$name (engine back)");
+    run_ok("$name (engine back)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -725,7 +630,7 @@ sub check_late_create {
               'the module removed it');
 
     $Proxy->rules();
-    run_ok("$name (engine fine again)");
+    run_ok("$name (engine fine again)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -769,7 +674,7 @@ sub check_down_mid_stream {
     ok(scalar error_lines(qr/perstack: removing container \Q${\ substr $cid, 0, 12}\E, left behind/),
        "$name - by the reaper");
 
-    run_ok("$name (engine back)");
+    run_ok("$name (engine back)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -806,7 +711,7 @@ sub check_restart_mid_stream {
        "$name - the container is removed");
 
     static_ok($name, 'after the restart');
-    run_ok("$name (engine back)");
+    run_ok("$name (engine back)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -848,7 +753,7 @@ sub check_cut_in_frame {
        "$name - the container is gone when perstack.end arrives");
 
     $Proxy->rules();
-    run_ok("$name (engine fine again)");
+    run_ok("$name (engine fine again)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -900,7 +805,7 @@ sub check_cut_at_boundary {
        "$name - the container is gone when perstack.end arrives");
 
     $Proxy->rules();
-    run_ok("$name (engine fine again)");
+    run_ok("$name (engine fine again)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -942,7 +847,7 @@ sub check_remove_500 {
     ok(scalar error_lines(qr/perstack: removing container \Q${\ substr $cid, 0, 12}\E, left behind/),
        "$name - by the reaper");
 
-    run_ok("$name (engine fine again)");
+    run_ok("$name (engine fine again)", $OkRun);
     no_run_container_left($name, 10);
     check_alerts($name);
     note_log($name);
@@ -1063,7 +968,7 @@ sub check_hang_after_create {
 
     no_run_container_left($name, 40, 'the reaper removed what was left');
 
-    run_ok("$name (engine fine again)");
+    run_ok("$name (engine fine again)", $OkRun);
     check_alerts($name);
     note_log($name);
 }

@@ -72,10 +72,7 @@ my %lists = (
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('config', $config) unless defined $block->config;
-    $block->set_value('request', "GET /static\n")
-        unless defined $block->request;
-    $block->set_value('response_body', "static\n")
-        unless defined $block->response_body;
+    default_request($block, '/run');
 
     my $list = $block->container_list;
     $Proxy->rules($list ? ['answer', '^GET /containers/json',
@@ -84,38 +81,12 @@ add_block_preprocessor(sub {
 });
 
 
-sub error_lines {
-    my ($re) = @_;
-    return grep { /$re/ } split /\n/, error_log_text();
-}
-
-# Poll (at most $timeout s) for a line of the error log.
-sub wait_error_line {
-    my ($re, $timeout) = @_;
-    my $deadline = Time::HiRes::time() + $timeout;
-
-    while (!error_lines($re)) {
-        return 0 if Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
-
-    return 1;
-}
-
 sub no_crash {
     my ($name) = @_;
     my @crashes = error_lines(qr/exited on signal/);
     is(scalar @crashes, 0, "$name - no worker died")
         or diag(join "\n", @crashes);
 }
-
-sub static_ok {
-    my ($name) = @_;
-    my $r = http_request(method => 'GET', path => '/static', timeout => 5);
-    ok(($r->{status} // 0) == 200 && $r->{body} eq "static\n",
-       "$name - /static answers");
-}
-
 
 # ---- flows -------------------------------------------------------------------
 

@@ -59,13 +59,6 @@ add_block_preprocessor(sub {
     $ENV{TEST_NGINX_ETC} = $Etc;
 });
 
-sub spew {
-    my ($file, $text) = @_;
-    open my $fh, '>', $file or die "$file: $!\n";
-    print $fh $text;
-    close $fh or die "$file: $!\n";
-}
-
 # What an agent could leave in the user's workspace for the next run: the
 # experts' configuration, and environment files that would send the model
 # calls elsewhere.

@@ -66,10 +66,7 @@ add_block_preprocessor(sub {
         unless defined $block->http_config;
     $block->set_value('config', $config) unless defined $block->config;
     # a block that makes its own requests in its check
-    if (!defined $block->request) {
-        $block->set_value('request', "GET /static\n");
-        $block->set_value('response_body', "static\n");
-    }
+    default_request($block, '/run');
 
     $JobsRoot = make_dir('jobs-root');
     $ENV{TEST_NGINX_JOBS_ROOT} = $JobsRoot;
@@ -103,11 +100,6 @@ my %BAD_LIMIT = (
 
 
 # ---- helpers ---------------------------------------------------------------
-
-sub by_type {
-    my ($s, $type) = @_;
-    return grep { ($_->{type} // '') eq $type } @{ $s->{events} };
-}
 
 sub accept_for {
     my ($format) = @_;

@@ -36,6 +36,8 @@ package Perstack;
 #                             N containers labelled io.perstack.managed were
 #                             created while the block ran (Docker events)
 #       --- check: NAME       calls main::NAME($block, $stream_or_response)
+#   - default_request($block, URI) gives a block whose work is its
+#     "--- check" code a request that the module refuses (405).
 #   - after every block, asserts that no container labelled
 #     io.perstack.managed is left (waiting up to 10 s for removals that are
 #     under way), and removes the ones that are.  Only the containers of
@@ -65,6 +67,7 @@ our @EXPORT = qw(
     container_creates_since image_exists ensure_test_images
     nginx_pids worker_pid vmrss_kb
     open_stream http_request
+    default_request static_ok by_type
     $Image $DockerSock
 );
 
@@ -364,6 +367,50 @@ sub check_json_error {
         cmp_value($obj->{$kv->[0]}, $kv->[1],
                   "$name - JSON error: $kv->[0]");
     }
+}
+
+
+
+# ---- blocks whose work is their own code -----------------------------------
+
+# A block whose work is its "--- check" code still makes one request (Test::
+# Nginx sends it before the check runs).  Unless the block has a request of
+# its own, it is "PUT $uri" to a location of the module's, which the module
+# refuses before it reads the body, asks for approval or calls the Docker
+# Engine: 405 method_not_allowed with "Allow: GET, POST" and a JSON error
+# (README, "Errors before the stream starts").  The block so checks that its
+# nginx loaded the module, that $uri is the module's location and that the
+# worker answers, with nothing to clean up.
+sub default_request {
+    my ($block, $uri) = @_;
+
+    return if defined $block->request || defined $block->must_die;
+
+    $block->set_value('request', "PUT $uri\n");
+    $block->set_value('error_code', 405) unless defined $block->error_code;
+    $block->set_value('response_headers', "Allow: GET, POST\n")
+        unless defined $block->response_headers;
+    $block->set_value('json_error', "error: method_not_allowed\n")
+        unless defined $block->json_error;
+}
+
+# nginx still answers an ordinary request ("location = /static { return
+# 200 "static\n"; }"), at once: the worker is not blocked by what the
+# module is doing.
+sub static_ok {
+    my ($name, $when) = @_;
+    my $r = http_request(method => 'GET', path => '/static', timeout => 5);
+    Test::More::ok($r->{eof} && ($r->{status} // 0) == 200
+                   && $r->{body} eq "static\n",
+                   "$name - /static answers" . ($when ? " $when" : ''))
+        or Test::More::diag("status " . ($r->{status} // 'none')
+                            . ", body " . printable($r->{body}));
+}
+
+# The events of a parsed stream that have this type.
+sub by_type {
+    my ($s, $type) = @_;
+    return grep { ($_->{type} // '') eq $type } @{ $s->{events} };
 }
 
 

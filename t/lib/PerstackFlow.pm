@@ -1,6 +1,8 @@
 package PerstackFlow;
 
-# Shared code for the approval, workspace and job tests (t/008 - t/010).
+# Shared code for the tests that check executions by their own code (a
+# block's "--- check"): the approval, workspace and job tests (t/008 -
+# t/010) first, and the limit, reaper, lifecycle and fault tests.
 #
 # A .t file starts with
 #
@@ -37,7 +39,10 @@ BEGIN {
 
 our @EXPORT = qw(
     unique_name make_dir label_creates label_containers no_container_for
-    check_run check_error run_get run_post error_log_text
+    check_run check_error check_refused run_get run_post run_ok start_slow
+    end_event describe_client container_names
+    error_log_text error_lines wait_log wait_error_line check_alerts
+    poll gone wait_gone wait_new_worker spew
     refused_expert_checks
     %ExecKeys %EndKeys
 );
@@ -175,6 +180,37 @@ sub check_error {
     return $obj;
 }
 
+
+# A refusal with its status's own header, from a Perstack::Client: the JSON
+# error (check_error), Content-Length, and no X-Perstack-Execution (nothing
+# ran).  ERROR may be left out: too_many_executions (429, Retry-After: 1).
+# The gateway's 401s (credential_required, invalid_credential) have
+# WWW-Authenticate: Bearer.  %want: the error's other fields (max, per_key).
+my %Refusal = (
+    too_many_executions => [ 429, 'Retry-After', qr/\A1\z/, 'Retry-After: 1' ],
+    credential_required => [ 401, 'WWW-Authenticate', qr/^Bearer\b/,
+                             'WWW-Authenticate: Bearer' ],
+    invalid_credential  => [ 401, 'WWW-Authenticate', qr/^Bearer\b/,
+                             'WWW-Authenticate: Bearer' ],
+);
+
+sub check_refused {
+    my ($name, $c, @rest) = @_;
+
+    my $error = @rest % 2 ? shift @rest : 'too_many_executions';
+    my $how = $Refusal{$error} or die "check_refused: unknown error $error\n";
+    my ($status, $header, $re, $what) = @$how;
+
+    my $obj = check_error($name, $c, $status, $error, @rest);
+
+    Test::More::like($c->header($header) // '', $re, "$name - $what");
+    Test::More::is($c->header('Content-Length'), length $c->{body},
+                   "$name - Content-Length matches the body");
+    Test::More::ok(!defined $c->header('X-Perstack-Execution'),
+                   "$name - no X-Perstack-Execution");
+
+    return $obj;
+}
 
 # ---- an execution stream, with its job ---------------------------------------
 
@@ -333,6 +369,88 @@ sub check_run {
 }
 
 
+# A run that completes, GET $path: a whole, well formed stream
+# (check_stream), its job and its container (check_run), exit code 0.
+# Returns the client.
+sub run_ok {
+    my ($name, $path, @headers) = @_;
+
+    my $c = run_get($path, @headers);
+    my ($expert) = $path =~ /[?&]expert=([^&]+)/;
+
+    Perstack::check_stream($name, $c->view, $c->stream, format => 'sse',
+                           expert => $expert, image => $Perstack::Image);
+    check_run($name, $c, expert => $expert, outcome => 'completed',
+              exit_code => 0);
+
+    return $c;
+}
+
+# Starts a run of the demo's "slow" expert ($n reasoning events) on /run
+# and reads until its first streamReasoning event.  Returns the client,
+# the container's id and its labels, or () when the run did not start.
+# Each label in %labels must be on the container with that value.
+sub start_slow {
+    my ($name, $n, %labels) = @_;
+
+    my $c = Perstack::open_stream(method => 'GET',
+                                  path => "/run?expert=slow&query=$n");
+    Test::More::ok($c->wait_event('streamReasoning', 20),
+                   "$name - the run streams (a streamReasoning event "
+                   . "arrived)")
+        or return;
+
+    my $x = $c->first_event('perstack.execution');
+    my $cid = $x && $x->{json} ? $x->{json}{container} // '' : '';
+    Test::More::like($cid, qr/\A[0-9a-f]{64}\z/,
+                     "$name - perstack.execution names the container")
+        or return;
+
+    my $info = Perstack::container_info($cid);
+    Test::More::ok($info, "$name - the container exists") or return;
+    Test::More::is($info->{State}{Status}, 'running',
+                   "$name - the container is running")
+        or return;
+
+    my $have = $info->{Config}{Labels} || {};
+
+    for my $k (sort keys %labels) {
+        Test::More::is($have->{$k}, $labels{$k},
+                       "$name - the container has the label $k");
+    }
+
+    return ($c, $cid, $have);
+}
+
+# The perstack.end event's JSON, {} when it is not JSON; undef when none.
+sub end_event {
+    my ($c) = @_;
+    my $e = $c->first_event('perstack.end');
+    return $e ? $e->{json} || {} : undef;
+}
+
+# What a client got, for a diagnostic.
+sub describe_client {
+    my ($c) = @_;
+    my @types = map { $_->{type} // '?' } $c->events;
+    my $end = end_event($c);
+    return sprintf "status %s, %d events (%s), perstack.end %s, "
+                   . "eof %d, last chunk %s, parse errors: %s",
+        $c->{status} // 'none', scalar @types,
+        join(' ', @types[0 .. ($#types < 5 ? $#types : 5)])
+            . (@types > 6 ? " ... $types[-1]" : ''),
+        $end ? Perstack::json_encode($end) : 'none', $c->{eof} ? 1 : 0,
+        $c->{chunked} ? ($c->{complete} ? 'yes' : 'no') : 'n/a',
+        join('; ', @{ $c->stream->{errors} }) || 'none';
+}
+
+# Containers of a Docker list, for a diagnostic: "name (state), ...".
+sub container_names {
+    my ($list) = @_;
+    return join ', ', map { ($_->{Names}[0] // $_->{Id}) . " ($_->{State})" }
+                      @$list;
+}
+
 # ---- refused requests: not a single container ------------------------------
 
 # In a block's request and more_headers, "@REFUSED@" becomes an expert name
@@ -374,6 +492,92 @@ sub error_log_text {
     open my $fh, '<', $Test::Nginx::Util::ErrLogFile or return '';
     local $/;
     return scalar <$fh>;
+}
+
+# The lines of the error log that match $re.
+sub error_lines {
+    my ($re) = @_;
+    return grep { /$re/ } split /\n/, error_log_text();
+}
+
+# Waits (at most $timeout s) for $n lines matching $re: their number, or 0.
+sub wait_log {
+    my ($re, $n, $timeout) = @_;
+    my $lines = poll($timeout, sub {
+        my $l = () = error_lines($re);
+        return $l >= $n ? $l : 0;
+    });
+    return $lines || 0;
+}
+
+# Waits (at most $timeout s) for a line matching $re: true once there.
+sub wait_error_line {
+    my ($re, $timeout) = @_;
+    return wait_log($re, 1, $timeout) ? 1 : 0;
+}
+
+sub check_alerts {
+    my ($name) = @_;
+    my @bad = error_lines(qr/\[(?:alert|crit|emerg)\]/);
+    Test::More::is(scalar @bad, 0,
+                   "$name - no [alert], [crit] or [emerg] in the log")
+        or Test::More::diag(join "\n", @bad);
+}
+
+
+# ---- bounded waits and processes ---------------------------------------------
+
+# Calls $cond until it returns true, at most $timeout s: its last value.
+sub poll {
+    my ($timeout, $cond) = @_;
+    my $deadline = Time::HiRes::time() + $timeout;
+
+    while (1) {
+        my $v = $cond->();
+        return $v if $v;
+        return $v if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+# The process has exited (a zombie counts: it runs no more).
+sub gone {
+    my ($pid) = @_;
+    return 1 if !kill(0, $pid) && $!{ESRCH};
+    open my $fh, '<', "/proc/$pid/stat" or return 1;
+    my $line = <$fh> // '';
+    return $line =~ /^\d+ \(.*\) Z /s ? 1 : 0;
+}
+
+# Waits (at most $timeout s) until every one of @pids is gone: true then.
+sub wait_gone {
+    my ($timeout, @pids) = @_;
+    return poll($timeout, sub { !grep { !gone($_) } @pids }) ? 1 : 0;
+}
+
+# Waits (at most $timeout s) for a worker of $master that is none of @old
+# and still runs: its pid, or undef.
+sub wait_new_worker {
+    my ($master, $timeout, @old) = @_;
+    my %old = map { $_ => 1 } @old;
+
+    return poll($timeout, sub {
+        my ($m, @ws) = Perstack::nginx_pids();
+        return undef unless ($m // 0) == $master;
+        my @new = grep { !$old{$_} && !gone($_) } @ws;
+        return $new[0];
+    });
+}
+
+
+# ---- files -------------------------------------------------------------------
+
+sub spew {
+    my ($file, $text, $mode) = @_;
+    open my $fh, '>', $file or die "$file: $!\n";
+    print $fh $text;
+    close $fh or die "$file: $!\n";
+    chmod $mode, $file if defined $mode;
 }
 
 1;

@@ -30,14 +30,12 @@ package PerstackGateway;
 #                                    it, to a gateway, from the host
 #   key_header(HOW, CRED)            the credential as an SDK sends it:
 #                                    'bearer' or 'x-api-key'
-#   check_refused(NAME, CLIENT, ERROR)
-#                                    a 401 of the gateway: the JSON error
-#                                    and WWW-Authenticate
 #   random_credential()              of the right form, and no execution's
 #   $CredentialRe                    the form of a credential
 #   env_of(INSPECT)                  a container's environment, as a hash
 #
-# The helpers call Perstack's functions at run time, by their full names.
+# A 401 of the gateway is checked by PerstackFlow's check_refused.  The
+# helpers call Perstack's functions at run time, by their full names.
 # Only networks the tests name, in 172.31.240.0/20, are ever touched.
 
 use strict;
@@ -55,7 +53,7 @@ use Time::HiRes ();
 
 our @EXPORT = qw(network_info create_network remove_network firewall_rules
                  bridge_of gateway_setup gateway_remove setup_command
-                 $SetupCommand gateway_call key_header check_refused
+                 $SetupCommand gateway_call key_header
                  random_credential env_of $CredentialRe);
 
 my $JsonOut = JSON::PP->new->utf8->canonical;
@@ -205,13 +203,6 @@ sub key_header {
     my ($how, $cred) = @_;
     return $how eq 'bearer' ? ('Authorization' => "Bearer $cred")
                             : ('x-api-key' => $cred);
-}
-
-sub check_refused {
-    my ($name, $c, $error) = @_;
-    PerstackFlow::check_error($name, $c, 401, $error);
-    Test::More::like($c->header('WWW-Authenticate') // '', qr/^Bearer\b/,
-                     "$name - WWW-Authenticate: Bearer");
 }
 
 sub random_credential {
