@@ -22,8 +22,23 @@
 #include "ngx_http_perstack_workspace.h"
 
 
+/* why a request is refused before anything runs for it */
+typedef struct {
+    ngx_uint_t                       status;
+    const char                      *code;
+    ngx_str_t                        message;
+    /* a member of the JSON error with the value the request gave */
+    const char                      *extra_name;
+    ngx_str_t                       *extra_value;
+} ngx_http_perstack_refusal_t;
+
+
 static void ngx_http_perstack_continue(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx);
+static void ngx_http_perstack_handler_finalize(ngx_http_request_t *r,
+    ngx_int_t rc, ngx_http_perstack_refusal_t *ref);
+static ngx_int_t ngx_http_perstack_read_request(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx, ngx_http_perstack_refusal_t *ref);
 static void ngx_http_perstack_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_perstack_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
@@ -115,15 +130,82 @@ ngx_http_perstack_handler(ngx_http_request_t *r)
 
 #define NGX_HTTP_PERSTACK_FIELDS  4
 
+
+/*
+ * The request's body has been read (or there is none): its arguments
+ * checked, and the chain of steps started.  Every way the request ends
+ * here goes through ngx_http_perstack_handler_finalize().
+ */
+
 static void
 ngx_http_perstack_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_http_perstack_ctx_t      *ctx;
+    ngx_http_perstack_refusal_t   ref;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_perstack_ctx_t));
+    if (ctx == NULL) {
+        ngx_http_perstack_handler_finalize(r, NGX_ERROR, NULL);
+        return;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_perstack_module);
+
+    ctx->resume = ngx_http_perstack_continue;
+
+    rc = ngx_http_perstack_read_request(r, ctx, &ref);
+
+    if (rc != NGX_OK) {
+        ngx_http_perstack_handler_finalize(r, rc, &ref);
+        return;
+    }
+
+    ngx_http_perstack_continue(r, ctx);
+}
+
+
+/*
+ * The one way the handler ends a request before its execution starts: a
+ * refusal (NGX_DECLINED) is answered with its status and JSON body, any
+ * other error with 500.
+ */
+
+static void
+ngx_http_perstack_handler_finalize(ngx_http_request_t *r, ngx_int_t rc,
+    ngx_http_perstack_refusal_t *ref)
+{
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "perstack handler finalize: %i \"%s\"", rc,
+                   ref && rc == NGX_DECLINED ? ref->code : "");
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_perstack_send_error(r, ref->status, ref->code,
+                                          &ref->message, ref->extra_name,
+                                          ref->extra_value);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * The request's arguments: from a JSON body, or from the query string;
+ * what the configuration pins wins.  NGX_DECLINED: refused, as ref says.
+ */
+
+static ngx_int_t
+ngx_http_perstack_read_request(ngx_http_request_t *r,
+    ngx_http_perstack_ctx_t *ctx, ngx_http_perstack_refusal_t *ref)
 {
     char                           err[128];
     ngx_int_t                      rc;
     ngx_str_t                      body, message, answer;
     ngx_uint_t                     status, i;
     const char                    *code;
-    ngx_http_perstack_ctx_t       *ctx;
     ngx_http_perstack_field_t      fields[NGX_HTTP_PERSTACK_FIELDS];
     ngx_http_perstack_loc_conf_t  *plcf;
 
@@ -133,15 +215,8 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_perstack_ctx_t));
-    if (ctx == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_perstack_module);
-
-    ctx->resume = ngx_http_perstack_continue;
+    ref->extra_name = NULL;
+    ref->extra_value = NULL;
 
     ngx_memzero(fields, sizeof(fields));
 
@@ -167,8 +242,7 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
         }
 
         if (rc != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
 
         if (body.len == 0) {
@@ -199,8 +273,7 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
                != NGX_OK)
         {
             ngx_http_perstack_body_free(fields, NGX_HTTP_PERSTACK_FIELDS);
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
 
         ngx_http_perstack_body_free(fields, NGX_HTTP_PERSTACK_FIELDS);
@@ -226,8 +299,7 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
         }
 
         if (rc != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
     }
 
@@ -235,21 +307,18 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
 
     if (plcf->expert) {
         if (ngx_http_complex_value(r, plcf->expert, &ctx->expert) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
     }
 
     if (plcf->query) {
         if (ngx_http_complex_value(r, plcf->query, &ctx->query) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
     }
 
     if (ngx_http_complex_value(r, plcf->image, &ctx->image) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_ERROR;
     }
 
     if (ctx->expert.len == 0) {
@@ -332,8 +401,7 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
         /* a new job: its id is the module's, so the client can continue */
         ctx->job.data = ngx_pnalloc(r->pool, NGX_HTTP_PERSTACK_JOB_ID_LEN);
         if (ctx->job.data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_ERROR;
         }
 
         ngx_http_perstack_random_string(ctx->job.data,
@@ -347,25 +415,22 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
                       "perstack: expert \"%V\" is not allowed",
                       ngx_http_perstack_log_escape(r->pool, &ctx->expert));
 
-        status = NGX_HTTP_FORBIDDEN;
-        code = "expert_not_allowed";
-        ngx_str_set(&message, "this expert may not run here");
-        ngx_http_finalize_request(r,
-                ngx_http_perstack_send_error(r, status, code, &message,
-                                             "expert", &ctx->expert));
-        return;
+        ref->status = NGX_HTTP_FORBIDDEN;
+        ref->code = "expert_not_allowed";
+        ngx_str_set(&ref->message, "this expert may not run here");
+        ref->extra_name = "expert";
+        ref->extra_value = &ctx->expert;
+
+        return NGX_DECLINED;
     }
 
     if (ctx->image.len == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "perstack: perstack_image evaluated to an empty string");
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_ERROR;
     }
 
-    ngx_http_perstack_continue(r, ctx);
-
-    return;
+    return NGX_OK;
 
 failed:
 
@@ -375,9 +440,11 @@ failed:
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "perstack: request refused: %V", &message);
 
-    ngx_http_finalize_request(r,
-                      ngx_http_perstack_send_error(r, status, code, &message,
-                                                   NULL, NULL));
+    ref->status = status;
+    ref->code = code;
+    ref->message = message;
+
+    return NGX_DECLINED;
 }
 
 
@@ -410,7 +477,7 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
 
         if (rc != NGX_OK) {
             if (rc == NGX_ERROR) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                ngx_http_perstack_handler_finalize(r, NGX_ERROR, NULL);
             }
 
             return;
@@ -422,7 +489,7 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
 
         if (rc != NGX_OK) {
             if (rc == NGX_ERROR) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                ngx_http_perstack_handler_finalize(r, NGX_ERROR, NULL);
             }
 
             return;
@@ -435,7 +502,7 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
         if (rc != NGX_OK) {
             /* waiting (NGX_AGAIN), or answered already (NGX_DONE) */
             if (rc == NGX_ERROR) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                ngx_http_perstack_handler_finalize(r, NGX_ERROR, NULL);
             }
 
             return;
@@ -448,7 +515,7 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
         if (rc != NGX_OK) {
             /* queued (NGX_AGAIN), or refused with 429 (NGX_DONE) */
             if (rc == NGX_ERROR) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                ngx_http_perstack_handler_finalize(r, NGX_ERROR, NULL);
             }
 
             return;
@@ -456,7 +523,7 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
     }
 
     if (ngx_http_perstack_exec_start(r, ctx) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_perstack_handler_finalize(r, NGX_ERROR, NULL);
     }
 }
 
