@@ -33,7 +33,7 @@ all_targets=(demux classify body tree sse scan)
 # the module's sources each target fuzzes: src/ngx_http_perstack_<this>.c
 # (the first one the target's, the others what it calls)
 declare -A target_src=([demux]=stream [classify]=json [body]="body json" [tree]=json
-                       [sse]=sse [scan]="scan json")
+                       [sse]=sse [scan]="scan json writer")
 declare -A target_dict=([demux]=demux [classify]=json [body]=json [tree]=json
                         [sse]=sse [scan]=json)
 

@@ -44,6 +44,7 @@ ngx_http_perstack_approve(ngx_http_request_t *r,
     u_char                    *p;
     ngx_str_t                  value, message, extra;
     ngx_uint_t                 i;
+    ngx_http_perstack_jw_t     jw;
     ngx_http_complex_value_t  *rules;
 
     if (plcf->approve == NULL) {
@@ -75,9 +76,12 @@ ngx_http_perstack_approve(ngx_http_request_t *r,
         }
 
         message.data = ngx_pnalloc(r->pool, 64);
-        extra.data = ngx_pnalloc(r->pool, 32);
 
-        if (message.data == NULL || extra.data == NULL) {
+        ngx_http_perstack_jw_pool(&jw, r->pool, 32);
+        ngx_http_perstack_jw_raw(&jw, ",\"rule\":");
+        ngx_http_perstack_jw_uint(&jw, i + 1);
+
+        if (message.data == NULL || ngx_http_perstack_jw_failed(&jw)) {
             *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
             return NGX_DECLINED;
         }
@@ -86,8 +90,8 @@ ngx_http_perstack_approve(ngx_http_request_t *r,
                         i + 1, plcf->approve->nelts);
         message.len = p - message.data;
 
-        p = ngx_sprintf(extra.data, ",\"rule\":%ui", i + 1);
-        extra.len = p - extra.data;
+        extra.data = jw.start;
+        extra.len = ngx_http_perstack_jw_len(&jw);
 
         *rc = ngx_http_perstack_send_error_json(r, NGX_HTTP_FORBIDDEN,
                                                 "not_approved", &message,

@@ -198,9 +198,7 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
 
         if (exec->container.data == NULL) {
             exec->container.len = 0;
-            ngx_str_set(&message, "internal error");
-            ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                   "internal_error", &message);
+            ngx_http_perstack_fail_internal(exec);
             return;
         }
 
@@ -267,9 +265,7 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
 
 failed:
 
-    ngx_str_set(&message, "internal error");
-    ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                           "internal_error", &message);
+    ngx_http_perstack_fail_internal(exec);
 }
 
 
@@ -333,9 +329,7 @@ ngx_http_perstack_start(ngx_event_t *ev)
 
 failed:
 
-    ngx_str_set(&message, "internal error");
-    ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                           "internal_error", &message);
+    ngx_http_perstack_fail_internal(exec);
 }
 
 
@@ -503,7 +497,6 @@ ngx_http_perstack_stop_done(ngx_http_perstack_op_t *op)
 void
 ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec)
 {
-    ngx_str_t                message;
     ngx_http_perstack_op_t  *op;
 
     ngx_http_perstack_set_state(exec, NGX_HTTP_PERSTACK_WAIT);
@@ -541,9 +534,7 @@ ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec)
 
 failed:
 
-    ngx_str_set(&message, "internal error");
-    ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                           "internal_error", &message);
+    ngx_http_perstack_fail_internal(exec);
 }
 
 
@@ -698,6 +689,20 @@ ngx_http_perstack_fail(ngx_http_perstack_exec_t *exec, ngx_uint_t status,
 }
 
 
+/* no memory, or a call that could not be made: "internal error" */
+
+void
+ngx_http_perstack_fail_internal(ngx_http_perstack_exec_t *exec)
+{
+    ngx_str_t  message;
+
+    ngx_str_set(&message, "internal error");
+
+    ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                           "internal_error", &message);
+}
+
+
 /* The failure is in the log already; message is what the client is told. */
 
 static void
@@ -743,11 +748,10 @@ ngx_http_perstack_fail_op(ngx_http_perstack_op_t *op, const char *what)
 void
 ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
 {
-    u_char              *p, *last;
-    size_t               len;
-    ngx_int_t            rc;
-    ngx_str_t            message;
-    ngx_http_request_t  *r;
+    ngx_int_t                rc;
+    ngx_str_t                message;
+    ngx_http_request_t      *r;
+    ngx_http_perstack_jw_t   jw;
 
     ngx_http_perstack_set_state(exec, NGX_HTTP_PERSTACK_DONE);
 
@@ -839,49 +843,27 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
 
     exec->end_pending = 0;
 
-    len = sizeof("{\"type\":\"perstack.end\",\"execution\":\"\","
-                 "\"outcome\":\"client_gone\",\"exit_code\":,"
-                 "\"duration_ms\":,\"events\":,\"container_removed\":false,"
-                 "\"message\":\"\"}") - 1
-          + NGX_HTTP_PERSTACK_ID_LEN + 3 * NGX_INT64_LEN
-          + sizeof(",\"job\":\"\",\"pending_tool_calls\":") - 1
-          + exec->job.len + exec->pending.len
-          + sizeof(",\"error\":") - 1 + exec->run_error.len
-          + ngx_http_perstack_json_escape_size(exec->message.data,
-                                               exec->message.len);
+    ngx_http_perstack_event_open(exec, &jw, "perstack.end");
+    ngx_http_perstack_jw_raw(&jw, ",\"execution\":");
+    ngx_http_perstack_jw_str(&jw, exec->id, NGX_HTTP_PERSTACK_ID_LEN);
+    ngx_http_perstack_jw_outcome(&jw, exec);
 
-    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
-                                  len);
-    if (p == NULL) {
-        ngx_http_perstack_finalize(exec, NGX_ERROR);
-        return;
-    }
-
-    last = ngx_sprintf(p, "{\"type\":\"perstack.end\",\"execution\":\"%*s\","
-                          "\"outcome\":\"%s\",\"exit_code\":",
-                       (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id,
-                       ngx_http_perstack_outcome_name(exec->outcome));
-
-    if (exec->exit_code >= 0) {
-        last = ngx_sprintf(last, "%i", exec->exit_code);
-
-    } else {
-        last = ngx_cpymem(last, "null", 4);
-    }
-
-    last = ngx_sprintf(last, ",\"duration_ms\":%M,\"events\":%uL,"
-                             "\"container_removed\":%s",
-                       ngx_current_msec - exec->started, exec->sequence + 1,
-                       exec->removed ? "true" : "false");
-
-    last = ngx_sprintf(last, ",\"job\":\"%V\"", &exec->job);
+    ngx_http_perstack_jw_raw(&jw, ",\"duration_ms\":");
+    ngx_http_perstack_jw_uint(&jw, ngx_current_msec - exec->started);
+    ngx_http_perstack_jw_raw(&jw, ",\"events\":");
+    ngx_http_perstack_jw_uint(&jw, exec->sequence + 1);
+    ngx_http_perstack_jw_raw(&jw, exec->removed
+                                  ? ",\"container_removed\":true"
+                                  : ",\"container_removed\":false");
+    ngx_http_perstack_jw_raw(&jw, ",\"job\":");
+    ngx_http_perstack_jw_str(&jw, exec->job.data, exec->job.len);
 
     if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_PAUSED
         && exec->pending.len)
     {
         /* the review point: what to approve, and which job to continue */
-        last = ngx_sprintf(last, ",\"pending_tool_calls\":%V",
-                           &exec->pending);
+        ngx_http_perstack_jw_raw(&jw, ",\"pending_tool_calls\":");
+        ngx_http_perstack_jw_rawn(&jw, exec->pending.data, exec->pending.len);
     }
 
     if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_FAILED
@@ -889,19 +871,17 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
         && exec->run_error.len)
     {
         /* the runtime's own error: stopRunByError's */
-        last = ngx_sprintf(last, ",\"error\":%V", &exec->run_error);
+        ngx_http_perstack_jw_raw(&jw, ",\"error\":");
+        ngx_http_perstack_jw_rawn(&jw, exec->run_error.data,
+                                  exec->run_error.len);
     }
 
     if (exec->message.len) {
-        last = ngx_cpymem(last, ",\"message\":\"", 12);
-        last = ngx_http_perstack_json_escape(last, exec->message.data,
-                                             exec->message.len);
-        *last++ = '"';
+        ngx_http_perstack_jw_raw(&jw, ",\"message\":");
+        ngx_http_perstack_jw_str(&jw, exec->message.data, exec->message.len);
     }
 
-    *last++ = '}';
-
-    rc = ngx_http_perstack_emit_module(exec, "perstack.end", last);
+    rc = ngx_http_perstack_event_send(exec, &jw, "perstack.end");
 
     if (rc == NGX_ERROR) {
         ngx_http_perstack_finalize(exec, NGX_ERROR);

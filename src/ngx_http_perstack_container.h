@@ -17,6 +17,7 @@ ngx_http_perstack_op_t *ngx_http_perstack_call(
     ngx_http_perstack_op_handler_pt handler);
 void ngx_http_perstack_set_state(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_state_e state);
+void ngx_http_perstack_fail_internal(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_fail_op(ngx_http_perstack_op_t *op, const char *what);
 ngx_int_t ngx_http_perstack_create(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_start(ngx_event_t *ev);

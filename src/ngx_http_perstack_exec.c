@@ -263,9 +263,7 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     }
 
     if (rc != NGX_OK) {
-        ngx_str_set(&message, "internal error");
-        ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                               "internal_error", &message);
+        ngx_http_perstack_fail_internal(exec);
     }
 
     return NGX_OK;
@@ -582,9 +580,7 @@ ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op)
     }
 
     if (ngx_http_perstack_create(exec) != NGX_OK) {
-        ngx_str_set(&message, "internal error");
-        ngx_http_perstack_fail(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                               "internal_error", &message);
+        ngx_http_perstack_fail_internal(exec);
     }
 }
 

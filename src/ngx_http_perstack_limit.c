@@ -1125,8 +1125,8 @@ static ngx_int_t
 ngx_http_perstack_limit_refuse(ngx_http_request_t *r,
     ngx_http_perstack_limit_t *limit)
 {
-    u_char     *p;
-    ngx_str_t   message, extra;
+    ngx_str_t               message, extra;
+    ngx_http_perstack_jw_t  jw;
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "perstack: execution refused: limit of zone \"%V\" reached",
@@ -1136,18 +1136,21 @@ ngx_http_perstack_limit_refuse(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    extra.data = ngx_pnalloc(r->pool, 2 * NGX_INT_T_LEN + 32);
-    if (extra.data == NULL) {
+    ngx_http_perstack_jw_pool(&jw, r->pool, 64);
+    ngx_http_perstack_jw_raw(&jw, ",\"max\":");
+    ngx_http_perstack_jw_uint(&jw, limit->max);
+
+    if (limit->per_key) {
+        ngx_http_perstack_jw_raw(&jw, ",\"per_key\":");
+        ngx_http_perstack_jw_uint(&jw, limit->per_key);
+    }
+
+    if (ngx_http_perstack_jw_failed(&jw)) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(extra.data, ",\"max\":%ui", limit->max);
-
-    if (limit->per_key) {
-        p = ngx_sprintf(p, ",\"per_key\":%ui", limit->per_key);
-    }
-
-    extra.len = p - extra.data;
+    extra.data = jw.start;
+    extra.len = ngx_http_perstack_jw_len(&jw);
 
     ngx_str_set(&message, "too many executions are running: try again");
 

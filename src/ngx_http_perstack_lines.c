@@ -207,8 +207,8 @@ static ngx_int_t
 ngx_http_perstack_next(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_demux_rc_e rc, ngx_http_perstack_line_t *line)
 {
-    u_char  *p;
-    size_t   dropped;
+    size_t                  dropped;
+    ngx_http_perstack_jw_t  jw;
 
     if (rc == NGX_HTTP_PERSTACK_DEMUX_LINE) {
         return ngx_http_perstack_line(exec, line);
@@ -229,18 +229,13 @@ ngx_http_perstack_next(ngx_http_perstack_exec_t *exec,
                   "perstack: dropped %uz bytes of stderr that came while a "
                   "long line streamed", dropped);
 
-    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
-                                  128);
-    if (p == NULL) {
-        ngx_http_perstack_finalize(exec, NGX_ERROR);
-        return NGX_ERROR;
-    }
+    ngx_http_perstack_event_open(exec, &jw, "perstack.truncated");
+    ngx_http_perstack_jw_raw(&jw, ",\"stream\":\"stderr\",\"bytes\":");
+    ngx_http_perstack_jw_uint(&jw, dropped);
+    ngx_http_perstack_jw_raw(&jw, ",\"limit\":");
+    ngx_http_perstack_jw_uint(&jw, NGX_HTTP_PERSTACK_STDERR_GROUP_MAX);
 
-    p = ngx_sprintf(p, "{\"type\":\"perstack.truncated\",\"stream\":\"stderr\","
-                       "\"bytes\":%uz,\"limit\":%uz}",
-                    dropped, (size_t) NGX_HTTP_PERSTACK_STDERR_GROUP_MAX);
-
-    return ngx_http_perstack_emit_module(exec, "perstack.truncated", p);
+    return ngx_http_perstack_event_send(exec, &jw, "perstack.truncated");
 }
 
 
@@ -562,9 +557,10 @@ static ngx_int_t
 ngx_http_perstack_text_send(ngx_http_perstack_exec_t *exec, unsigned stream,
     const u_char *data, size_t len, ngx_uint_t last)
 {
-    u_char      *p, *buf;
-    size_t       n, cut, i, need;
-    const char  *type;
+    u_char                  *buf;
+    size_t                   n, cut, i, need;
+    const char              *type;
+    ngx_http_perstack_jw_t   jw;
 
     if (exec->raw_open) {
         exec->carry_len[stream] = 0;
@@ -615,26 +611,15 @@ ngx_http_perstack_text_send(ngx_http_perstack_exec_t *exec, unsigned stream,
            : (stream == NGX_HTTP_PERSTACK_SYSERR) ? "perstack.daemon"
            : "perstack.stdout";
 
-    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
-            sizeof("{\"type\":\"perstack.stdout\",\"text\":\"\","
-                   "\"partial\":true}") - 1
-            + ngx_http_perstack_json_escape_size(buf, cut));
-    if (p == NULL) {
-        ngx_http_perstack_finalize(exec, NGX_ERROR);
-        return NGX_ERROR;
-    }
-
-    p = ngx_sprintf(p, "{\"type\":\"%s\",\"text\":\"", type);
-    p = ngx_http_perstack_json_escape(p, buf, cut);
-    p = ngx_cpymem(p, "\"", 1);
+    ngx_http_perstack_event_open(exec, &jw, type);
+    ngx_http_perstack_jw_raw(&jw, ",\"text\":");
+    ngx_http_perstack_jw_str(&jw, buf, cut);
 
     if (!last) {
-        p = ngx_cpymem(p, ",\"partial\":true", sizeof(",\"partial\":true") - 1);
+        ngx_http_perstack_jw_raw(&jw, ",\"partial\":true");
     }
 
-    *p++ = '}';
-
-    return ngx_http_perstack_emit_module(exec, type, p);
+    return ngx_http_perstack_event_send(exec, &jw, type);
 }
 
 

@@ -11,6 +11,7 @@
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_output.h"
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_writer.h"
 #include "ngx_http_perstack_sse.h"
 #include "ngx_http_perstack_response.h"
 #include "ngx_http_perstack_runtime.h"
@@ -24,8 +25,6 @@ static u_char *ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec,
     u_char *dst, uint64_t id, u_char *type, size_t type_len, const u_char *data,
     size_t len);
 static void ngx_http_perstack_write_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_perstack_escape(ngx_pool_t *pool, ngx_str_t *src,
-    ngx_str_t *dst);
 
 
 /* output of another stream while the runtime's event streams */
@@ -42,12 +41,11 @@ ngx_http_perstack_held_drop(ngx_http_perstack_exec_t *exec, size_t len)
 ngx_int_t
 ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec)
 {
-    u_char              *p;
-    size_t               len;
-    ngx_int_t            rc;
-    ngx_str_t            image, expert, id;
-    ngx_table_elt_t     *h;
-    ngx_http_request_t  *r;
+    ngx_int_t                rc;
+    ngx_str_t                id;
+    ngx_table_elt_t         *h;
+    ngx_http_request_t      *r;
+    ngx_http_perstack_jw_t   jw;
 
     r = exec->request;
 
@@ -91,40 +89,21 @@ ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec)
 
     exec->headers_sent = 1;
 
-    if (ngx_http_perstack_escape(exec->pool, &exec->image, &image) != NGX_OK
-        || ngx_http_perstack_escape(exec->pool, &exec->expert, &expert)
-           != NGX_OK)
-    {
-        goto failed;
-    }
+    ngx_http_perstack_event_open(exec, &jw, "perstack.execution");
+    ngx_http_perstack_jw_raw(&jw, ",\"execution\":");
+    ngx_http_perstack_jw_str(&jw, exec->id, NGX_HTTP_PERSTACK_ID_LEN);
+    ngx_http_perstack_jw_raw(&jw, ",\"container\":");
+    ngx_http_perstack_jw_str(&jw, exec->container.data, exec->container.len);
+    ngx_http_perstack_jw_raw(&jw, ",\"image\":");
+    ngx_http_perstack_jw_str(&jw, exec->image.data, exec->image.len);
+    ngx_http_perstack_jw_raw(&jw, ",\"expert\":");
+    ngx_http_perstack_jw_str(&jw, exec->expert.data, exec->expert.len);
+    ngx_http_perstack_jw_raw(&jw, ",\"job\":");
+    ngx_http_perstack_jw_str(&jw, exec->job.data, exec->job.len);
+    ngx_http_perstack_jw_raw(&jw, exec->continuing ? ",\"continued\":true"
+                                                   : ",\"continued\":false");
 
-    len = sizeof("{\"type\":\"perstack.execution\",\"execution\":\"\","
-                 "\"container\":\"\",\"image\":\"\",\"expert\":\"\","
-                 "\"job\":\"\",\"continued\":false}") - 1
-          + NGX_HTTP_PERSTACK_ID_LEN + exec->container.len + image.len
-          + expert.len + exec->job.len;
-
-    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
-                                  len);
-    if (p == NULL) {
-        goto failed;
-    }
-
-    p = ngx_sprintf(p, "{\"type\":\"perstack.execution\",\"execution\":\"%*s\","
-                       "\"container\":\"%V\",\"image\":\"%V\","
-                       "\"expert\":\"%V\",\"job\":\"%V\","
-                       "\"continued\":%s}",
-                    (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id,
-                    &exec->container, &image, &expert, &exec->job,
-                    exec->continuing ? "true" : "false");
-
-    if (ngx_http_perstack_emit_module(exec, "perstack.execution", p)
-        == NGX_ERROR)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_perstack_event_send(exec, &jw, "perstack.execution");
 
 failed:
 
@@ -137,25 +116,13 @@ ngx_int_t
 ngx_http_perstack_emit_text(ngx_http_perstack_exec_t *exec, const char *type,
     ngx_http_perstack_line_t *line)
 {
-    u_char  *p;
-    size_t   len;
+    ngx_http_perstack_jw_t  jw;
 
-    len = sizeof("{\"type\":\"\",\"text\":\"\"}") - 1 + ngx_strlen(type)
-          + ngx_http_perstack_json_escape_size(line->data, line->len);
+    ngx_http_perstack_event_open(exec, &jw, type);
+    ngx_http_perstack_jw_raw(&jw, ",\"text\":");
+    ngx_http_perstack_jw_str(&jw, line->data, line->len);
 
-    p = ngx_http_perstack_reserve(exec, &exec->scratch, &exec->scratch_size,
-                                  len);
-    if (p == NULL) {
-        ngx_http_perstack_finalize(exec, NGX_ERROR);
-        return NGX_ERROR;
-    }
-
-    p = ngx_sprintf(p, "{\"type\":\"%s\",\"text\":\"", type);
-    p = ngx_http_perstack_json_escape(p, line->data, line->len);
-    *p++ = '"';
-    *p++ = '}';
-
-    return ngx_http_perstack_emit_module(exec, type, p);
+    return ngx_http_perstack_event_send(exec, &jw, type);
 }
 
 
@@ -232,21 +199,29 @@ size_t
 ngx_http_perstack_prefix_size(ngx_http_perstack_exec_t *exec, ngx_uint_t cut,
     ngx_uint_t *events)
 {
-    u_char  *p;
-    size_t   size;
+    size_t                   size;
+    const char              *reason;
+    ngx_http_perstack_jw_t   jw;
 
     size = 0;
     *events = 0;
     exec->invalid_len = 0;
 
     if (cut) {
-        p = ngx_snprintf(exec->invalid, sizeof(exec->invalid),
-                         "{\"type\":\"perstack.invalid\",\"stream\":\"stdout\","
-                         "\"passed\":%O,\"reason\":\"%s\"}",
-                         exec->raw_passed,
-                         exec->cut_reason ? exec->cut_reason
-                                          : "the execution ended inside it");
-        exec->invalid_len = p - exec->invalid;
+        reason = exec->cut_reason ? exec->cut_reason
+                                  : "the execution ended inside it";
+
+        ngx_http_perstack_jw_buffer(&jw, exec->invalid, 0,
+                                    sizeof(exec->invalid));
+        ngx_http_perstack_jw_raw(&jw, "{\"type\":\"perstack.invalid\","
+                                      "\"stream\":\"stdout\",\"passed\":");
+        ngx_http_perstack_jw_int(&jw, exec->raw_passed);
+        ngx_http_perstack_jw_raw(&jw, ",\"reason\":");
+        ngx_http_perstack_jw_str(&jw, (u_char *) reason, ngx_strlen(reason));
+        ngx_http_perstack_jw_raw(&jw, "}");
+
+        /* the reasons are the module's own, well within the buffer */
+        exec->invalid_len = ngx_http_perstack_jw_len(&jw);
 
         size += (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON)
                 ? 1 : ngx_http_perstack_sse_close_size(0);
@@ -260,8 +235,11 @@ ngx_http_perstack_prefix_size(ngx_http_perstack_exec_t *exec, ngx_uint_t cut,
 
     if (exec->stderr_group_len) {
         /* close the event's JSON: the buffer has room for it */
-        exec->stderr_group[exec->stderr_group_len++] = '"';
-        exec->stderr_group[exec->stderr_group_len++] = '}';
+        ngx_http_perstack_jw_buffer(&jw, exec->stderr_group,
+                                    exec->stderr_group_len,
+                                    NGX_HTTP_PERSTACK_STDERR_GROUP_MAX);
+        ngx_http_perstack_jw_raw(&jw, "\"}");
+        exec->stderr_group_len = ngx_http_perstack_jw_len(&jw);
 
         (*events)++;
         size += ngx_http_perstack_frame_size(exec, exec->sequence + *events,
@@ -351,8 +329,8 @@ ngx_int_t
 ngx_http_perstack_stderr(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_line_t *line)
 {
-    u_char  *p;
-    size_t   len, head;
+    size_t                  len, head;
+    ngx_http_perstack_jw_t  jw;
 
     head = sizeof("{\"type\":\"perstack.stderr\",\"text\":\"") - 1;
     len = ngx_http_perstack_json_escape_size(line->data, line->len);
@@ -388,19 +366,23 @@ ngx_http_perstack_stderr(ngx_http_perstack_exec_t *exec,
         }
     }
 
-    p = exec->stderr_group + exec->stderr_group_len;
+    /* the sizes above leave room for this line, and for the close */
+
+    ngx_http_perstack_jw_buffer(&jw, exec->stderr_group,
+                                exec->stderr_group_len,
+                                NGX_HTTP_PERSTACK_STDERR_GROUP_MAX);
 
     if (exec->stderr_group_len == 0) {
-        p = ngx_cpymem(p, "{\"type\":\"perstack.stderr\",\"text\":\"", head);
+        ngx_http_perstack_jw_raw(&jw, "{\"type\":\"perstack.stderr\","
+                                      "\"text\":\"");
 
     } else {
-        *p++ = '\\';
-        *p++ = 'n';
+        ngx_http_perstack_jw_raw(&jw, "\\n");
     }
 
-    p = ngx_http_perstack_json_escape(p, line->data, line->len);
+    ngx_http_perstack_jw_text(&jw, line->data, line->len);
 
-    exec->stderr_group_len = p - exec->stderr_group;
+    exec->stderr_group_len = ngx_http_perstack_jw_len(&jw);
 
     return NGX_OK;
 }
@@ -630,25 +612,6 @@ ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec, u_char **buf,
 }
 
 
-static ngx_int_t
-ngx_http_perstack_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
-{
-    u_char  *p;
-
-    dst->len = ngx_http_perstack_json_escape_size(src->data, src->len);
-
-    dst->data = ngx_pnalloc(pool, dst->len + 1);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_http_perstack_json_escape(dst->data, src->data, src->len);
-    dst->len = p - dst->data;
-
-    return NGX_OK;
-}
-
-
 /*
  * The one way the module ends an execution's request, whatever ended it:
  * the client's error, no memory, the closing event sent, or an HTTP error
@@ -693,4 +656,69 @@ ngx_http_perstack_state_name(ngx_http_perstack_state_e state)
     };
 
     return names[state];
+}
+
+
+/*
+ * A module event: its JSON is written into the execution's scratch
+ * buffer, which grows with it and is kept for the next one.
+ */
+
+static u_char *
+ngx_http_perstack_scratch_grow(void *data, u_char *old, size_t used,
+    size_t size)
+{
+    ngx_http_perstack_exec_t *exec = data;
+
+    u_char  *p;
+
+    p = ngx_alloc(size, exec->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (used) {
+        ngx_memcpy(p, old, used);
+    }
+
+    if (exec->scratch) {
+        ngx_free(exec->scratch);
+    }
+
+    exec->scratch = p;
+    exec->scratch_size = size;
+
+    return p;
+}
+
+
+void
+ngx_http_perstack_event_open(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_jw_t *jw, const char *type)
+{
+    ngx_http_perstack_jw_init(jw, ngx_http_perstack_scratch_grow, exec, 0);
+
+    jw->start = exec->scratch;
+    jw->pos = exec->scratch;
+    jw->end = exec->scratch ? exec->scratch + exec->scratch_size : NULL;
+
+    ngx_http_perstack_jw_raw(jw, "{\"type\":");
+    ngx_http_perstack_jw_str(jw, (u_char *) type, ngx_strlen(type));
+}
+
+
+/* the event's JSON closed and sent; on no memory, the request ends */
+
+ngx_int_t
+ngx_http_perstack_event_send(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_jw_t *jw, const char *type)
+{
+    ngx_http_perstack_jw_raw(jw, "}");
+
+    if (ngx_http_perstack_jw_failed(jw)) {
+        ngx_http_perstack_finalize(exec, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_perstack_emit_module(exec, type, jw->pos);
 }

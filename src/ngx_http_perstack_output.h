@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_writer.h"
 
 
 ngx_int_t ngx_http_perstack_held_drop(ngx_http_perstack_exec_t *exec,
@@ -33,6 +34,10 @@ u_char *ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec, u_char **buf,
 void ngx_http_perstack_finalize(ngx_http_perstack_exec_t *exec,
     ngx_int_t rc);
 const char *ngx_http_perstack_state_name(ngx_http_perstack_state_e state);
+void ngx_http_perstack_event_open(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_jw_t *jw, const char *type);
+ngx_int_t ngx_http_perstack_event_send(ngx_http_perstack_exec_t *exec,
+    ngx_http_perstack_jw_t *jw, const char *type);
 
 
 #endif /* _NGX_HTTP_PERSTACK_OUTPUT_H_INCLUDED_ */

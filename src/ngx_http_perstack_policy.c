@@ -11,37 +11,22 @@
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_policy.h"
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_response.h"
+#include "ngx_http_perstack_writer.h"
 #include "ngx_http_perstack_process.h"
 
 
-/* A growing JSON text in the execution's pool. */
-typedef struct {
-    u_char                          *start;
-    u_char                          *pos;
-    u_char                          *end;
-    ngx_pool_t                      *pool;
-} ngx_http_perstack_jw_t;
-
-
-static ngx_int_t ngx_http_perstack_jw_reserve(ngx_http_perstack_jw_t *jw,
-    size_t len);
-static ngx_int_t ngx_http_perstack_jw_raw(ngx_http_perstack_jw_t *jw,
-    const char *text);
-static ngx_int_t ngx_http_perstack_jw_str(ngx_http_perstack_jw_t *jw,
-    u_char *data, size_t len);
-static ngx_int_t ngx_http_perstack_jw_key(ngx_http_perstack_jw_t *jw,
-    const char *key);
-static ngx_int_t ngx_http_perstack_jw_kv(ngx_http_perstack_jw_t *jw,
+static void ngx_http_perstack_jw_kv(ngx_http_perstack_jw_t *jw,
     const char *key, ngx_str_t *value);
-static ngx_int_t ngx_http_perstack_jw_num(ngx_http_perstack_jw_t *jw,
-    const char *key, int64_t n);
+static void ngx_http_perstack_jw_arg(ngx_http_perstack_jw_t *jw,
+    const char *arg);
+static void ngx_http_perstack_jw_bool(ngx_http_perstack_jw_t *jw,
+    ngx_uint_t value);
+static void ngx_http_perstack_jw_mount(ngx_http_perstack_jw_t *jw,
+    ngx_str_t *source, ngx_str_t *target, ngx_uint_t read_only);
 static ngx_int_t ngx_http_perstack_valid_name(ngx_str_t *name,
     const char *first, const char *rest);
 static ngx_int_t ngx_http_perstack_clean_path(ngx_str_t *path);
-
-
-#define ngx_http_perstack_jw_str_v(jw, s)                                     \
-    ngx_http_perstack_jw_str(jw, (s)->data, (s)->len)
 
 
 /*
@@ -55,7 +40,7 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
     ngx_str_t *body)
 {
     u_char                        *p, buf[NGX_INT64_LEN * 2 + 2];
-    ngx_str_t                      s, *caps;
+    ngx_str_t                      s, *caps, *env;
     ngx_uint_t                     i;
     ngx_http_perstack_kv_t        *kv;
     ngx_http_perstack_jw_t         jw;
@@ -63,24 +48,19 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
 
     plcf = exec->conf;
 
-    jw.pool = exec->pool;
-    jw.start = ngx_pnalloc(exec->pool, 4096);
-    if (jw.start == NULL) {
-        return NGX_ERROR;
-    }
+    ngx_http_perstack_jw_pool(&jw, exec->pool, 4096);
 
-    jw.pos = jw.start;
-    jw.end = jw.start + 4096;
-
-#define jw_ok(call)  if ((call) != NGX_OK) { return NGX_ERROR; }
-
-    jw_ok(ngx_http_perstack_jw_raw(&jw, "{"));
-    jw_ok(ngx_http_perstack_jw_kv(&jw, "Image", &exec->image));
+    ngx_http_perstack_jw_open(&jw, '{');
+    ngx_http_perstack_jw_kv(&jw, "Image", &exec->image);
 
     /* perstack run --runtime local (--job-id J | --continue-job J [-i]) */
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Cmd\":[\"perstack\",\"run\","
-                                        "\"--runtime\",\"local\","));
+    ngx_http_perstack_jw_key_lit(&jw, "Cmd");
+    ngx_http_perstack_jw_open(&jw, '[');
+    ngx_http_perstack_jw_arg(&jw, "perstack");
+    ngx_http_perstack_jw_arg(&jw, "run");
+    ngx_http_perstack_jw_arg(&jw, "--runtime");
+    ngx_http_perstack_jw_arg(&jw, "local");
 
     /*
      * --config and --env-path, always: without them the runtime reads
@@ -89,93 +69,99 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
      * The environment is perstack_env's alone.
      */
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, "\"--config\","));
-    jw_ok(ngx_http_perstack_jw_str_v(&jw, &plcf->config));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"--env-path\",\"/dev/null\","));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, exec->continuing
-                                        ? "\"--continue-job\","
-                                        : "\"--job-id\","));
-    jw_ok(ngx_http_perstack_jw_str_v(&jw, &exec->job));
+    ngx_http_perstack_jw_arg(&jw, "--config");
+    ngx_http_perstack_jw_value_str(&jw, plcf->config.data, plcf->config.len);
+    ngx_http_perstack_jw_arg(&jw, "--env-path");
+    ngx_http_perstack_jw_arg(&jw, "/dev/null");
+    ngx_http_perstack_jw_arg(&jw, exec->continuing ? "--continue-job"
+                                                   : "--job-id");
+    ngx_http_perstack_jw_value_str(&jw, exec->job.data, exec->job.len);
 
     if (exec->answer) {
-        jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"-i\""));
+        ngx_http_perstack_jw_arg(&jw, "-i");
     }
 
     /* "--": an expert or a query that starts with "-" is not an option */
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"--\","));
-    jw_ok(ngx_http_perstack_jw_str_v(&jw, &exec->expert));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-    jw_ok(ngx_http_perstack_jw_str_v(&jw, &exec->query));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, "],\"WorkingDir\":\"/workspace\","));
+    ngx_http_perstack_jw_arg(&jw, "--");
+    ngx_http_perstack_jw_value_str(&jw, exec->expert.data, exec->expert.len);
+    ngx_http_perstack_jw_value_str(&jw, exec->query.data, exec->query.len);
+    ngx_http_perstack_jw_close(&jw);
+
+    ngx_str_set(&s, "/workspace");
+    ngx_http_perstack_jw_kv(&jw, "WorkingDir", &s);
 
     /* always "uid:gid": an image without /etc/passwd would make it gid 0 */
     p = ngx_sprintf(buf, "%ui:%ui", plcf->uid, plcf->gid);
     s.data = buf;
     s.len = p - buf;
-    jw_ok(ngx_http_perstack_jw_kv(&jw, "User", &s));
+    ngx_http_perstack_jw_kv(&jw, "User", &s);
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Env\":["));
+    ngx_http_perstack_jw_key_lit(&jw, "Env");
+    ngx_http_perstack_jw_open(&jw, '[');
 
-    for (i = 0; exec->env && i < exec->env->nelts; i++) {
-        if (i) {
-            jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-        }
+    env = exec->env ? exec->env->elts : NULL;
 
-        jw_ok(ngx_http_perstack_jw_str_v(&jw,
-                                         &((ngx_str_t *) exec->env->elts)[i]));
+    for (i = 0; env && i < exec->env->nelts; i++) {
+        ngx_http_perstack_jw_value_str(&jw, env[i].data, env[i].len);
     }
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, "],\"Labels\":{"));
+    ngx_http_perstack_jw_close(&jw);
+
+    ngx_http_perstack_jw_key_lit(&jw, "Labels");
+    ngx_http_perstack_jw_open(&jw, '{');
 
     if (plcf->labels) {
         kv = plcf->labels->elts;
 
         for (i = 0; i < plcf->labels->nelts; i++) {
-            jw_ok(ngx_http_perstack_jw_str_v(&jw, &kv[i].key));
-            jw_ok(ngx_http_perstack_jw_raw(&jw, ":"));
-            jw_ok(ngx_http_perstack_jw_str_v(&jw, &kv[i].value));
-            jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+            ngx_http_perstack_jw_key(&jw, kv[i].key.data, kv[i].key.len);
+            ngx_http_perstack_jw_value_str(&jw, kv[i].value.data,
+                                           kv[i].value.len);
         }
     }
 
     /* ours come last, so that they win over any of the same name */
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, "\"io.perstack.managed\":\"1\","));
+    ngx_str_set(&s, "1");
+    ngx_http_perstack_jw_kv(&jw, "io.perstack.managed", &s);
     s.data = exec->id;
     s.len = NGX_HTTP_PERSTACK_ID_LEN;
-    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.execution", &s));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    ngx_http_perstack_jw_kv(&jw, "io.perstack.execution", &s);
     p = ngx_sprintf(buf, "%P", ngx_pid);
     s.data = buf;
     s.len = p - buf;
-    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.pid", &s));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    ngx_http_perstack_jw_kv(&jw, "io.perstack.pid", &s);
 
     /* for the reaper: which nginx, on which host, left it behind */
     p = ngx_sprintf(buf, "%P", ngx_http_perstack_process_master());
     s.data = buf;
     s.len = p - buf;
-    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.master", &s));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
+    ngx_http_perstack_jw_kv(&jw, "io.perstack.master", &s);
     s.data = ngx_cycle->hostname.data;
     s.len = ngx_cycle->hostname.len;
-    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.host", &s));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.job", &exec->job));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-    jw_ok(ngx_http_perstack_jw_kv(&jw, "io.perstack.expert", &exec->expert));
+    ngx_http_perstack_jw_kv(&jw, "io.perstack.host", &s);
+    ngx_http_perstack_jw_kv(&jw, "io.perstack.job", &exec->job);
+    ngx_http_perstack_jw_kv(&jw, "io.perstack.expert", &exec->expert);
+    ngx_http_perstack_jw_close(&jw);
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, "},\"Tty\":false,\"OpenStdin\":false,"
-                                        "\"AttachStdin\":false,"
-                                        "\"AttachStdout\":true,"
-                                        "\"AttachStderr\":true,"));
-    jw_ok(ngx_http_perstack_jw_num(&jw, "StopTimeout",
-                                   (plcf->stop_timeout + 999) / 1000));
+    ngx_http_perstack_jw_key_lit(&jw, "Tty");
+    ngx_http_perstack_jw_value_lit(&jw, "false");
+    ngx_http_perstack_jw_key_lit(&jw, "OpenStdin");
+    ngx_http_perstack_jw_value_lit(&jw, "false");
+    ngx_http_perstack_jw_key_lit(&jw, "AttachStdin");
+    ngx_http_perstack_jw_value_lit(&jw, "false");
+    ngx_http_perstack_jw_key_lit(&jw, "AttachStdout");
+    ngx_http_perstack_jw_value_lit(&jw, "true");
+    ngx_http_perstack_jw_key_lit(&jw, "AttachStderr");
+    ngx_http_perstack_jw_value_lit(&jw, "true");
+    ngx_http_perstack_jw_key_lit(&jw, "StopTimeout");
+    ngx_http_perstack_jw_value_int(&jw, (plcf->stop_timeout + 999) / 1000);
 
     /* HostConfig */
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"HostConfig\":{"));
-    jw_ok(ngx_http_perstack_jw_kv(&jw, "NetworkMode", &plcf->network));
+    ngx_http_perstack_jw_key_lit(&jw, "HostConfig");
+    ngx_http_perstack_jw_open(&jw, '{');
+    ngx_http_perstack_jw_kv(&jw, "NetworkMode", &plcf->network);
 
     if (exec->gateway) {
         /*
@@ -184,34 +170,29 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
          * an internal network from the host: only the gateway's address
          * is asked, from inside the network.
          */
-        jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Dns\":["));
-        jw_ok(ngx_http_perstack_jw_str_v(&jw,
-                                         &exec->gateway->address));
-        jw_ok(ngx_http_perstack_jw_raw(&jw, "]"));
+        ngx_http_perstack_jw_key_lit(&jw, "Dns");
+        ngx_http_perstack_jw_open(&jw, '[');
+        ngx_http_perstack_jw_value_str(&jw, exec->gateway->address.data,
+                                       exec->gateway->address.len);
+        ngx_http_perstack_jw_close(&jw);
     }
-    jw_ok(ngx_http_perstack_jw_raw(&jw, plcf->read_only
-                                        ? ",\"ReadonlyRootfs\":true"
-                                        : ",\"ReadonlyRootfs\":false"));
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Tmpfs\":{"));
+    ngx_http_perstack_jw_key_lit(&jw, "ReadonlyRootfs");
+    ngx_http_perstack_jw_bool(&jw, plcf->read_only);
+
+    ngx_http_perstack_jw_key_lit(&jw, "Tmpfs");
+    ngx_http_perstack_jw_open(&jw, '{');
 
     kv = plcf->tmpfs->elts;
 
     for (i = 0; i < plcf->tmpfs->nelts; i++) {
-        if (i) {
-            jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-        }
-
-        jw_ok(ngx_http_perstack_jw_str_v(&jw, &kv[i].key));
-        jw_ok(ngx_http_perstack_jw_raw(&jw, ":"));
-        jw_ok(ngx_http_perstack_jw_str_v(&jw, &kv[i].value));
+        ngx_http_perstack_jw_key(&jw, kv[i].key.data, kv[i].key.len);
+        ngx_http_perstack_jw_value_str(&jw, kv[i].value.data,
+                                       kv[i].value.len);
     }
 
     if (exec->workspace.len == 0) {
         /* no workspace kept: a fresh one, gone with the container */
-        if (plcf->tmpfs->nelts) {
-            jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-        }
 
         s.len = sizeof("rw,nosuid,nodev,size=,uid=,gid=,mode=0700") - 1
                 + plcf->workspace_size.len + 2 * NGX_INT_T_LEN;
@@ -225,81 +206,143 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
                         &plcf->workspace_size, plcf->uid, plcf->gid);
         s.len = p - s.data;
 
-        jw_ok(ngx_http_perstack_jw_raw(&jw, "\"/workspace\":"));
-        jw_ok(ngx_http_perstack_jw_str_v(&jw, &s));
+        ngx_http_perstack_jw_kv(&jw, "/workspace", &s);
     }
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, "},\"Mounts\":["));
+    ngx_http_perstack_jw_close(&jw);
+
+    ngx_http_perstack_jw_key_lit(&jw, "Mounts");
+    ngx_http_perstack_jw_open(&jw, '[');
 
     if (exec->workspace.len) {
-        jw_ok(ngx_http_perstack_jw_raw(&jw, "{\"Type\":\"bind\","));
-        jw_ok(ngx_http_perstack_jw_kv(&jw, "Source", &exec->workspace));
-        jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"Target\":\"/workspace\","
-                                            "\"ReadOnly\":false}"));
+        ngx_str_set(&s, "/workspace");
+        ngx_http_perstack_jw_mount(&jw, &exec->workspace, &s, 0);
     }
 
     if (plcf->binds) {
         kv = plcf->binds->elts;
 
         for (i = 0; i < plcf->binds->nelts; i++) {
-            if (i || exec->workspace.len) {
-                jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-            }
-
-            jw_ok(ngx_http_perstack_jw_raw(&jw, "{\"Type\":\"bind\","));
-            jw_ok(ngx_http_perstack_jw_kv(&jw, "Source", &kv[i].key));
-            jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-            jw_ok(ngx_http_perstack_jw_kv(&jw, "Target", &kv[i].value));
-            jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"ReadOnly\":true}"));
+            ngx_http_perstack_jw_mount(&jw, &kv[i].key, &kv[i].value, 1);
         }
     }
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, "],"));
-    jw_ok(ngx_http_perstack_jw_num(&jw, "Memory", plcf->memory));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-    jw_ok(ngx_http_perstack_jw_num(&jw, "MemorySwap",
-                                   plcf->memory + plcf->swap));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-    jw_ok(ngx_http_perstack_jw_num(&jw, "NanoCpus", plcf->nano_cpus));
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-    jw_ok(ngx_http_perstack_jw_num(&jw, "PidsLimit", plcf->pids_limit));
+    ngx_http_perstack_jw_close(&jw);
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"CapDrop\":[\"ALL\"],\"CapAdd\":["));
+    ngx_http_perstack_jw_key_lit(&jw, "Memory");
+    ngx_http_perstack_jw_value_int(&jw, plcf->memory);
+    ngx_http_perstack_jw_key_lit(&jw, "MemorySwap");
+    ngx_http_perstack_jw_value_int(&jw, plcf->memory + plcf->swap);
+    ngx_http_perstack_jw_key_lit(&jw, "NanoCpus");
+    ngx_http_perstack_jw_value_int(&jw, plcf->nano_cpus);
+    ngx_http_perstack_jw_key_lit(&jw, "PidsLimit");
+    ngx_http_perstack_jw_value_int(&jw, plcf->pids_limit);
+
+    ngx_http_perstack_jw_key_lit(&jw, "CapDrop");
+    ngx_http_perstack_jw_open(&jw, '[');
+    ngx_http_perstack_jw_arg(&jw, "ALL");
+    ngx_http_perstack_jw_close(&jw);
+
+    ngx_http_perstack_jw_key_lit(&jw, "CapAdd");
+    ngx_http_perstack_jw_open(&jw, '[');
 
     if (plcf->cap_add) {
         caps = plcf->cap_add->elts;
 
         for (i = 0; i < plcf->cap_add->nelts; i++) {
-            if (i) {
-                jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-            }
-
-            jw_ok(ngx_http_perstack_jw_str_v(&jw, &caps[i]));
+            ngx_http_perstack_jw_value_str(&jw, caps[i].data, caps[i].len);
         }
     }
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, plcf->no_new_privileges
-                             ? "],\"SecurityOpt\":[\"no-new-privileges\"]"
-                             : "],\"SecurityOpt\":[]"));
+    ngx_http_perstack_jw_close(&jw);
 
-    jw_ok(ngx_http_perstack_jw_raw(&jw, plcf->init ? ",\"Init\":true"
-                                                   : ",\"Init\":false"));
+    ngx_http_perstack_jw_key_lit(&jw, "SecurityOpt");
+    ngx_http_perstack_jw_open(&jw, '[');
+
+    if (plcf->no_new_privileges) {
+        ngx_http_perstack_jw_arg(&jw, "no-new-privileges");
+    }
+
+    ngx_http_perstack_jw_close(&jw);
+
+    ngx_http_perstack_jw_key_lit(&jw, "Init");
+    ngx_http_perstack_jw_bool(&jw, plcf->init);
 
     if (plcf->runtime.len) {
-        jw_ok(ngx_http_perstack_jw_raw(&jw, ","));
-        jw_ok(ngx_http_perstack_jw_kv(&jw, "Runtime", &plcf->runtime));
+        ngx_http_perstack_jw_kv(&jw, "Runtime", &plcf->runtime);
     }
 
     /* the output goes to the client, not to the engine's disk */
-    jw_ok(ngx_http_perstack_jw_raw(&jw, ",\"LogConfig\":{\"Type\":\"none\","
-                                        "\"Config\":{}}}}"));
+    ngx_http_perstack_jw_key_lit(&jw, "LogConfig");
+    ngx_http_perstack_jw_open(&jw, '{');
+    ngx_str_set(&s, "none");
+    ngx_http_perstack_jw_kv(&jw, "Type", &s);
+    ngx_http_perstack_jw_key_lit(&jw, "Config");
+    ngx_http_perstack_jw_open(&jw, '{');
+    ngx_http_perstack_jw_close(&jw);
+    ngx_http_perstack_jw_close(&jw);
 
-#undef jw_ok
+    ngx_http_perstack_jw_close(&jw);
+    ngx_http_perstack_jw_close(&jw);
+
+    if (ngx_http_perstack_jw_failed(&jw) || jw.depth != 0) {
+        return NGX_ERROR;
+    }
 
     body->data = jw.start;
-    body->len = jw.pos - jw.start;
+    body->len = ngx_http_perstack_jw_len(&jw);
 
     return NGX_OK;
+}
+
+
+/* "key":"value" */
+
+static void
+ngx_http_perstack_jw_kv(ngx_http_perstack_jw_t *jw, const char *key,
+    ngx_str_t *value)
+{
+    ngx_http_perstack_jw_key(jw, (u_char *) key, ngx_strlen(key));
+    ngx_http_perstack_jw_value_str(jw, value->data, value->len);
+}
+
+
+static void
+ngx_http_perstack_jw_arg(ngx_http_perstack_jw_t *jw, const char *arg)
+{
+    ngx_http_perstack_jw_value_str(jw, (u_char *) arg, ngx_strlen(arg));
+}
+
+
+static void
+ngx_http_perstack_jw_bool(ngx_http_perstack_jw_t *jw, ngx_uint_t value)
+{
+    if (value) {
+        ngx_http_perstack_jw_value_lit(jw, "true");
+
+    } else {
+        ngx_http_perstack_jw_value_lit(jw, "false");
+    }
+}
+
+
+/* {"Type":"bind","Source":...,"Target":...,"ReadOnly":...} */
+
+static void
+ngx_http_perstack_jw_mount(ngx_http_perstack_jw_t *jw, ngx_str_t *source,
+    ngx_str_t *target, ngx_uint_t read_only)
+{
+    ngx_str_t  type;
+
+    ngx_str_set(&type, "bind");
+
+    ngx_http_perstack_jw_open(jw, '{');
+    ngx_http_perstack_jw_kv(jw, "Type", &type);
+    ngx_http_perstack_jw_kv(jw, "Source", source);
+    ngx_http_perstack_jw_kv(jw, "Target", target);
+    ngx_http_perstack_jw_key_lit(jw, "ReadOnly");
+    ngx_http_perstack_jw_bool(jw, read_only);
+    ngx_http_perstack_jw_close(jw);
 }
 
 
@@ -352,112 +395,6 @@ ngx_http_perstack_env_evaluate(ngx_http_request_t *r,
         *p++ = '=';
         ngx_memcpy(p, value.data, value.len);
     }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_perstack_jw_reserve(ngx_http_perstack_jw_t *jw, size_t len)
-{
-    u_char  *p;
-    size_t   size, used;
-
-    if ((size_t) (jw->end - jw->pos) >= len) {
-        return NGX_OK;
-    }
-
-    used = jw->pos - jw->start;
-    size = ngx_max(2 * (size_t) (jw->end - jw->start), used + len);
-
-    p = ngx_pnalloc(jw->pool, size);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(p, jw->start, used);
-
-    jw->start = p;
-    jw->pos = p + used;
-    jw->end = p + size;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_perstack_jw_raw(ngx_http_perstack_jw_t *jw, const char *text)
-{
-    size_t  len;
-
-    len = ngx_strlen(text);
-
-    if (ngx_http_perstack_jw_reserve(jw, len) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    jw->pos = ngx_cpymem(jw->pos, text, len);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_perstack_jw_str(ngx_http_perstack_jw_t *jw, u_char *data,
-    size_t len)
-{
-    size_t  size;
-
-    size = ngx_http_perstack_json_escape_size(data, len) + 2;
-
-    if (ngx_http_perstack_jw_reserve(jw, size) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    *jw->pos++ = '"';
-    jw->pos = ngx_http_perstack_json_escape(jw->pos, data, len);
-    *jw->pos++ = '"';
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_perstack_jw_key(ngx_http_perstack_jw_t *jw, const char *key)
-{
-    if (ngx_http_perstack_jw_str(jw, (u_char *) key, ngx_strlen(key))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_perstack_jw_raw(jw, ":");
-}
-
-
-static ngx_int_t
-ngx_http_perstack_jw_kv(ngx_http_perstack_jw_t *jw, const char *key,
-    ngx_str_t *value)
-{
-    if (ngx_http_perstack_jw_key(jw, key) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_perstack_jw_str_v(jw, value);
-}
-
-
-static ngx_int_t
-ngx_http_perstack_jw_num(ngx_http_perstack_jw_t *jw, const char *key,
-    int64_t n)
-{
-    if (ngx_http_perstack_jw_key(jw, key) != NGX_OK
-        || ngx_http_perstack_jw_reserve(jw, NGX_INT64_LEN) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    jw->pos = ngx_sprintf(jw->pos, "%L", n);
 
     return NGX_OK;
 }

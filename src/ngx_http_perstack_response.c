@@ -145,27 +145,25 @@ ngx_http_perstack_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *message, const char *extra_name,
     ngx_str_t *extra_value)
 {
-    u_char     *p;
-    ngx_str_t   extra;
+    ngx_str_t               extra;
+    ngx_http_perstack_jw_t  jw;
 
     ngx_str_null(&extra);
 
     if (extra_name) {
-        extra.len = sizeof(",\"\":\"\"") - 1 + ngx_strlen(extra_name)
-                    + ngx_http_perstack_json_escape_size(extra_value->data,
-                                                         extra_value->len);
+        ngx_http_perstack_jw_pool(&jw, r->pool, 128);
+        ngx_http_perstack_jw_raw(&jw, ",");
+        ngx_http_perstack_jw_str(&jw, (u_char *) extra_name,
+                                 ngx_strlen(extra_name));
+        ngx_http_perstack_jw_raw(&jw, ":");
+        ngx_http_perstack_jw_str(&jw, extra_value->data, extra_value->len);
 
-        extra.data = ngx_pnalloc(r->pool, extra.len);
-        if (extra.data == NULL) {
+        if (ngx_http_perstack_jw_failed(&jw)) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        p = ngx_sprintf(extra.data, ",\"%s\":\"", extra_name);
-        p = ngx_http_perstack_json_escape(p, extra_value->data,
-                                          extra_value->len);
-        *p++ = '"';
-
-        extra.len = p - extra.data;
+        extra.data = jw.start;
+        extra.len = ngx_http_perstack_jw_len(&jw);
     }
 
     return ngx_http_perstack_send_error_json(r, status, code, message,
@@ -173,35 +171,37 @@ ngx_http_perstack_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-/* extra: more members for the JSON object, each after a comma, or empty */
+/*
+ * extra: more members for the JSON object, each after a comma, or empty;
+ * written by the JSON writer as all the rest
+ */
 
 ngx_int_t
 ngx_http_perstack_send_error_json(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *message, ngx_str_t *extra)
 {
-    size_t        len;
-    u_char       *p;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_int_t               rc;
+    ngx_buf_t              *b;
+    ngx_chain_t             out;
+    ngx_http_perstack_jw_t  jw;
 
-    len = sizeof("{\"error\":\"\",\"message\":\"\"}\n") - 1
-          + ngx_strlen(code) + extra->len
-          + ngx_http_perstack_json_escape_size(message->data, message->len);
+    ngx_http_perstack_jw_pool(&jw, r->pool, 256 + extra->len);
+    ngx_http_perstack_jw_raw(&jw, "{\"error\":");
+    ngx_http_perstack_jw_str(&jw, (u_char *) code, ngx_strlen(code));
+    ngx_http_perstack_jw_raw(&jw, ",\"message\":");
+    ngx_http_perstack_jw_str(&jw, message->data, message->len);
+    ngx_http_perstack_jw_rawn(&jw, extra->data, extra->len);
+    ngx_http_perstack_jw_raw(&jw, "}\n");
 
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
+    b = ngx_calloc_buf(r->pool);
+
+    if (b == NULL || ngx_http_perstack_jw_failed(&jw)) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(b->last, "{\"error\":\"%s\",\"message\":\"", code);
-    p = ngx_http_perstack_json_escape(p, message->data, message->len);
-    *p++ = '"';
-    p = ngx_cpymem(p, extra->data, extra->len);
-    *p++ = '}';
-    *p++ = '\n';
-
-    b->last = p;
+    b->pos = jw.start;
+    b->last = jw.pos;
+    b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
@@ -221,4 +221,45 @@ ngx_http_perstack_send_error_json(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The JSON writer's text in a pool, starting with room for hint bytes:
+ * what it outgrows stays in the pool until the pool goes.
+ */
+
+static u_char *
+ngx_http_perstack_jw_pool_grow(void *data, u_char *old, size_t used,
+    size_t size)
+{
+    ngx_pool_t  *pool = data;
+
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, size);
+
+    if (p && used) {
+        ngx_memcpy(p, old, used);
+    }
+
+    return p;
+}
+
+
+void
+ngx_http_perstack_jw_pool(ngx_http_perstack_jw_t *jw, ngx_pool_t *pool,
+    size_t hint)
+{
+    ngx_http_perstack_jw_init(jw, ngx_http_perstack_jw_pool_grow, pool, 0);
+
+    jw->start = ngx_pnalloc(pool, hint);
+
+    if (jw->start == NULL) {
+        jw->failed = 1;
+        return;
+    }
+
+    jw->pos = jw->start;
+    jw->end = jw->start + hint;
 }

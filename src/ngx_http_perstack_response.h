@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_writer.h"
 
 
 ngx_str_t *ngx_http_perstack_log_escape(ngx_pool_t *pool,
@@ -23,6 +24,8 @@ ngx_int_t ngx_http_perstack_send_error(ngx_http_request_t *r,
 ngx_int_t ngx_http_perstack_send_error_json(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, ngx_str_t *message,
     ngx_str_t *extra);
+void ngx_http_perstack_jw_pool(ngx_http_perstack_jw_t *jw, ngx_pool_t *pool,
+    size_t hint);
 
 
 #endif /* _NGX_HTTP_PERSTACK_RESPONSE_H_INCLUDED_ */

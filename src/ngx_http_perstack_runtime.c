@@ -10,6 +10,7 @@
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_runtime.h"
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_response.h"
 
 
 static ngx_uint_t ngx_http_perstack_run_outcome_of(const u_char *type,
@@ -132,42 +133,35 @@ static void
 ngx_http_perstack_run_error(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_scan_t *scan)
 {
-    u_char  *p;
-    size_t   len;
+    u_char                  *p;
+    ngx_http_perstack_jw_t   jw;
 
     if (!scan->has_error_name && !scan->has_error_message) {
         return;
     }
 
-    len = sizeof("{\"name\":\"\",\"message\":\"\",\"statusCode\":}") - 1
-          + NGX_INT64_LEN
-          + ngx_http_perstack_json_escape_size(scan->error_name,
-                                               scan->error_name_len)
-          + ngx_http_perstack_json_escape_size(scan->error_message,
-                                               scan->error_message_len);
+    ngx_http_perstack_jw_pool(&jw, exec->pool, 256);
+    ngx_http_perstack_jw_raw(&jw, "{\"name\":");
+    ngx_http_perstack_jw_str(&jw, scan->error_name, scan->error_name_len);
+    ngx_http_perstack_jw_raw(&jw, ",\"message\":");
+    ngx_http_perstack_jw_str(&jw, scan->error_message,
+                             scan->error_message_len);
 
-    p = ngx_pnalloc(exec->pool, len + scan->error_message_len);
-    if (p == NULL) {
+    if (scan->has_status_code) {
+        ngx_http_perstack_jw_raw(&jw, ",\"statusCode\":");
+        ngx_http_perstack_jw_int(&jw, scan->status_code);
+    }
+
+    ngx_http_perstack_jw_raw(&jw, "}");
+
+    p = ngx_pnalloc(exec->pool, scan->error_message_len);
+
+    if (p == NULL || ngx_http_perstack_jw_failed(&jw)) {
         return;
     }
 
-    exec->run_error.data = p;
-
-    p = ngx_cpymem(p, "{\"name\":\"", sizeof("{\"name\":\"") - 1);
-    p = ngx_http_perstack_json_escape(p, scan->error_name,
-                                      scan->error_name_len);
-    p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
-    p = ngx_http_perstack_json_escape(p, scan->error_message,
-                                      scan->error_message_len);
-    *p++ = '"';
-
-    if (scan->has_status_code) {
-        p = ngx_sprintf(p, ",\"statusCode\":%L", scan->status_code);
-    }
-
-    *p++ = '}';
-
-    exec->run_error.len = p - exec->run_error.data;
+    exec->run_error.data = jw.start;
+    exec->run_error.len = ngx_http_perstack_jw_len(&jw);
 
     exec->run_message.data = p;
     exec->run_message.len = scan->error_message_len;
@@ -242,3 +236,21 @@ ngx_http_perstack_outcome_name(ngx_http_perstack_outcome_e outcome)
     return names[outcome];
 }
 
+
+/* "outcome":"...","exit_code":N|null: the closing event's, the record's */
+
+void
+ngx_http_perstack_jw_outcome(ngx_http_perstack_jw_t *jw,
+    ngx_http_perstack_exec_t *exec)
+{
+    ngx_http_perstack_jw_raw(jw, ",\"outcome\":\"");
+    ngx_http_perstack_jw_raw(jw, ngx_http_perstack_outcome_name(exec->outcome));
+    ngx_http_perstack_jw_raw(jw, "\",\"exit_code\":");
+
+    if (exec->exit_code >= 0) {
+        ngx_http_perstack_jw_int(jw, exec->exit_code);
+
+    } else {
+        ngx_http_perstack_jw_raw(jw, "null");
+    }
+}

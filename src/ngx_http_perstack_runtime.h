@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_perstack_common.h"
+#include "ngx_http_perstack_writer.h"
 
 
 /* whether an event of this type ends a run, or may (stopRunByDelegate) */
@@ -29,6 +30,8 @@ void ngx_http_perstack_runtime_event(ngx_http_perstack_exec_t *exec,
 /* the outcome of a run whose container exited by itself */
 void ngx_http_perstack_runtime_outcome(ngx_http_perstack_exec_t *exec);
 const char *ngx_http_perstack_outcome_name(ngx_http_perstack_outcome_e outcome);
+void ngx_http_perstack_jw_outcome(ngx_http_perstack_jw_t *jw,
+    ngx_http_perstack_exec_t *exec);
 
 
 #endif /* _NGX_HTTP_PERSTACK_RUNTIME_H_INCLUDED_ */

@@ -69,8 +69,7 @@ static int ngx_http_perstack_scan_end_array(void *ctx);
 static int ngx_http_perstack_scan_value(ngx_http_perstack_scan_t *s);
 static int ngx_http_perstack_scan_open(ngx_http_perstack_scan_t *s);
 static void ngx_http_perstack_scan_close(ngx_http_perstack_scan_t *s);
-static int ngx_http_perstack_scan_gen(ngx_http_perstack_scan_t *s,
-    yajl_gen_status status);
+static void ngx_http_perstack_scan_copied(ngx_http_perstack_scan_t *s);
 static void ngx_http_perstack_scan_drop(ngx_http_perstack_scan_t *s);
 static int ngx_http_perstack_scan_refuse(ngx_http_perstack_scan_t *s,
     const char *error);
@@ -265,8 +264,7 @@ ngx_http_perstack_scan_free(ngx_http_perstack_scan_t *s)
     }
 
     if (s->gen) {
-        yajl_gen_free(s->gen);
-        s->gen = NULL;
+        ngx_http_perstack_scan_drop(s);
     }
 
     free(s->pending);
@@ -434,7 +432,12 @@ ngx_http_perstack_scan_null(void *ctx)
         return 0;
     }
 
-    return s->gen ? ngx_http_perstack_scan_gen(s, yajl_gen_null(s->gen)) : 1;
+    if (s->gen) {
+        ngx_http_perstack_jw_value_lit(s->gen, "null");
+        ngx_http_perstack_scan_copied(s);
+    }
+
+    return 1;
 }
 
 
@@ -447,8 +450,18 @@ ngx_http_perstack_scan_boolean(void *ctx, int value)
         return 0;
     }
 
-    return s->gen ? ngx_http_perstack_scan_gen(s, yajl_gen_bool(s->gen, value))
-                  : 1;
+    if (s->gen) {
+        if (value) {
+            ngx_http_perstack_jw_value_lit(s->gen, "true");
+
+        } else {
+            ngx_http_perstack_jw_value_lit(s->gen, "false");
+        }
+
+        ngx_http_perstack_scan_copied(s);
+    }
+
+    return 1;
 }
 
 
@@ -490,9 +503,12 @@ ngx_http_perstack_scan_number(void *ctx, const char *value, size_t len)
         }
     }
 
-    return s->gen ? ngx_http_perstack_scan_gen(s,
-                        yajl_gen_number(s->gen, value, len))
-                  : 1;
+    if (s->gen) {
+        ngx_http_perstack_jw_value_raw(s->gen, (const u_char *) value, len);
+        ngx_http_perstack_scan_copied(s);
+    }
+
+    return 1;
 }
 
 
@@ -577,7 +593,10 @@ ngx_http_perstack_scan_string(void *ctx, const unsigned char *value,
         return 1;
     }
 
-    return ngx_http_perstack_scan_gen(s, yajl_gen_string(s->gen, value, len));
+    ngx_http_perstack_jw_value_str(s->gen, value, len);
+    ngx_http_perstack_scan_copied(s);
+
+    return 1;
 }
 
 
@@ -599,8 +618,12 @@ ngx_http_perstack_scan_start_map(void *ctx)
         s->key2 = NGX_HTTP_PERSTACK_KEY_OTHER;
     }
 
-    return s->gen ? ngx_http_perstack_scan_gen(s, yajl_gen_map_open(s->gen))
-                  : 1;
+    if (s->gen) {
+        ngx_http_perstack_jw_open(s->gen, '{');
+        ngx_http_perstack_scan_copied(s);
+    }
+
+    return 1;
 }
 
 
@@ -634,7 +657,10 @@ ngx_http_perstack_scan_map_key(void *ctx, const unsigned char *key,
         return 1;
     }
 
-    return ngx_http_perstack_scan_gen(s, yajl_gen_string(s->gen, key, len));
+    ngx_http_perstack_jw_key(s->gen, key, len);
+    ngx_http_perstack_scan_copied(s);
+
+    return 1;
 }
 
 
@@ -643,9 +669,9 @@ ngx_http_perstack_scan_end_map(void *ctx)
 {
     ngx_http_perstack_scan_t  *s = ctx;
 
-    if (s->gen && !ngx_http_perstack_scan_gen(s, yajl_gen_map_close(s->gen)))
-    {
-        return 0;
+    if (s->gen) {
+        ngx_http_perstack_jw_close(s->gen);
+        ngx_http_perstack_scan_copied(s);
     }
 
     ngx_http_perstack_scan_close(s);
@@ -674,11 +700,14 @@ ngx_http_perstack_scan_start_array(void *ctx)
         s->pending = NULL;
         s->pending_len = 0;
 
-        s->gen = yajl_gen_alloc(NULL);
+        s->gen = malloc(sizeof(ngx_http_perstack_jw_t));
         if (s->gen == NULL) {
             s->rc = NGX_HTTP_PERSTACK_SCAN_NOMEM;
             return 0;
         }
+
+        ngx_http_perstack_jw_init(s->gen, ngx_http_perstack_jw_malloc, NULL,
+                                  NGX_HTTP_PERSTACK_SCAN_PENDING_MAX);
 
         s->pending_depth = 3;
     }
@@ -691,41 +720,34 @@ ngx_http_perstack_scan_start_array(void *ctx)
         s->map2 = 0;
     }
 
-    return s->gen ? ngx_http_perstack_scan_gen(s, yajl_gen_array_open(s->gen))
-                  : 1;
+    if (s->gen) {
+        ngx_http_perstack_jw_open(s->gen, '[');
+        ngx_http_perstack_scan_copied(s);
+    }
+
+    return 1;
 }
 
 
 static int
 ngx_http_perstack_scan_end_array(void *ctx)
 {
-    size_t                     len;
-    const unsigned char       *buf;
     ngx_http_perstack_scan_t  *s = ctx;
 
-    if (s->gen
-        && !ngx_http_perstack_scan_gen(s, yajl_gen_array_close(s->gen)))
-    {
-        return 0;
+    if (s->gen) {
+        ngx_http_perstack_jw_close(s->gen);
+        ngx_http_perstack_scan_copied(s);
     }
 
     if (s->pending_depth && s->depth == s->pending_depth) {
         s->pending_depth = 0;
 
         if (s->gen) {
-            if (yajl_gen_get_buf(s->gen, &buf, &len) == yajl_gen_status_ok) {
-                s->pending = malloc(len ? len : 1);
+            /* the copy is the pending calls' now */
+            s->pending = s->gen->start;
+            s->pending_len = ngx_http_perstack_jw_len(s->gen);
 
-                if (s->pending == NULL) {
-                    s->rc = NGX_HTTP_PERSTACK_SCAN_NOMEM;
-                    return 0;
-                }
-
-                memcpy(s->pending, buf, len);
-                s->pending_len = len;
-            }
-
-            yajl_gen_free(s->gen);
+            free(s->gen);
             s->gen = NULL;
         }
     }
@@ -780,21 +802,12 @@ ngx_http_perstack_scan_close(ngx_http_perstack_scan_t *s)
 
 /* the copy of pendingToolCalls grew: dropped when over its bound */
 
-static int
-ngx_http_perstack_scan_gen(ngx_http_perstack_scan_t *s,
-    yajl_gen_status status)
+static void
+ngx_http_perstack_scan_copied(ngx_http_perstack_scan_t *s)
 {
-    size_t                len;
-    const unsigned char  *buf;
-
-    if (status != yajl_gen_status_ok
-        || yajl_gen_get_buf(s->gen, &buf, &len) != yajl_gen_status_ok
-        || len > NGX_HTTP_PERSTACK_SCAN_PENDING_MAX)
-    {
+    if (ngx_http_perstack_jw_failed(s->gen)) {
         ngx_http_perstack_scan_drop(s);
     }
-
-    return 1;
 }
 
 
@@ -802,7 +815,8 @@ static void
 ngx_http_perstack_scan_drop(ngx_http_perstack_scan_t *s)
 {
     /* pending_depth stays: the array's end is still to be found */
-    yajl_gen_free(s->gen);
+    free(s->gen->start);
+    free(s->gen);
     s->gen = NULL;
 }
 

@@ -27,9 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <yajl/yajl_parse.h>
-#include <yajl/yajl_gen.h>
 
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_writer.h"
 
 
 #define NGX_HTTP_PERSTACK_SCAN_STRING_MAX    4096
@@ -50,7 +50,8 @@ typedef enum {
 
 typedef struct {
     yajl_handle                  yajl;
-    yajl_gen                     gen;
+    /* the copy of pendingToolCalls, while it is made */
+    ngx_http_perstack_jw_t      *gen;
 
     ngx_http_perstack_scan_rc_e  rc;
     /* why the line is refused: a short text that never echoes the input */

@@ -27,6 +27,7 @@
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_workspace.h"
 #include "ngx_http_perstack_json.h"
+#include "ngx_http_perstack_writer.h"
 #include "ngx_http_perstack_runtime.h"
 #include "ngx_http_perstack_response.h"
 
@@ -526,13 +527,14 @@ ngx_http_perstack_workspace_dir(ngx_http_perstack_ws_task_t *t, int dir,
 static void
 ngx_http_perstack_workspace_read(ngx_http_perstack_ws_task_t *t, int jobs)
 {
-    int          fd;
-    u_char      *buf, *p;
-    size_t       len, n;
-    ssize_t      got;
-    yajl_val     tree, calls, call, v;
-    ngx_uint_t   i;
-    struct stat  st;
+    int                     fd;
+    u_char                 *buf;
+    size_t                  len;
+    ssize_t                 got;
+    yajl_val                tree, calls, call, v;
+    ngx_uint_t              i;
+    struct stat             st;
+    ngx_http_perstack_jw_t  jw;
 
     static const char  *calls_path[] = { "pendingToolCalls", NULL };
     static const char  *expert_path[] = { "expert", NULL };
@@ -612,45 +614,30 @@ ngx_http_perstack_workspace_read(ngx_http_perstack_ws_task_t *t, int jobs)
 
     call = calls->u.array.values[0];
 
-    /* {"id":"...","skillName":"...","toolName":"..."}, escaped */
+    /* {"id":"...","skillName":"...","toolName":"..."}, in the thread */
 
-    n = sizeof("{}");
+    ngx_http_perstack_jw_init(&jw, ngx_http_perstack_jw_malloc, NULL, 0);
+    ngx_http_perstack_jw_open(&jw, '{');
 
     for (i = 0; i < 3; i++) {
         v = yajl_tree_get(call, (const char *[]) { keys[i], NULL },
                           yajl_t_string);
         if (v) {
-            n += sizeof("\"\":\"\",") + ngx_strlen(keys[i])
-                 + ngx_http_perstack_json_escape_size((u_char *) v->u.string,
-                                                  ngx_strlen(v->u.string));
+            ngx_http_perstack_jw_key(&jw, (u_char *) keys[i],
+                                     ngx_strlen(keys[i]));
+            ngx_http_perstack_jw_value_str(&jw, (u_char *) v->u.string,
+                                           ngx_strlen(v->u.string));
         }
     }
 
-    t->pending = malloc(n);
+    ngx_http_perstack_jw_close(&jw);
 
-    if (t->pending) {
-        p = t->pending;
-        *p++ = '{';
+    if (ngx_http_perstack_jw_failed(&jw)) {
+        free(jw.start);
 
-        for (i = 0; i < 3; i++) {
-            v = yajl_tree_get(call, (const char *[]) { keys[i], NULL },
-                              yajl_t_string);
-            if (v == NULL) {
-                continue;
-            }
-
-            if (p[-1] != '{') {
-                *p++ = ',';
-            }
-
-            p = ngx_sprintf(p, "\"%s\":\"", keys[i]);
-            p = ngx_http_perstack_json_escape(p, (u_char *) v->u.string,
-                                              ngx_strlen(v->u.string));
-            *p++ = '"';
-        }
-
-        *p++ = '}';
-        t->pending_len = p - t->pending;
+    } else {
+        t->pending = jw.start;
+        t->pending_len = ngx_http_perstack_jw_len(&jw);
     }
 
     yajl_tree_free(tree);
@@ -761,11 +748,10 @@ static ngx_int_t
 ngx_http_perstack_workspace_check(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx, ngx_http_perstack_ws_task_t *t)
 {
-    u_char      *p;
-    size_t       len;
-    ngx_str_t    message, extra, value;
-    ngx_uint_t   paused, ended;
-    const char  *code, *name;
+    ngx_str_t               message, extra, value;
+    ngx_uint_t              paused, ended;
+    const char             *code, *name;
+    ngx_http_perstack_jw_t  jw;
 
     paused = (t->outcome && ngx_strcmp(t->outcome, "paused") == 0);
 
@@ -813,32 +799,29 @@ ngx_http_perstack_workspace_check(ngx_http_request_t *r,
                   "perstack: continuation of job \"%V\" refused: %s",
                   &ctx->job, code);
 
-    len = sizeof(",\"jobId\":\"\",\"\":\"\"") - 1 + ctx->job.len
-          + (name ? ngx_strlen(name) : 0)
-          + ngx_http_perstack_json_escape_size(value.data, value.len)
-          + sizeof(",\"pending_tool_call\":") - 1 + t->pending_len;
+    ngx_http_perstack_jw_pool(&jw, r->pool, 256);
+    ngx_http_perstack_jw_raw(&jw, ",\"jobId\":");
+    ngx_http_perstack_jw_str(&jw, ctx->job.data, ctx->job.len);
 
-    extra.data = ngx_pnalloc(r->pool, len);
-    if (extra.data == NULL) {
+    if (name) {
+        ngx_http_perstack_jw_raw(&jw, ",");
+        ngx_http_perstack_jw_str(&jw, (u_char *) name, ngx_strlen(name));
+        ngx_http_perstack_jw_raw(&jw, ":");
+        ngx_http_perstack_jw_str(&jw, value.data, value.len);
+
+    } else if (t->pending) {
+        /* the call to answer, as the approval callback is told of it */
+        ngx_http_perstack_jw_raw(&jw, ",\"pending_tool_call\":");
+        ngx_http_perstack_jw_rawn(&jw, t->pending, t->pending_len);
+    }
+
+    if (ngx_http_perstack_jw_failed(&jw)) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_DONE;
     }
 
-    /* a job id is of [A-Za-z0-9_-] */
-    p = ngx_sprintf(extra.data, ",\"jobId\":\"%V\"", &ctx->job);
-
-    if (name) {
-        p = ngx_sprintf(p, ",\"%s\":\"", name);
-        p = ngx_http_perstack_json_escape(p, value.data, value.len);
-        *p++ = '"';
-
-    } else if (t->pending) {
-        /* the call to answer, as the approval callback is told of it */
-        p = ngx_sprintf(p, ",\"pending_tool_call\":%*s",
-                        t->pending_len, t->pending);
-    }
-
-    extra.len = p - extra.data;
+    extra.data = jw.start;
+    extra.len = ngx_http_perstack_jw_len(&jw);
 
     ngx_http_finalize_request(r,
             ngx_http_perstack_send_error_json(r, NGX_HTTP_CONFLICT, code,
@@ -884,52 +867,38 @@ ngx_int_t
 ngx_http_perstack_workspace_record(ngx_http_perstack_exec_t *exec,
     ngx_event_handler_pt handler)
 {
-    u_char                           *p;
-    size_t                            len;
     ngx_str_t                         record;
     ngx_uint_t                        pending;
     ngx_thread_task_t                *task;
+    ngx_http_perstack_jw_t            jw;
     ngx_http_perstack_record_task_t  *t;
 
     pending = (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_PAUSED
                && exec->pending.len
                && exec->pending.len <= NGX_HTTP_PERSTACK_RECORD_PENDING_MAX);
 
-    len = sizeof("{\"job\":\"\",\"expert\":\"\",\"execution\":\"\","
-                 "\"outcome\":\"client_gone\",\"exit_code\":,"
-                 "\"pendingToolCalls\":}\n") - 1
-          + exec->job.len + NGX_HTTP_PERSTACK_ID_LEN + NGX_INT64_LEN
-          + ngx_http_perstack_json_escape_size(exec->expert.data,
-                                               exec->expert.len)
-          + (pending ? exec->pending.len : 0);
+    ngx_http_perstack_jw_pool(&jw, exec->pool, 256);
+    ngx_http_perstack_jw_raw(&jw, "{\"job\":");
+    ngx_http_perstack_jw_str(&jw, exec->job.data, exec->job.len);
+    ngx_http_perstack_jw_raw(&jw, ",\"expert\":");
+    ngx_http_perstack_jw_str(&jw, exec->expert.data, exec->expert.len);
+    ngx_http_perstack_jw_raw(&jw, ",\"execution\":");
+    ngx_http_perstack_jw_str(&jw, exec->id, NGX_HTTP_PERSTACK_ID_LEN);
+    ngx_http_perstack_jw_outcome(&jw, exec);
 
-    record.data = ngx_pnalloc(exec->pool, len);
-    if (record.data == NULL) {
+    if (pending) {
+        ngx_http_perstack_jw_raw(&jw, ",\"pendingToolCalls\":");
+        ngx_http_perstack_jw_rawn(&jw, exec->pending.data, exec->pending.len);
+    }
+
+    ngx_http_perstack_jw_raw(&jw, "}\n");
+
+    if (ngx_http_perstack_jw_failed(&jw)) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(record.data, "{\"job\":\"%V\",\"expert\":\"", &exec->job);
-    p = ngx_http_perstack_json_escape(p, exec->expert.data, exec->expert.len);
-    p = ngx_sprintf(p, "\",\"execution\":\"%*s\",\"outcome\":\"%s\","
-                       "\"exit_code\":",
-                    (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id,
-                    ngx_http_perstack_outcome_name(exec->outcome));
-
-    if (exec->exit_code >= 0) {
-        p = ngx_sprintf(p, "%i", exec->exit_code);
-
-    } else {
-        p = ngx_cpymem(p, "null", 4);
-    }
-
-    if (pending) {
-        p = ngx_sprintf(p, ",\"pendingToolCalls\":%V", &exec->pending);
-    }
-
-    *p++ = '}';
-    *p++ = LF;
-
-    record.len = p - record.data;
+    record.data = jw.start;
+    record.len = ngx_http_perstack_jw_len(&jw);
 
     task = ngx_thread_task_alloc(exec->pool,
                                  sizeof(ngx_http_perstack_record_task_t));
