@@ -30,6 +30,8 @@ typedef struct {
     /* a member of the JSON error with the value the request gave */
     const char                      *extra_name;
     ngx_str_t                       *extra_value;
+    /* the body parser's words, which message may point to */
+    char                             err[128];
 } ngx_http_perstack_refusal_t;
 
 
@@ -201,7 +203,6 @@ static ngx_int_t
 ngx_http_perstack_read_request(ngx_http_request_t *r,
     ngx_http_perstack_ctx_t *ctx, ngx_http_perstack_refusal_t *ref)
 {
-    char                           err[128];
     ngx_int_t                      rc;
     ngx_str_t                      body, message, answer;
     ngx_uint_t                     status, i;
@@ -253,11 +254,11 @@ ngx_http_perstack_read_request(ngx_http_request_t *r,
 
         if (ngx_http_perstack_body_parse(body.data, body.len, fields,
                                          NGX_HTTP_PERSTACK_FIELDS,
-                                         err, sizeof(err))
+                                         ref->err, sizeof(ref->err))
             != 0)
         {
-            message.data = (u_char *) err;
-            message.len = ngx_strlen(err);
+            message.data = (u_char *) ref->err;
+            message.len = ngx_strlen(ref->err);
             goto failed;
         }
 
