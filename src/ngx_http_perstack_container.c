@@ -112,8 +112,7 @@ ngx_http_perstack_call_done(ngx_http_perstack_op_t *op)
 ngx_int_t
 ngx_http_perstack_create(ngx_http_perstack_exec_t *exec)
 {
-    u_char                  *p;
-    ngx_str_t                path;
+    ngx_str_t                name;
     ngx_http_perstack_op_t  *op;
 
     ngx_http_perstack_set_state(exec, NGX_HTTP_PERSTACK_CREATE);
@@ -128,19 +127,19 @@ ngx_http_perstack_create(ngx_http_perstack_exec_t *exec)
         return NGX_ERROR;
     }
 
-    path.len = sizeof("/containers/create?name=perstack-") - 1
-               + NGX_HTTP_PERSTACK_ID_LEN;
-    path.data = ngx_pnalloc(exec->pool, path.len);
-    if (path.data == NULL) {
+    /* "perstack-<execution>": a worker that exits mid-create finds it */
+
+    name.len = sizeof("perstack-") - 1 + NGX_HTTP_PERSTACK_ID_LEN;
+    name.data = ngx_pnalloc(exec->pool, name.len);
+    if (name.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(path.data, "/containers/create?name=perstack-%*s",
-                    (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id);
-    path.len = p - path.data;
+    ngx_sprintf(name.data, "perstack-%*s", (size_t) NGX_HTTP_PERSTACK_ID_LEN,
+                exec->id);
 
-    return ngx_http_perstack_docker_run(exec->docker, op, "POST", &path,
-                                        exec->conf->docker_timeout);
+    return ngx_http_perstack_docker_create(exec->docker, op, &name,
+                                           exec->conf->docker_timeout);
 }
 
 

@@ -19,6 +19,12 @@
 #define NGX_HTTP_PERSTACK_DOCKER_MESSAGE_MAX  512
 
 
+static ngx_int_t ngx_http_perstack_docker_run(
+    ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
+    const char *method, ngx_str_t *path, ngx_msec_t timeout);
+static ngx_int_t ngx_http_perstack_docker_call_now(
+    ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
+    const char *method, ngx_str_t *path, ngx_msec_t timeout);
 static void ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op,
     u_char *line, size_t len);
 
@@ -188,7 +194,7 @@ ngx_http_perstack_docker_url(ngx_http_perstack_docker_t *docker,
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_perstack_docker_run(ngx_http_perstack_docker_t *docker,
     ngx_http_perstack_op_t *op, const char *method, ngx_str_t *path,
     ngx_msec_t timeout)
@@ -204,6 +210,59 @@ ngx_http_perstack_docker_run(ngx_http_perstack_docker_t *docker,
                                         docker->socket_path.len
                                         ? docker->socket_path.data : NULL,
                                         timeout);
+}
+
+
+/* GET /_ping: whether the engine answers, and the version it speaks */
+
+ngx_int_t
+ngx_http_perstack_docker_ping(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, ngx_msec_t timeout)
+{
+    ngx_str_t  path;
+
+    ngx_str_set(&path, "/_ping");
+
+    return ngx_http_perstack_docker_run(docker, op, "GET", &path, timeout);
+}
+
+
+/* POST /containers/create?name=<name>, op->body the configuration */
+
+ngx_int_t
+ngx_http_perstack_docker_create(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, ngx_str_t *name, ngx_msec_t timeout)
+{
+    u_char     *p;
+    ngx_str_t   path;
+
+    path.data = ngx_pnalloc(op->pool, sizeof("/containers/create?name=") - 1
+                                      + name->len);
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(path.data, "/containers/create?name=%V", name);
+    path.len = p - path.data;
+
+    return ngx_http_perstack_docker_run(docker, op, "POST", &path, timeout);
+}
+
+
+/* the module's containers, running or not: labelled io.perstack.managed */
+
+ngx_int_t
+ngx_http_perstack_docker_list(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, ngx_msec_t timeout)
+{
+    ngx_str_t  path;
+
+    /* filters={"label":["io.perstack.managed=1"]} */
+    ngx_str_set(&path, "/containers/json?all=1&filters="
+                       "%7B%22label%22%3A%5B%22io.perstack.managed%3D1"
+                       "%22%5D%7D");
+
+    return ngx_http_perstack_docker_run(docker, op, "GET", &path, timeout);
 }
 
 
@@ -406,7 +465,7 @@ ngx_http_perstack_docker_message(ngx_http_perstack_op_t *op,
  * (op->status, op->response), NGX_ERROR if it could not be reached.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_perstack_docker_call_now(ngx_http_perstack_docker_t *docker,
     ngx_http_perstack_op_t *op, const char *method, ngx_str_t *path,
     ngx_msec_t timeout)
@@ -449,6 +508,28 @@ ngx_http_perstack_docker_call_now(ngx_http_perstack_docker_t *docker,
 
     return ngx_http_perstack_curl_perform(op, method, url, socket_path,
                                           timeout);
+}
+
+
+/* GET /networks/<name>, blocking: at configuration time */
+
+ngx_int_t
+ngx_http_perstack_docker_network_now(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, ngx_str_t *name, ngx_msec_t timeout)
+{
+    u_char     *p;
+    ngx_str_t   path;
+
+    path.data = ngx_pnalloc(op->pool, sizeof("/networks/") - 1 + name->len);
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(path.data, "/networks/%V", name);
+    path.len = p - path.data;
+
+    return ngx_http_perstack_docker_call_now(docker, op, "GET", &path,
+                                             timeout);
 }
 
 

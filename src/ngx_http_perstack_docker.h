@@ -42,9 +42,12 @@ ngx_http_perstack_docker_t *ngx_http_perstack_docker_add(ngx_conf_t *cf,
 ngx_http_perstack_op_t *ngx_http_perstack_docker_op(ngx_pool_t *pool,
     ngx_log_t *log, ngx_uint_t *inflight, const char *name,
     ngx_http_perstack_op_handler_pt handler, void *data);
-ngx_int_t ngx_http_perstack_docker_run(ngx_http_perstack_docker_t *docker,
-    ngx_http_perstack_op_t *op, const char *method, ngx_str_t *path,
-    ngx_msec_t timeout);
+ngx_int_t ngx_http_perstack_docker_ping(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, ngx_msec_t timeout);
+ngx_int_t ngx_http_perstack_docker_create(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, ngx_str_t *name, ngx_msec_t timeout);
+ngx_int_t ngx_http_perstack_docker_list(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, ngx_msec_t timeout);
 ngx_int_t ngx_http_perstack_docker_container(
     ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
     const char *method, ngx_str_t *container, const char *action,
@@ -57,9 +60,9 @@ const char *ngx_http_perstack_docker_failed(
 void ngx_http_perstack_docker_message(ngx_http_perstack_op_t *op,
     ngx_str_t *message);
 
-ngx_int_t ngx_http_perstack_docker_call_now(
+ngx_int_t ngx_http_perstack_docker_network_now(
     ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
-    const char *method, ngx_str_t *path, ngx_msec_t timeout);
+    ngx_str_t *name, ngx_msec_t timeout);
 void ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
     ngx_str_t *container, ngx_log_t *log);
 

@@ -533,22 +533,18 @@ ngx_http_perstack_log_error(ngx_log_t *log, u_char *buf, size_t len)
 static ngx_int_t
 ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec)
 {
-    ngx_str_t                path;
     ngx_http_perstack_op_t  *op;
 
     ngx_http_perstack_set_state(exec, NGX_HTTP_PERSTACK_PING);
 
-    op = ngx_http_perstack_call(exec, "ping",
-                                 ngx_http_perstack_ping_done);
+    op = ngx_http_perstack_call(exec, "ping", ngx_http_perstack_ping_done);
     if (op == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_str_set(&path, "/_ping");
-
-    return ngx_http_perstack_docker_run(exec->docker, op, "GET", &path,
-                                        ngx_min(exec->conf->docker_timeout,
-                                            10000));
+    return ngx_http_perstack_docker_ping(exec->docker, op,
+                                         ngx_min(exec->conf->docker_timeout,
+                                                 10000));
 }
 
 

@@ -52,7 +52,7 @@ static ngx_int_t ngx_http_perstack_gateway_chain(ngx_conf_t *cf,
 static ngx_int_t ngx_http_perstack_gateway_run(ngx_conf_t *cf, char *prog,
     ngx_str_t *out, ...);
 static long ngx_http_perstack_gateway_engine(ngx_conf_t *cf,
-    ngx_http_perstack_gateway_t *gw, ngx_str_t *path, u_char **response);
+    ngx_http_perstack_gateway_t *gw, u_char **response);
 
 
 /*
@@ -208,24 +208,15 @@ static ngx_int_t
 ngx_http_perstack_gateway_network(ngx_conf_t *cf,
     ngx_http_perstack_gateway_host_t *host)
 {
-    u_char                       *response, *p;
+    u_char                       *response;
     long                          status;
-    ngx_str_t                     path;
     ngx_http_perstack_gateway_t  *gw;
 
     gw = host->gw;
 
-    path.data = ngx_pnalloc(cf->temp_pool, gw->network.len + 32);
-    if (path.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_sprintf(path.data, "/networks/%V", &gw->network);
-    path.len = p - path.data;
-
     response = (u_char *) "";
 
-    status = ngx_http_perstack_gateway_engine(cf, gw, &path, &response);
+    status = ngx_http_perstack_gateway_engine(cf, gw, &response);
 
     if (status == 404) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -240,9 +231,9 @@ ngx_http_perstack_gateway_network(ngx_conf_t *cf,
         if (status > 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "perstack gateway \"%V\": the Docker Engine at "
-                               "\"%V\" answered %l to GET %V: %s",
-                               &gw->name, &gw->docker->name, status, &path,
-                               response);
+                               "\"%V\" answered %l to GET /networks/%V: %s",
+                               &gw->name, &gw->docker->name, status,
+                               &gw->network, response);
         }
 
         return NGX_ERROR;
@@ -742,7 +733,7 @@ close:
 
 static long
 ngx_http_perstack_gateway_engine(ngx_conf_t *cf,
-    ngx_http_perstack_gateway_t *gw, ngx_str_t *path, u_char **response)
+    ngx_http_perstack_gateway_t *gw, u_char **response)
 {
     u_char                  *p;
     ngx_http_perstack_op_t  *op;
@@ -755,7 +746,8 @@ ngx_http_perstack_gateway_engine(ngx_conf_t *cf,
 
     op->response_max = NGX_HTTP_PERSTACK_NETWORK_RESPONSE;
 
-    if (ngx_http_perstack_docker_call_now(gw->docker, op, "GET", path, 10000)
+    if (ngx_http_perstack_docker_network_now(gw->docker, op, &gw->network,
+                                             10000)
         != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -159,7 +159,6 @@ ngx_http_perstack_reaper_soon(void)
 static void
 ngx_http_perstack_reaper_start(ngx_http_perstack_docker_t *docker)
 {
-    ngx_str_t                          path;
     ngx_pool_t                        *pool;
     ngx_http_perstack_op_t            *op;
     ngx_http_perstack_reaper_round_t  *round;
@@ -189,13 +188,7 @@ ngx_http_perstack_reaper_start(ngx_http_perstack_docker_t *docker)
 
     op->response_max = NGX_HTTP_PERSTACK_REAP_LIST_MAX;
 
-    /* filters={"label":["io.perstack.managed=1"]} */
-    ngx_str_set(&path, "/containers/json?all=1&filters="
-                       "%7B%22label%22%3A%5B%22io.perstack.managed%3D1"
-                       "%22%5D%7D");
-
-    if (ngx_http_perstack_docker_run(docker, op, "GET", &path, 30000)
-        != NGX_OK)
+    if (ngx_http_perstack_docker_list(docker, op, 30000) != NGX_OK)
     {
         ngx_destroy_pool(pool);
     }
@@ -346,7 +339,7 @@ ngx_http_perstack_reaper_remove(ngx_http_perstack_reaper_round_t *round,
     const char *id, ngx_uint_t why)
 {
     size_t                   len;
-    ngx_str_t                path;
+    ngx_str_t                cid;
     ngx_http_perstack_op_t  *op;
 
     len = ngx_strlen(id);
@@ -370,16 +363,11 @@ ngx_http_perstack_reaper_remove(ngx_http_perstack_reaper_round_t *round,
         return;
     }
 
-    path.len = sizeof("/containers/?force=1&v=1") - 1 + len;
-    path.data = ngx_pnalloc(round->pool, path.len);
-    if (path.data == NULL) {
-        return;
-    }
+    cid.data = (u_char *) id;
+    cid.len = len;
 
-    ngx_sprintf(path.data, "/containers/%s?force=1&v=1", id);
-
-    (void) ngx_http_perstack_docker_run(round->docker, op, "DELETE", &path,
-                                        60000);
+    (void) ngx_http_perstack_docker_container(round->docker, op, "DELETE",
+                                              &cid, "?force=1&v=1", 60000);
 }
 
 
