@@ -10,7 +10,7 @@
 #include "ngx_http_perstack_process.h"
 
 
-static uint64_t  ngx_http_perstack_process_self_start;
+static uint64_t   ngx_http_perstack_process_self_start;
 static ngx_pid_t  ngx_http_perstack_process_master_pid;
 
 
