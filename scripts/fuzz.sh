@@ -28,14 +28,15 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
-all_targets=(demux classify body tree sse scan)
+all_targets=(demux classify body tree sse scan writer)
 
 # the module's sources each target fuzzes: src/ngx_http_perstack_<this>.c
 # (the first one the target's, the others what it calls)
 declare -A target_src=([demux]=stream [classify]=json [body]="body json" [tree]=json
-                       [sse]=sse [scan]="scan json writer")
+                       [sse]=sse [scan]="scan json writer"
+                       [writer]="writer json")
 declare -A target_dict=([demux]=demux [classify]=json [body]=json [tree]=json
-                        [sse]=sse [scan]=json)
+                        [sse]=sse [scan]=json [writer]=json)
 
 seconds=60
 targets=()
