@@ -43,6 +43,8 @@ typedef struct {
 } ngx_http_perstack_tree_ctx_t;
 
 
+static int ngx_http_perstack_json_surrogates_paired(const u_char *data,
+    size_t len);
 static int ngx_http_perstack_classify_value(void *data);
 static int ngx_http_perstack_classify_boolean(void *data, int value);
 static int ngx_http_perstack_classify_number(void *data, const char *value,
@@ -630,7 +632,7 @@ ngx_http_perstack_hex4(const u_char *p, const u_char *end)
  * pair: "\uD8xx" to "\uDBxx" followed at once by "\uDCxx" to "\uDFxx".
  */
 
-int
+static int
 ngx_http_perstack_json_surrogates_paired(const u_char *data, size_t len)
 {
     long           u, v;

@@ -89,13 +89,6 @@ ngx_http_perstack_parse_rc_e ngx_http_perstack_json_parse(
     const yajl_callbacks *callbacks, void *ctx, const u_char *data,
     size_t len, unsigned checks);
 
-/*
- * Whether every escaped surrogate in data's strings is half of a pair
- * ("\uD800\uDC00"); yajl turns a lone one into "?" or into another
- * character.
- */
-int ngx_http_perstack_json_surrogates_paired(const u_char *data,
-    size_t len);
 
 
 /*

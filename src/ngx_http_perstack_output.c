@@ -19,6 +19,8 @@
 #include <yajl/yajl_tree.h>
 
 
+static ngx_int_t ngx_http_perstack_emit_module(
+    ngx_http_perstack_exec_t *exec, const char *type, u_char *last);
 static size_t ngx_http_perstack_frame_size(ngx_http_perstack_exec_t *exec,
     uint64_t id, size_t type_len, const u_char *data, size_t len);
 static u_char *ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec,
@@ -128,7 +130,7 @@ ngx_http_perstack_emit_text(ngx_http_perstack_exec_t *exec, const char *type,
 
 /* a module event whose JSON the scratch buffer holds, up to last */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_perstack_emit_module(ngx_http_perstack_exec_t *exec,
     const char *type, u_char *last)
 {

@@ -17,8 +17,6 @@ ngx_int_t ngx_http_perstack_held_drop(ngx_http_perstack_exec_t *exec,
 ngx_int_t ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec);
 ngx_int_t ngx_http_perstack_emit_text(ngx_http_perstack_exec_t *exec,
     const char *type, ngx_http_perstack_line_t *line);
-ngx_int_t ngx_http_perstack_emit_module(ngx_http_perstack_exec_t *exec,
-    const char *type, u_char *last);
 ngx_int_t ngx_http_perstack_emit(ngx_http_perstack_exec_t *exec, u_char *type,
     size_t type_len, const u_char *data, size_t len);
 size_t ngx_http_perstack_prefix_size(ngx_http_perstack_exec_t *exec,

@@ -10,6 +10,12 @@
 #include "ngx_http_perstack_process.h"
 
 
+#if (NGX_LINUX)
+static ngx_int_t ngx_http_perstack_process_start(ngx_pid_t pid,
+    uint64_t *start);
+#endif
+
+
 static uint64_t   ngx_http_perstack_process_self_start;
 static ngx_pid_t  ngx_http_perstack_process_master_pid;
 
@@ -101,7 +107,7 @@ ngx_http_perstack_process_gone(ngx_pid_t pid, uint64_t start)
  * cannot tell.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_perstack_process_start(ngx_pid_t pid, uint64_t *start)
 {
     int         fd;

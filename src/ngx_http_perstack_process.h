@@ -27,13 +27,4 @@ uint64_t ngx_http_perstack_process_self(void);
 
 ngx_uint_t ngx_http_perstack_process_gone(ngx_pid_t pid, uint64_t start);
 
-#if (NGX_LINUX)
-/*
- * A process's start time: NGX_OK with *start; NGX_DECLINED when it is
- * gone or a zombie; NGX_ERROR when procfs cannot tell.
- */
-ngx_int_t ngx_http_perstack_process_start(ngx_pid_t pid, uint64_t *start);
-#endif
-
-
 #endif /* _NGX_HTTP_PERSTACK_PROCESS_H_INCLUDED_ */

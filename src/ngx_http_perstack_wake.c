@@ -31,6 +31,7 @@ static socklen_t ngx_http_perstack_wake_addr(struct sockaddr_un *sun,
     ngx_pid_t pid, uint64_t start);
 #endif
 static void ngx_http_perstack_wake_open(ngx_cycle_t *cycle);
+static void ngx_http_perstack_wake(ngx_pid_t pid, uint64_t start);
 static void ngx_http_perstack_wake_read(ngx_event_t *ev);
 static void ngx_http_perstack_wake_local(ngx_event_t *ev);
 
@@ -212,7 +213,7 @@ ngx_http_perstack_wake_send(ngx_http_perstack_wake_t *wake)
 }
 
 
-void
+static void
 ngx_http_perstack_wake(ngx_pid_t pid, uint64_t start)
 {
 #if (NGX_LINUX)

@@ -26,7 +26,6 @@ typedef struct {
 
 void ngx_http_perstack_wake_init(ngx_cycle_t *cycle, void (*handler)(void));
 void ngx_http_perstack_wake_exit(void);
-void ngx_http_perstack_wake(ngx_pid_t pid, uint64_t start);
 void ngx_http_perstack_wake_add(ngx_http_perstack_wake_t *wake,
     ngx_pid_t pid, uint64_t start);
 void ngx_http_perstack_wake_send(ngx_http_perstack_wake_t *wake);
