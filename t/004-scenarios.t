@@ -7,6 +7,7 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use PerstackFlow ();
 use Test::Nginx::Socket;
 use Perstack;
 use Encode ();
@@ -102,15 +103,7 @@ sub check_error {
     is($stop ? $stop->{json}{error}{name} : undef, 'APICallError',
        "$name - stopRunByError.error.name");
 
-    my $end = $s->{events}[-1]{json} || {};
-    is_deeply($end->{error}, { name => 'APICallError',
-                               message => 'demo: the provider answered 500 '
-                                          . 'Internal Server Error',
-                               statusCode => 500 },
-              "$name - perstack.end.error is the runtime's error")
-        or diag(Test::More::explain($end));
-    is($end->{message}, 'demo: the provider answered 500 Internal Server '
-       . 'Error', "$name - perstack.end.message is the error's message");
+    PerstackFlow::demo_error_end_ok($name, $s->{events}[-1]{json});
 
     # each generation warns on stderr, as the SDK does: the warning may
     # come in the same perstack.stderr event as the dump, before it

@@ -834,32 +834,19 @@ sub check_killed_pid_reused {
 
         # the master starts another: a new pid, or the same pid started
         # at another time
-        my $deadline = Time::HiRes::time() + 10;
-        my $new;
-        while (Time::HiRes::time() < $deadline) {
+        my $new = poll(10, sub {
             my ($m, @ws) = nginx_pids();
-            if (@ws == 1 && $ws[0] != $w) {
-                $new = $ws[0];
-                last;
-            }
-            if (@ws == 1 && (proc_start_time($w) // $t0) ne $t0) {
-                $new = $w;
-                last;
-            }
-            Time::HiRes::sleep(0.05);
-        }
+            return undef unless @ws == 1;
+            return $ws[0] if $ws[0] != $w;
+            return (proc_start_time($w) // $t0) ne $t0 ? $w : undef;
+        });
         ok($new, "$name (try $try) - a new worker started") or return;
 
         $c->drain(5);
         $c->close;
 
         # the killed worker's container is the new worker's to reap
-        my $until = Time::HiRes::time() + 20;
-        while (Time::HiRes::time() < $until
-               && label_containers("io.perstack.pid=$w"))
-        {
-            Time::HiRes::sleep(0.1);
-        }
+        poll(20, sub { !label_containers("io.perstack.pid=$w") });
 
         if ($new != $w) {
             note("$name - try $try: another process took pid $w first");

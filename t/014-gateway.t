@@ -1021,14 +1021,11 @@ sub error_log_lines {
 # line that matches $re.
 sub wait_error_log {
     my ($skip, $re, $timeout) = @_;
-    my $deadline = Time::HiRes::time() + $timeout;
 
-    while (1) {
+    return poll($timeout, sub {
         my @l = split /\n/, error_log_text();
-        return 1 if grep { /$re/ } @l[$skip .. $#l];
-        return 0 if Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.05);
-    }
+        return scalar grep { /$re/ } @l[$skip .. $#l];
+    }) ? 1 : 0;
 }
 
 # nginx only reads the chains: spoilt, a reload is refused and the old

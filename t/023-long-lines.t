@@ -586,15 +586,7 @@ sub check_longerror {
     is($stop ? length $stop->{data} : undef, $n,
        "$name - the stopRunByError line, $n bytes, whole");
 
-    my $end = $s->{events}[-1]{json} || {};
-    is_deeply($end->{error}, { name => 'APICallError',
-                               message => 'demo: the provider answered 500 '
-                                          . 'Internal Server Error',
-                               statusCode => 500 },
-              "$name - perstack.end.error is the runtime's error")
-        or diag(Test::More::explain($end));
-    is($end->{message}, 'demo: the provider answered 500 Internal Server '
-       . 'Error', "$name - perstack.end.message is the error's message");
+    demo_error_end_ok($name, $s->{events}[-1]{json});
 }
 
 

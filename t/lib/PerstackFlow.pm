@@ -40,7 +40,7 @@ BEGIN {
 our @EXPORT = qw(
     unique_name make_dir label_creates label_containers no_container_for
     check_run check_error check_refused run_get run_post run_ok start_slow
-    end_event describe_client container_names
+    end_event demo_error_end_ok describe_client container_names
     error_log_text error_lines wait_log wait_error_line check_alerts
     poll gone wait_gone wait_new_worker spew
     refused_expert_checks
@@ -423,6 +423,22 @@ sub start_slow {
 }
 
 # The perstack.end event's JSON, {} when it is not JSON; undef when none.
+# The closing event of the demo's failed model call ("error" and
+# "longerror"): the runtime's error, and its message.
+sub demo_error_end_ok {
+    my ($name, $end) = @_;
+    $end ||= {};
+    Test::More::is_deeply($end->{error},
+        { name => 'APICallError',
+          message => 'demo: the provider answered 500 Internal Server Error',
+          statusCode => 500 },
+        "$name - perstack.end.error is the runtime's error")
+        or Test::More::diag(Test::More::explain($end));
+    Test::More::is($end->{message},
+        'demo: the provider answered 500 Internal Server Error',
+        "$name - perstack.end.message is the error's message");
+}
+
 sub end_event {
     my ($c) = @_;
     my $e = $c->first_event('perstack.end');
