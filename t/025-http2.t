@@ -678,12 +678,12 @@ sub resumed_ok {
     my $t0 = Time::HiRes::time();
     my $c2 = curl_get('/durable?expert=slow&query=1',
                       "Last-Event-ID: $exec-$n");
+    is($c2->header('X-Perstack-Execution'), $exec,
+       "$name - resume: the same execution") or return;
     is($c2->{status}, 200, "$name - resume: 200") or return;
     is($c2->{exit}, 0, "$name - resume: the response ends (curl exits 0)");
     is($c2->header('Content-Type'), 'text/event-stream',
        "$name - resume: text/event-stream");
-    is($c2->header('X-Perstack-Execution'), $exec,
-       "$name - resume: X-Perstack-Execution");
     my $s2 = $c2->stream;
     is_deeply($s2->{errors}, [], "$name - resume: well formed");
     is($s2->{rest}, '', "$name - resume: nothing after the last event");
