@@ -18,7 +18,8 @@
 #   --full            the whole t/ suite on every variant (by default, the
 #                     whole suite runs on "debian", the nginx a Debian user
 #                     loads the module into, and the core files on the
-#                     others: configuration, streams, lifecycle, approval)
+#                     others: configuration, streams, lifecycle, approval,
+#                     HTTP/2)
 #   --no-setup        skip scripts/setup.sh (packages already installed)
 #   --no-unit         skip the C unit tests
 #   --no-t            skip the Test::Nginx suite
@@ -38,7 +39,8 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 variants_arg="${PERSTACK_TEST_VARIANTS:-debian 1.26 1.22}"
 full_variants="${PERSTACK_TEST_FULL_VARIANTS:-debian}"
-core_files=(t/001-sanity.t t/003-stream.t t/005-lifecycle.t t/008-approval.t)
+core_files=(t/001-sanity.t t/003-stream.t t/005-lifecycle.t t/008-approval.t
+            t/025-http2.t)
 only=()
 do_setup=1 do_unit=1 do_t=1 do_image=1
 while [ $# -gt 0 ]; do
