@@ -23,7 +23,8 @@ package PerstackH2;
 # A stream: { id, status, headers => { name => value }, data (the DATA
 # bytes), received (DATA payload, padding included, as flow control counts
 # it), credited (the window granted so far), done, end_stream, reset (the
-# error code of the server's RST_STREAM) }.  The connection: eof, goaway
+# error code of the server's RST_STREAM), cancelled (the client's), cut
+# (the connection ended first) }.  The connection: alpn, eof, goaway
 # ([last stream, error code]), error.
 
 use strict;
@@ -165,7 +166,6 @@ sub new {
         fh => $fh, in => '', streams => {}, next_id => 1, eof => 0,
         window => $a{window} // 65535, dyn => [], dyn_size => 0,
         dyn_max => 4096, conn_credit => 0, alpn => $fh->alpn_selected,
-        frames => {},
     }, $class;
 
     die "PerstackH2: the server chose " . ($self->{alpn} // 'no protocol')
@@ -248,7 +248,7 @@ sub request {
     my $method = $a{method} // 'GET';
     my @h = @{ $a{headers} // [] };
 
-    # (literal fields, never indexed, none Huffman-coded)
+    # (literal fields without indexing, none Huffman-coded)
     my $block = $method eq 'GET' ? "\x82"
               : $method eq 'POST' ? "\x83"
               : hpack_int(2, 4, 0) . hpack_str($method);
@@ -267,8 +267,7 @@ sub request {
         id => $id, method => $method, path => $a{path}, status => undef,
         headers => {}, data => '', received => 0,
         credited => $self->{window}, manual => $a{manual} ? 1 : 0,
-        done => 0, end_stream => 0, reset => undef, started =>
-        Time::HiRes::time(),
+        done => 0, end_stream => 0, reset => undef,
     };
 
     $self->send_raw(frame(HEADERS, END_STREAM | END_HEADERS, $id, $block));
@@ -283,10 +282,7 @@ sub reset {
     my ($self, $id, $code) = @_;
     my $st = $self->{streams}{$id};
     $self->send_raw(frame(RST_STREAM, 0, $id, pack('N', $code // 0x8)));
-    if ($st && !$st->{done}) {
-        $st->{done} = 1;
-        $st->{cancelled} = 1;
-    }
+    $st->{done} = $st->{cancelled} = 1 if $st && !$st->{done};
 }
 
 # The test has read $n more bytes of a manual stream: its window grows.
@@ -383,7 +379,6 @@ sub frames {
         my $payload = substr($self->{in}, 9, $len);
         substr($self->{in}, 0, 9 + $len, '');
 
-        $self->{frames}{$type}++;
         $self->frame_in($type, $flags, $id, $payload);
     }
 }
@@ -466,7 +461,6 @@ sub stream_end {
     my ($self, $st) = @_;
     $st->{end_stream} = 1;
     $st->{done} = 1;
-    $st->{ended} = Time::HiRes::time();
 }
 
 # The windows taken by what arrived, given back: always the connection's,
