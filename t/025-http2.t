@@ -647,6 +647,7 @@ sub check_resume {
     positions_ok("$name - before", \@first, 1, $exec);
 
     $c1->kill_client;
+    like($cid, qr/\A[0-9a-f]{64}\z/, "$name - the container") or return;
 
     {
         local $TODO = $NotYet;
