@@ -86,14 +86,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body = fuzz_dup(data, size);
     len = size;
 
-    ev_size = ngx_http_perstack_sse_size(id, type_len, body, len);
+    ev_size = ngx_http_perstack_sse_size(NULL, 0, id, type_len, body, len);
 
     ev = malloc(ev_size);
     if (ev == NULL) {
         abort();
     }
 
-    end = ngx_http_perstack_sse_write(ev, id, type, type_len, body, len);
+    end = ngx_http_perstack_sse_write(ev, NULL, 0, id, type, type_len, body,
+                                      len);
 
     FUZZ_CHECK(end >= ev && (size_t) (end - ev) == ev_size);
 
@@ -120,6 +121,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     read_event(ev, ev_size, id, type, type_len, want, want_len);
+
+    free(ev);
+
+    /*
+     * NDJSON: the size is what is written, and the line is the data with
+     * "\"position\":<id>" and at most a comma after its first "{"
+     */
+
+    ev_size = ngx_http_perstack_ndjson_size(id, body, len);
+
+    ev = malloc(ev_size + 1);
+    if (ev == NULL) {
+        abort();
+    }
+
+    end = ngx_http_perstack_ndjson_write(ev, id, body, len);
+
+    FUZZ_CHECK(end >= ev && (size_t) (end - ev) == ev_size);
+    FUZZ_CHECK(ev_size >= len && ev_size <= len + 32);
+    FUZZ_CHECK(memchr(body, '{', len) != NULL || ev_size == len);
 
     free(want);
     free(ev);

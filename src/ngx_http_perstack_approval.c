@@ -248,6 +248,31 @@ ngx_http_perstack_approval_headers(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    if (ctx->verb != NGX_HTTP_PERSTACK_VERB_NONE) {
+        /* about an execution that exists: which, and what for */
+
+        if (ctx->verb == NGX_HTTP_PERSTACK_VERB_CANCEL) {
+            ngx_str_set(&value, "cancel");
+
+        } else if (ctx->verb == NGX_HTTP_PERSTACK_VERB_STATUS) {
+            ngx_str_set(&value, "status");
+
+        } else {
+            ngx_str_set(&value, "resume");
+        }
+
+        if (ngx_http_perstack_approval_header(sr, "X-Perstack-Job", &value)
+            != NGX_OK
+            || ngx_http_perstack_approval_header(sr, "X-Perstack-Execution",
+                                                 &ctx->execution)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
     if (ctx->answer) {
         ngx_str_set(&value, "answer");
 

@@ -23,7 +23,8 @@
 #define NGX_HTTP_PERSTACK_FORMAT_SSE     1
 #define NGX_HTTP_PERSTACK_FORMAT_NDJSON  2
 
-#define NGX_HTTP_PERSTACK_ID_LEN         16
+/* an execution's id: 128 bits from the kernel, in hex */
+#define NGX_HTTP_PERSTACK_ID_LEN         32
 #define NGX_HTTP_PERSTACK_JOB_ID_LEN     24
 #define NGX_HTTP_PERSTACK_JOB_ID_MAX     64
 /* a job's record keeps pending tool calls up to this size */
@@ -44,6 +45,8 @@
 /* the most of a stopRunByError's error name and message kept */
 #define NGX_HTTP_PERSTACK_ERROR_NAME_MAX     256
 #define NGX_HTTP_PERSTACK_ERROR_MESSAGE_MAX  4096
+/* how often an execution looks for a cancel and for its readers */
+#define NGX_HTTP_PERSTACK_WATCH          1000
 /* how long a container may run on once its output ended */
 #define NGX_HTTP_PERSTACK_EXIT_GRACE     10000
 
@@ -56,6 +59,8 @@ typedef struct ngx_http_perstack_gateway_s  ngx_http_perstack_gateway_t;
 /* defined by ngx_http_perstack_docker.h and ngx_http_perstack_curl.h */
 struct ngx_http_perstack_docker_s;
 struct ngx_http_perstack_op_s;
+/* defined by ngx_http_perstack_record.h */
+struct ngx_http_perstack_record_s;
 
 
 typedef struct {
@@ -63,6 +68,8 @@ typedef struct {
     ngx_array_t                      dockers;
     /* ngx_http_perstack_gateway_t * */
     ngx_array_t                      gateways;
+    /* ngx_http_perstack_record_dir_t: every record path, for the sweep */
+    ngx_array_t                      record_dirs;
     ngx_flag_t                       used;
 } ngx_http_perstack_main_conf_t;
 
@@ -157,6 +164,13 @@ typedef struct {
     ngx_thread_pool_t               *thread_pool;
 #endif
 
+    /* the executions' records (ngx_http_perstack_record.c) */
+    ngx_path_t                      *record_path;
+    ngx_msec_t                       record_keep;
+    off_t                            record_max_size;
+    ngx_msec_t                       detach_timeout;
+    ngx_http_complex_value_t        *owner;
+
     ngx_msec_t                       timeout;
     ngx_msec_t                       idle_timeout;
     ngx_msec_t                       stop_timeout;
@@ -235,6 +249,18 @@ typedef struct ngx_http_perstack_ctx_s {
     /* a gateway request: who called */
     ngx_http_perstack_caller_t      *caller;
 
+    /*
+     * A request about an execution that exists: to follow it from the
+     * event after "after", its status, or its cancel.
+     */
+    ngx_str_t                        execution;
+    uint64_t                         after;
+    ngx_uint_t                       verb;
+    /* following it: ngx_http_perstack_attach.c's */
+    void                            *follow;
+    /* it named the execution with Last-Event-ID: SSE */
+    unsigned                         last_event_id:1;
+
     /* the query answers the job's pending interactive tool call */
     unsigned                         answer:1;
     unsigned                         continuing:1;
@@ -279,8 +305,16 @@ typedef enum {
     NGX_HTTP_PERSTACK_OUTCOME_IDLE_TIMEOUT,
     NGX_HTTP_PERSTACK_OUTCOME_OUTPUT_LIMIT,
     NGX_HTTP_PERSTACK_OUTCOME_SHUTDOWN,
-    NGX_HTTP_PERSTACK_OUTCOME_MAX_STEPS
+    NGX_HTTP_PERSTACK_OUTCOME_MAX_STEPS,
+    NGX_HTTP_PERSTACK_OUTCOME_CANCELLED,
+    NGX_HTTP_PERSTACK_OUTCOME_ABANDONED
 } ngx_http_perstack_outcome_e;
+
+
+#define NGX_HTTP_PERSTACK_VERB_NONE    0
+#define NGX_HTTP_PERSTACK_VERB_FOLLOW  1
+#define NGX_HTTP_PERSTACK_VERB_STATUS  2
+#define NGX_HTTP_PERSTACK_VERB_CANCEL  3
 
 
 /*
@@ -314,6 +348,18 @@ struct ngx_http_perstack_exec_s {
 
     /* the job's record, written once the container is gone */
     void                            *record_task;
+
+    /* the stream's record, for clients that reconnect */
+    struct ngx_http_perstack_record_s  *record;
+    /* perstack_owner's value, hashed */
+    ngx_str_t                        owner;
+    uint64_t                         record_started;
+    /* the events that end in the buffer on its way: position, end */
+    uint64_t                         mark_position[4];
+    size_t                           mark_end[4];
+    ngx_uint_t                       marks;
+    /* since when no client follows it, for perstack_detach_timeout */
+    ngx_msec_t                       detached_at;
 
     /* perstack_env, evaluated: "NAME=value" ngx_str_t */
     ngx_array_t                     *env;
@@ -423,6 +469,8 @@ struct ngx_http_perstack_exec_s {
     ngx_event_t                      idle_ev;
     /* keeps a worker that shuts down gracefully until the end is sent */
     ngx_event_t                      hold_ev;
+    /* a DELETE's cancel, and whether any client still follows */
+    ngx_event_t                      watch_ev;
     /*
      * The execution is freed from an event of its own, never inside a
      * call chain that may still use it.
@@ -442,6 +490,8 @@ struct ngx_http_perstack_exec_s {
     unsigned                         over_limit:1;
     unsigned                         recording:1;
     unsigned                         recorded:1;
+    /* the client went, and the execution runs on for the record */
+    unsigned                         detached:1;
 };
 
 

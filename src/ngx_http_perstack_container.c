@@ -15,6 +15,7 @@
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_container.h"
 #include "ngx_http_perstack_output.h"
+#include "ngx_http_perstack_record.h"
 #include "ngx_http_perstack_docker.h"
 #include "ngx_http_perstack_curl.h"
 #include "ngx_http_perstack_json.h"
@@ -335,6 +336,7 @@ failed:
 static void
 ngx_http_perstack_start_done(ngx_http_perstack_op_t *op)
 {
+    ngx_str_t                  message;
     ngx_http_perstack_exec_t  *exec;
 
     exec = op->data;
@@ -371,9 +373,22 @@ ngx_http_perstack_start_done(ngx_http_perstack_op_t *op)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, exec->log, 0,
                    "perstack container started");
 
-    if (exec->request == NULL
-        || ngx_http_perstack_send_headers(exec) != NGX_OK)
-    {
+    if (exec->request == NULL) {
+        return;
+    }
+
+    /* the record, before the first byte of the stream */
+
+    if (ngx_http_perstack_record_open(exec) != NGX_OK) {
+        ngx_str_set(&message, "the execution's record could not be made");
+        ngx_http_perstack_fail_logged(exec, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "record_failed", &message);
+        return;
+    }
+
+    ngx_add_timer(&exec->watch_ev, NGX_HTTP_PERSTACK_WATCH);
+
+    if (ngx_http_perstack_send_headers(exec) != NGX_OK) {
         return;
     }
 
@@ -803,10 +818,12 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
                   exec->exit_code, ngx_current_msec - exec->started,
                   exec->sequence);
 
-    if (r == NULL) {
+    if (r == NULL && !(exec->headers_sent && exec->record)) {
         ngx_http_perstack_free_if_idle(exec);
         return;
     }
+
+    /* with no client, the closing event still goes into the record */
 
     if (!exec->headers_sent) {
         if (exec->error_code == NULL) {
@@ -841,6 +858,10 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
     }
 
     exec->end_pending = 0;
+
+    if (exec->record) {
+        exec->record->closing = 1;
+    }
 
     ngx_http_perstack_event_open(exec, &jw, "perstack.end");
     ngx_http_perstack_jw_raw(&jw, ",\"execution\":");
@@ -881,6 +902,13 @@ ngx_http_perstack_end(ngx_http_perstack_exec_t *exec)
     }
 
     rc = ngx_http_perstack_event_send(exec, &jw, "perstack.end");
+
+    ngx_http_perstack_record_end(exec);
+
+    if (r == NULL) {
+        ngx_http_perstack_free_if_idle(exec);
+        return;
+    }
 
     if (rc == NGX_ERROR) {
         ngx_http_perstack_finalize(exec, NGX_ERROR);
@@ -987,7 +1015,7 @@ ngx_http_perstack_free_handler(ngx_event_t *ev)
 static void
 ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
 {
-    ngx_event_t  *events[7];
+    ngx_event_t  *events[8];
     ngx_uint_t    i;
 
     events[0] = &exec->process_ev;
@@ -997,8 +1025,9 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
     events[4] = &exec->idle_ev;
     events[5] = &exec->hold_ev;
     events[6] = &exec->free_ev;
+    events[7] = &exec->watch_ev;
 
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < 8; i++) {
         if (events[i]->timer_set) {
             ngx_del_timer(events[i]);
         }
@@ -1009,6 +1038,8 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
     }
 
     ngx_queue_remove(&exec->queue);
+
+    ngx_http_perstack_record_close(exec);
 
     ngx_http_perstack_gateway_revoke(exec);
 
@@ -1052,7 +1083,9 @@ ngx_http_perstack_stream_write(void *data, u_char *p, size_t len)
 {
     ngx_http_perstack_exec_t  *exec = data;
 
-    if (exec->state >= NGX_HTTP_PERSTACK_REMOVE || exec->request == NULL) {
+    if (exec->state >= NGX_HTTP_PERSTACK_REMOVE
+        || (exec->request == NULL && !exec->detached))
+    {
         /* nobody listens any more */
         return NGX_OK;
     }

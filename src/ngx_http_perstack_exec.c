@@ -20,6 +20,7 @@
 #include "ngx_http_perstack_limit.h"
 #include "ngx_http_perstack_policy.h"
 #include "ngx_http_perstack_random.h"
+#include "ngx_http_perstack_record.h"
 #include "ngx_http_perstack_response.h"
 
 #include <yajl/yajl_tree.h>
@@ -31,13 +32,14 @@ static void ngx_http_perstack_exit_watch_handler(ngx_event_t *ev);
 static void ngx_http_perstack_request_cleanup(void *data);
 static ngx_uint_t ngx_http_perstack_choose_format(ngx_http_request_t *r,
     ngx_uint_t format);
-static void ngx_http_perstack_random_id(u_char *id);
+static ngx_int_t ngx_http_perstack_random_id(u_char *id);
 static u_char *ngx_http_perstack_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
 static void ngx_http_perstack_timeout(ngx_event_t *ev);
 static void ngx_http_perstack_idle(ngx_event_t *ev);
 static ngx_int_t ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op);
+static void ngx_http_perstack_watch(ngx_event_t *ev);
 
 
 static ngx_queue_t  ngx_http_perstack_executions;
@@ -92,7 +94,12 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     exec->exit_code = -1;
     exec->started = ngx_current_msec;
 
-    ngx_http_perstack_random_id(exec->id);
+    if (ngx_http_perstack_random_id(exec->id) != NGX_OK) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "perstack: no randomness for an execution's id");
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
 
     /* the location's error log, told which execution is speaking */
     *log = *clcf->error_log;
@@ -168,7 +175,10 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_perstack_env_evaluate(r, exec) != NGX_OK) {
+    if (ngx_http_perstack_env_evaluate(r, exec) != NGX_OK
+        || ngx_http_perstack_record_owner(r, plcf->owner, pool, &exec->owner)
+           != NGX_OK)
+    {
         ngx_http_perstack_gateway_revoke(exec);
         ngx_destroy_pool(pool);
         return NGX_ERROR;
@@ -207,6 +217,11 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     exec->hold_ev.handler = ngx_http_perstack_hold;
     exec->hold_ev.data = exec;
     exec->hold_ev.log = log;
+
+    exec->watch_ev.handler = ngx_http_perstack_event_handler;
+    exec->watch_ev.data = exec;
+    exec->watch_ev.log = log;
+    exec->watch_ev.cancelable = 1;
 
     exec->free_ev.handler = ngx_http_perstack_free_handler;
     exec->free_ev.data = exec;
@@ -295,6 +310,9 @@ ngx_http_perstack_event_handler(ngx_event_t *ev)
 
     } else if (ev == &exec->idle_ev) {
         ngx_http_perstack_idle(ev);
+
+    } else if (ev == &exec->watch_ev) {
+        ngx_http_perstack_watch(ev);
 
     } else {
         ngx_http_perstack_keepalive(ev);
@@ -420,7 +438,39 @@ ngx_http_perstack_request_cleanup(void *data)
     exec->request = NULL;
 
     if (exec->state == NGX_HTTP_PERSTACK_DONE) {
+        if (exec->end_pending) {
+            /* the closing event waited for the client: it goes on record */
+            ngx_post_event(&exec->process_ev, &ngx_posted_events);
+            return;
+        }
+
         ngx_http_perstack_free_if_idle(exec);
+        return;
+    }
+
+    /*
+     * A client that had the stream's first event may come back for the
+     * rest: the execution runs on, recorded, for perstack_detach_timeout
+     * after the last client went.
+     */
+
+    if (exec->conf->detach_timeout && exec->headers_sent && exec->record
+        && !exec->record->failed && !exec->record->full
+        && exec->state == NGX_HTTP_PERSTACK_RUNNING && !exec->stopping)
+    {
+        ngx_log_error(NGX_LOG_INFO, exec->log, 0,
+                      "perstack: client gone, the execution runs on for "
+                      "%M ms unless a client follows it",
+                      exec->conf->detach_timeout);
+
+        exec->detached = 1;
+        exec->detached_at = ngx_current_msec;
+
+        /* nothing holds the output back now */
+        if (!exec->process_ev.posted) {
+            ngx_post_event(&exec->process_ev, &ngx_posted_events);
+        }
+
         return;
     }
 
@@ -497,11 +547,66 @@ ngx_http_perstack_choose_format(ngx_http_request_t *r, ngx_uint_t format)
 }
 
 
-static void
+/* 128 bits from the kernel: an id nobody can guess */
+
+static ngx_int_t
 ngx_http_perstack_random_id(u_char *id)
 {
-    ngx_http_perstack_random_string(id, NGX_HTTP_PERSTACK_ID_LEN,
-                                    "0123456789abcdef");
+    u_char  bytes[NGX_HTTP_PERSTACK_ID_LEN / 2];
+
+    if (ngx_http_perstack_random_bytes(bytes, sizeof(bytes)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(id, bytes, sizeof(bytes));
+
+    return NGX_OK;
+}
+
+
+/*
+ * Once a second while the container runs: a DELETE's cancel, and, once
+ * the client went, whether anyone follows the execution; nobody for
+ * perstack_detach_timeout stops it.
+ */
+
+static void
+ngx_http_perstack_watch(ngx_event_t *ev)
+{
+    ngx_http_perstack_exec_t  *exec;
+
+    exec = ev->data;
+
+    if (exec->state != NGX_HTTP_PERSTACK_RUNNING || exec->stopping) {
+        return;
+    }
+
+    if (ngx_http_perstack_record_cancelled(exec)) {
+        ngx_log_error(NGX_LOG_INFO, exec->log, 0,
+                      "perstack: execution cancelled");
+
+        ngx_http_perstack_stop(exec, NGX_HTTP_PERSTACK_OUTCOME_CANCELLED);
+        return;
+    }
+
+    if (exec->detached) {
+
+        if (ngx_http_perstack_record_followed(exec)) {
+            exec->detached_at = ngx_current_msec;
+
+        } else if (ngx_current_msec - exec->detached_at
+                   >= exec->conf->detach_timeout)
+        {
+            ngx_log_error(NGX_LOG_INFO, exec->log, 0,
+                          "perstack: no client followed the execution for "
+                          "%M ms, stopping it", exec->conf->detach_timeout);
+
+            ngx_http_perstack_stop(exec, NGX_HTTP_PERSTACK_OUTCOME_ABANDONED);
+            return;
+        }
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_PERSTACK_WATCH);
 }
 
 

@@ -13,6 +13,7 @@
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_handler.h"
 #include "ngx_http_perstack_approval.h"
+#include "ngx_http_perstack_attach.h"
 #include "ngx_http_perstack_exec.h"
 #include "ngx_http_perstack_body.h"
 #include "ngx_http_perstack_limit.h"
@@ -72,17 +73,20 @@ ngx_http_perstack_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST))) {
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST|NGX_HTTP_DELETE))) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
         }
 
-        if (ngx_http_perstack_add_header(r, "Allow", "GET, POST") == NULL) {
+        if (ngx_http_perstack_add_header(r, "Allow", "GET, POST, DELETE")
+            == NULL)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_str_set(&message, "an execution is started by GET or POST");
+        ngx_str_set(&message, "an execution is started by GET or POST, "
+                              "and cancelled by DELETE");
 
         return ngx_http_perstack_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                             "method_not_allowed", &message,
@@ -155,6 +159,31 @@ ngx_http_perstack_body_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_perstack_module);
 
     ctx->resume = ngx_http_perstack_continue;
+
+    /* a request about an execution that exists never starts one */
+
+    rc = ngx_http_perstack_attach_target(r, ctx);
+
+    if (rc == NGX_OK) {
+        ngx_http_perstack_continue(r, ctx);
+        return;
+    }
+
+    if (rc == NGX_HTTP_BAD_REQUEST) {
+        ngx_memzero(&ref, sizeof(ngx_http_perstack_refusal_t));
+        ref.status = NGX_HTTP_BAD_REQUEST;
+        ref.code = "bad_execution";
+        ngx_str_set(&ref.message, "an execution is named by its id, 32 "
+                                  "lowercase hex digits, and a position by "
+                                  "\"<id>-<n>\"");
+        ngx_http_perstack_handler_finalize(r, NGX_DECLINED, &ref);
+        return;
+    }
+
+    if (rc != NGX_DECLINED) {
+        ngx_http_perstack_handler_finalize(r, NGX_ERROR, NULL);
+        return;
+    }
 
     rc = ngx_http_perstack_read_request(r, ctx, &ref);
 
@@ -463,6 +492,25 @@ ngx_http_perstack_continue(ngx_http_request_t *r,
     ngx_http_perstack_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
+
+    if (ctx->verb != NGX_HTTP_PERSTACK_VERB_NONE) {
+        /* the same approval as a new execution's, then the record */
+
+        if (plcf->approval_uri.len && !ctx->approval_done) {
+            rc = ngx_http_perstack_approval_request(r, ctx);
+
+            if (rc != NGX_OK) {
+                if (rc == NGX_ERROR) {
+                    ngx_http_perstack_handler_finalize(r, NGX_ERROR, NULL);
+                }
+
+                return;
+            }
+        }
+
+        ngx_http_perstack_attach(r, ctx);
+        return;
+    }
 
     /*
      * Nothing is written, and no answer depends on a job or a workspace,

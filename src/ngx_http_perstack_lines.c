@@ -13,6 +13,7 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_lines.h"
+#include "ngx_http_perstack_record.h"
 #include "ngx_http_perstack_container.h"
 #include "ngx_http_perstack_output.h"
 #include "ngx_http_perstack_curl.h"
@@ -41,6 +42,7 @@ static ngx_int_t ngx_http_perstack_cut(ngx_http_perstack_exec_t *exec,
 static ngx_int_t ngx_http_perstack_scan_line(ngx_http_perstack_exec_t *exec);
 static ngx_int_t ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec,
     size_t len, ngx_uint_t new_line);
+static void ngx_http_perstack_record_stop(ngx_http_perstack_exec_t *exec);
 
 
 void
@@ -55,16 +57,16 @@ ngx_http_perstack_process(ngx_event_t *ev)
     exec = ev->data;
 
     if (exec->state == NGX_HTTP_PERSTACK_DONE) {
-        if (exec->end_pending && exec->request
-            && !ngx_http_perstack_busy(exec))
-        {
+        if (exec->end_pending && !ngx_http_perstack_busy(exec)) {
             ngx_http_perstack_end(exec);
         }
 
         return;
     }
 
-    if (exec->state != NGX_HTTP_PERSTACK_RUNNING || exec->request == NULL) {
+    if (exec->state != NGX_HTTP_PERSTACK_RUNNING
+        || (exec->request == NULL && !exec->detached))
+    {
         return;
     }
 
@@ -72,6 +74,12 @@ ngx_http_perstack_process(ngx_event_t *ev)
     last = exec->in + exec->in_len;
 
     for ( ;; ) {
+
+        if (exec->record && (exec->record->failed || exec->record->full)
+            && !exec->stopping)
+        {
+            ngx_http_perstack_record_stop(exec);
+        }
 
         if (ngx_http_perstack_busy(exec)) {
             break;
@@ -489,13 +497,16 @@ ngx_http_perstack_raw_send(ngx_http_perstack_exec_t *exec,
     if (first) {
         size = ngx_http_perstack_prefix_size(exec, 0, &events);
 
-        if (sse) {
-            size += ngx_http_perstack_sse_open_size(exec->sequence + events
-                                                    + 1);
-        }
-    }
+        size += sse ? ngx_http_perstack_sse_open_size(exec->id,
+                                                 NGX_HTTP_PERSTACK_ID_LEN,
+                                                 exec->sequence + events + 1)
+                      + ngx_http_perstack_sse_data_size(data, len)
+                    : ngx_http_perstack_ndjson_size(exec->sequence + events
+                                                    + 1, data, len);
 
-    size += sse ? ngx_http_perstack_sse_data_size(data, len) : len;
+    } else {
+        size += sse ? ngx_http_perstack_sse_data_size(data, len) : len;
+    }
 
     if (last) {
         size += sse ? ngx_http_perstack_sse_close_size(scan->type_len) : 1;
@@ -517,12 +528,19 @@ ngx_http_perstack_raw_send(ngx_http_perstack_exec_t *exec,
         exec->raw_passed = 0;
 
         if (sse) {
-            q = ngx_http_perstack_sse_open(q, exec->sequence);
-        }
-    }
+            q = ngx_http_perstack_sse_open(q, exec->id,
+                                           NGX_HTTP_PERSTACK_ID_LEN,
+                                           exec->sequence);
+            q = ngx_http_perstack_sse_data(q, data, len);
 
-    q = sse ? ngx_http_perstack_sse_data(q, data, len)
-            : ngx_cpymem(q, data, len);
+        } else {
+            q = ngx_http_perstack_ndjson_write(q, exec->sequence, data, len);
+        }
+
+    } else {
+        q = sse ? ngx_http_perstack_sse_data(q, data, len)
+                : ngx_cpymem(q, data, len);
+    }
 
     exec->raw_passed += len;
 
@@ -533,6 +551,8 @@ ngx_http_perstack_raw_send(ngx_http_perstack_exec_t *exec,
         } else {
             *q++ = '\n';
         }
+
+        ngx_http_perstack_mark(exec, q);
 
         exec->raw_open = 0;
 
@@ -694,4 +714,29 @@ ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec, size_t len,
     }
 
     return 0;
+}
+
+
+/*
+ * The record takes no more: the execution ends, as it would on an output
+ * limit, and the client (if one is attached) gets the rest and the end.
+ */
+
+static void
+ngx_http_perstack_record_stop(ngx_http_perstack_exec_t *exec)
+{
+    if (exec->message.len == 0) {
+        if (exec->record->full) {
+            ngx_str_set(&exec->message, "the execution's record reached "
+                                        "perstack_record_max_size");
+
+        } else {
+            ngx_str_set(&exec->message, "the execution's record could not "
+                                        "be written");
+        }
+    }
+
+    ngx_http_perstack_stop(exec, exec->record->full
+                                 ? NGX_HTTP_PERSTACK_OUTCOME_OUTPUT_LIMIT
+                                 : NGX_HTTP_PERSTACK_OUTCOME_ERROR);
 }

@@ -24,6 +24,7 @@
 #include "ngx_http_perstack_process.h"
 #include "ngx_http_perstack_random.h"
 #include "ngx_http_perstack_reaper.h"
+#include "ngx_http_perstack_record.h"
 #include "ngx_http_perstack_response.h"
 #include "ngx_http_perstack_workspace.h"
 #include "ngx_http_perstack_conf.h"
@@ -52,6 +53,8 @@ static char *ngx_http_perstack_check_buffer_size(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_http_perstack_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_perstack_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_perstack_record_dir_add(ngx_conf_t *cf,
+    ngx_http_perstack_loc_conf_t *conf);
 static ngx_int_t ngx_http_perstack_init_process(ngx_cycle_t *cycle);
 static void ngx_http_perstack_exit_process(ngx_cycle_t *cycle);
 
@@ -66,6 +69,11 @@ static ngx_conf_enum_t  ngx_http_perstack_formats[] = {
 
 static ngx_conf_post_handler_pt  ngx_http_perstack_buffer_size_post =
     ngx_http_perstack_check_buffer_size;
+
+
+static ngx_path_init_t  ngx_http_perstack_record_path = {
+    ngx_string("perstack_records"), { 0, 0, 0 }
+};
 
 
 static ngx_command_t  ngx_http_perstack_commands[] = {
@@ -152,6 +160,41 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_perstack_loc_conf_t, docker_timeout),
+      NULL },
+
+    { ngx_string("perstack_record_path"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_path_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, record_path),
+      NULL },
+
+    { ngx_string("perstack_record_keep"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, record_keep),
+      NULL },
+
+    { ngx_string("perstack_record_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_off_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, record_max_size),
+      NULL },
+
+    { ngx_string("perstack_detach_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, detach_timeout),
+      NULL },
+
+    { ngx_string("perstack_owner"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_perstack_loc_conf_t, owner),
       NULL },
 
     { ngx_string("perstack_ping_interval"),
@@ -437,6 +480,13 @@ ngx_http_perstack_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&pmcf->record_dirs, cf->pool, 1,
+                       sizeof(ngx_http_perstack_record_dir_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return pmcf;
 }
 
@@ -469,6 +519,8 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
      *     conf->approval_uri = { 0, NULL };
      *     conf->workspace = NULL;
      *     conf->workspace_root = { 0, NULL };
+     *     conf->owner = NULL;
+     *     conf->record_path = NULL;
      */
 
     conf->approve = NGX_CONF_UNSET_PTR;
@@ -479,6 +531,9 @@ ngx_http_perstack_create_loc_conf(ngx_conf_t *cf)
     conf->gateway_check = NGX_CONF_UNSET_PTR;
 
     conf->execute = NGX_CONF_UNSET;
+    conf->record_keep = NGX_CONF_UNSET_MSEC;
+    conf->record_max_size = NGX_CONF_UNSET;
+    conf->detach_timeout = NGX_CONF_UNSET_MSEC;
     conf->timeout = NGX_CONF_UNSET_MSEC;
     conf->idle_timeout = NGX_CONF_UNSET_MSEC;
     conf->max_output = NGX_CONF_UNSET_SIZE;
@@ -563,6 +618,29 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 600000);
     ngx_conf_merge_msec_value(conf->stop_timeout, prev->stop_timeout, 5000);
+
+    if (ngx_conf_merge_path_value(cf, &conf->record_path, prev->record_path,
+                                  &ngx_http_perstack_record_path)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_msec_value(conf->record_keep, prev->record_keep, 600000);
+    ngx_conf_merge_off_value(conf->record_max_size, prev->record_max_size,
+                             64 * 1024 * 1024);
+    ngx_conf_merge_msec_value(conf->detach_timeout, prev->detach_timeout,
+                              60000);
+
+    if (conf->owner == NULL) {
+        conf->owner = prev->owner;
+    }
+
+    if (conf->execute
+        && ngx_http_perstack_record_dir_add(cf, conf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 0);
     ngx_conf_merge_size_value(conf->max_output, prev->max_output, 0);
     ngx_conf_merge_value(conf->max_events, prev->max_events, 0);
@@ -823,6 +901,45 @@ ngx_http_perstack_postconfiguration(ngx_conf_t *cf)
 }
 
 
+/* a record path and its keep, once each, for the sweep */
+
+static ngx_int_t
+ngx_http_perstack_record_dir_add(ngx_conf_t *cf,
+    ngx_http_perstack_loc_conf_t *conf)
+{
+    ngx_uint_t                       i;
+    ngx_http_perstack_main_conf_t   *pmcf;
+    ngx_http_perstack_record_dir_t  *dir;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
+
+    dir = pmcf->record_dirs.elts;
+
+    for (i = 0; i < pmcf->record_dirs.nelts; i++) {
+        if (dir[i].path->name.len == conf->record_path->name.len
+            && ngx_strncmp(dir[i].path->name.data,
+                           conf->record_path->name.data,
+                           conf->record_path->name.len)
+               == 0)
+        {
+            /* the shortest keep wins: no record outlives its own */
+            dir[i].keep = ngx_min(dir[i].keep, conf->record_keep);
+            return NGX_OK;
+        }
+    }
+
+    dir = ngx_array_push(&pmcf->record_dirs);
+    if (dir == NULL) {
+        return NGX_ERROR;
+    }
+
+    dir->path = conf->record_path;
+    dir->keep = conf->record_keep;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_perstack_init_process(ngx_cycle_t *cycle)
 {
@@ -851,6 +968,8 @@ ngx_http_perstack_init_process(ngx_cycle_t *cycle)
 
     ngx_http_perstack_reaper_init_process(cycle,
                                          ngx_http_perstack_exec_running);
+
+    ngx_http_perstack_record_init_process(cycle, &pmcf->record_dirs);
 
     return NGX_OK;
 }

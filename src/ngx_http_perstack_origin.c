@@ -261,7 +261,7 @@ ngx_http_perstack_origin_preflight(ngx_http_request_t *r)
     }
 
     if (ngx_http_perstack_add_header(r, "Access-Control-Allow-Methods",
-                                     "GET, POST")
+                                     "GET, POST, DELETE")
            == NULL
         || ngx_http_perstack_add_header(r, "Access-Control-Allow-Headers",
                                         "Content-Type, Last-Event-ID")

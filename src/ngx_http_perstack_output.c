@@ -15,6 +15,7 @@
 #include "ngx_http_perstack_sse.h"
 #include "ngx_http_perstack_response.h"
 #include "ngx_http_perstack_runtime.h"
+#include "ngx_http_perstack_record.h"
 
 #include <yajl/yajl_tree.h>
 
@@ -27,6 +28,8 @@ static u_char *ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec,
     u_char *dst, uint64_t id, u_char *type, size_t type_len, const u_char *data,
     size_t len);
 static void ngx_http_perstack_write_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_perstack_deliver(ngx_http_perstack_exec_t *exec,
+    size_t len);
 
 
 /* output of another stream while the runtime's event streams */
@@ -45,44 +48,15 @@ ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec)
 {
     ngx_int_t                rc;
     ngx_str_t                id;
-    ngx_table_elt_t         *h;
     ngx_http_request_t      *r;
     ngx_http_perstack_jw_t   jw;
 
     r = exec->request;
 
-    r->headers_out.status = NGX_HTTP_OK;
-
-    if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
-        ngx_str_set(&r->headers_out.content_type, "application/x-ndjson");
-
-    } else {
-        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
-    }
-
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    ngx_http_clear_content_length(r);
-    ngx_http_clear_accept_ranges(r);
-    ngx_http_clear_last_modified(r);
-
     id.data = exec->id;
     id.len = NGX_HTTP_PERSTACK_ID_LEN;
 
-    /* X-Accel-Buffering: a proxy in front must not hold events back */
-
-    if (ngx_http_perstack_add_header(r, "Cache-Control", "no-cache") == NULL
-        || ngx_http_perstack_add_header(r, "X-Accel-Buffering", "no") == NULL
-        || (h = ngx_http_perstack_add_header(r, "X-Perstack-Execution", ""))
-           == NULL)
-    {
-        goto failed;
-    }
-
-    h->value = id;
-
-    rc = ngx_http_send_header(r);
+    rc = ngx_http_perstack_stream_headers(r, exec->format, &id);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
         ngx_http_perstack_finalize(exec, rc);
@@ -106,11 +80,6 @@ ngx_http_perstack_send_headers(ngx_http_perstack_exec_t *exec)
                                                    : ",\"continued\":false");
 
     return ngx_http_perstack_event_send(exec, &jw, "perstack.execution");
-
-failed:
-
-    ngx_http_perstack_finalize(exec, NGX_ERROR);
-    return NGX_ERROR;
 }
 
 
@@ -265,6 +234,9 @@ ngx_http_perstack_prefix(ngx_http_perstack_exec_t *exec, u_char *dst)
             dst = ngx_http_perstack_sse_close(dst, NULL, 0);
         }
 
+        /* the runtime's event, cut short, ends here */
+        ngx_http_perstack_mark(exec, dst);
+
         exec->raw_open = 0;
         exec->cut_reason = NULL;
 
@@ -295,12 +267,15 @@ ngx_http_perstack_frame_size(ngx_http_perstack_exec_t *exec, uint64_t id,
     size_t type_len, const u_char *data, size_t len)
 {
     if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
-        return len + 1;
+        return ngx_http_perstack_ndjson_size(id, data, len) + 1;
     }
 
-    return ngx_http_perstack_sse_size(id, type_len, data, len);
+    return ngx_http_perstack_sse_size(exec->id, NGX_HTTP_PERSTACK_ID_LEN, id,
+                                      type_len, data, len);
 }
 
+
+/* one whole event, whose id is its position in the execution */
 
 static u_char *
 ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec, u_char *dst,
@@ -308,12 +283,37 @@ ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec, u_char *dst,
     size_t len)
 {
     if (exec->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
-        dst = ngx_cpymem(dst, data, len);
+        dst = ngx_http_perstack_ndjson_write(dst, id, data, len);
         *dst++ = '\n';
-        return dst;
+
+    } else {
+        dst = ngx_http_perstack_sse_write(dst, exec->id,
+                                          NGX_HTTP_PERSTACK_ID_LEN, id, type,
+                                          type_len, data, len);
     }
 
-    return ngx_http_perstack_sse_write(dst, id, type, type_len, data, len);
+    ngx_http_perstack_mark(exec, dst);
+
+    return dst;
+}
+
+
+/*
+ * The event exec->sequence ends at dst, in the buffer on its way: the
+ * record's index learns where, once the buffer is recorded.
+ */
+
+void
+ngx_http_perstack_mark(ngx_http_perstack_exec_t *exec, u_char *dst)
+{
+    if (exec->marks == sizeof(exec->mark_end) / sizeof(exec->mark_end[0])) {
+        /* cannot happen: a buffer holds at most four events' ends */
+        return;
+    }
+
+    exec->mark_position[exec->marks] = exec->sequence;
+    exec->mark_end[exec->marks] = dst - exec->out;
+    exec->marks++;
 }
 
 
@@ -390,8 +390,49 @@ ngx_http_perstack_stderr(ngx_http_perstack_exec_t *exec,
 }
 
 
+/*
+ * The buffer's len bytes: into the record, with where its events end, then
+ * to the client, if one is attached.  A record that cannot take them
+ * (full, or a write that failed) no longer grows, and the execution is
+ * stopped by the caller, which finds exec->record so marked; the client
+ * still gets them, and the closing event.
+ */
+
 ngx_int_t
 ngx_http_perstack_send(ngx_http_perstack_exec_t *exec, size_t len)
+{
+    off_t       base;
+    ngx_uint_t  i;
+
+    if (exec->record) {
+        base = exec->record->size;
+
+        if (ngx_http_perstack_record_append(exec, exec->out, len) == NGX_OK) {
+
+            for (i = 0; i < exec->marks; i++) {
+                if (ngx_http_perstack_record_mark(exec,
+                                                  exec->mark_position[i],
+                                                  base + exec->mark_end[i])
+                    != NGX_OK)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    exec->marks = 0;
+
+    if (exec->request == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_perstack_deliver(exec, len);
+}
+
+
+static ngx_int_t
+ngx_http_perstack_deliver(ngx_http_perstack_exec_t *exec, size_t len)
 {
     ngx_int_t                  rc;
     ngx_buf_t                 *b;
@@ -451,6 +492,11 @@ ngx_http_perstack_busy(ngx_http_perstack_exec_t *exec)
     ngx_buf_t  *b;
 
     b = exec->out_buf;
+
+    if (exec->request == NULL) {
+        /* detached: nothing holds the output back */
+        return 0;
+    }
 
     return (exec->request->connection->buffered
             || (b->pos && b->pos < b->last));
@@ -568,7 +614,9 @@ ngx_http_perstack_keepalive(ngx_event_t *ev)
 
     ngx_memcpy(p, len == 1 ? "\n" : NGX_HTTP_PERSTACK_SSE_PING, len);
 
-    if (ngx_http_perstack_send(exec, len) != NGX_OK) {
+    /* a keep-alive is not part of the stream: it is not recorded */
+
+    if (ngx_http_perstack_deliver(exec, len) != NGX_OK) {
         return;
     }
 

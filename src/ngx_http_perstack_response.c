@@ -180,9 +180,6 @@ ngx_int_t
 ngx_http_perstack_send_error_json(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *message, ngx_str_t *extra)
 {
-    ngx_int_t               rc;
-    ngx_buf_t              *b;
-    ngx_chain_t             out;
     ngx_http_perstack_jw_t  jw;
 
     ngx_http_perstack_jw_pool(&jw, r->pool, 256 + extra->len);
@@ -193,14 +190,28 @@ ngx_http_perstack_send_error_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_perstack_jw_rawn(&jw, extra->data, extra->len);
     ngx_http_perstack_jw_raw(&jw, "}\n");
 
+    return ngx_http_perstack_send_json(r, status, &jw);
+}
+
+
+/* a JSON body, the writer's text (checked here), with its status */
+
+ngx_int_t
+ngx_http_perstack_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_http_perstack_jw_t *jw)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
     b = ngx_calloc_buf(r->pool);
 
-    if (b == NULL || ngx_http_perstack_jw_failed(&jw)) {
+    if (b == NULL || ngx_http_perstack_jw_failed(jw)) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = jw.start;
-    b->last = jw.pos;
+    b->pos = jw->start;
+    b->last = jw->pos;
     b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
@@ -221,6 +232,49 @@ ngx_http_perstack_send_error_json(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * An execution's stream starts: its format's type, no caching, nothing
+ * held back by a proxy in front, and which execution it is.
+ */
+
+ngx_int_t
+ngx_http_perstack_stream_headers(ngx_http_request_t *r, ngx_uint_t format,
+    ngx_str_t *execution)
+{
+    ngx_table_elt_t  *h;
+
+    r->headers_out.status = NGX_HTTP_OK;
+
+    if (format == NGX_HTTP_PERSTACK_FORMAT_NDJSON) {
+        ngx_str_set(&r->headers_out.content_type, "application/x-ndjson");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+
+    /* X-Accel-Buffering: a proxy in front must not hold events back */
+
+    if (ngx_http_perstack_add_header(r, "Cache-Control", "no-cache") == NULL
+        || ngx_http_perstack_add_header(r, "X-Accel-Buffering", "no") == NULL
+        || (h = ngx_http_perstack_add_header(r, "X-Perstack-Execution", ""))
+           == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    h->value = *execution;
+
+    return ngx_http_send_header(r);
 }
 
 

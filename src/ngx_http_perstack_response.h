@@ -24,6 +24,10 @@ ngx_int_t ngx_http_perstack_send_error(ngx_http_request_t *r,
 ngx_int_t ngx_http_perstack_send_error_json(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, ngx_str_t *message,
     ngx_str_t *extra);
+ngx_int_t ngx_http_perstack_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_http_perstack_jw_t *jw);
+ngx_int_t ngx_http_perstack_stream_headers(ngx_http_request_t *r,
+    ngx_uint_t format, ngx_str_t *execution);
 void ngx_http_perstack_jw_pool(ngx_http_perstack_jw_t *jw, ngx_pool_t *pool,
     size_t hint);
 

@@ -230,7 +230,9 @@ ngx_http_perstack_outcome_name(ngx_http_perstack_outcome_e outcome)
         "idle_timeout",
         "output_limit",
         "shutdown",
-        "max_steps"
+        "max_steps",
+        "cancelled",
+        "abandoned"
     };
 
     return names[outcome];

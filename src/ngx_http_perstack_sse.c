@@ -11,18 +11,19 @@
 #define NGX_HTTP_PERSTACK_UINT64_LEN  (sizeof("18446744073709551615") - 1)
 
 
-static u_char *ngx_http_perstack_sse_id(u_char *dst, uint64_t id);
+static u_char *ngx_http_perstack_sse_id(u_char *dst, const u_char *stream,
+    size_t stream_len, uint64_t id);
 static u_char *ngx_http_perstack_sse_copy(u_char *dst, const char *s,
     size_t len);
 
 
 size_t
-ngx_http_perstack_sse_size(uint64_t id, size_t type_len, const u_char *data,
-    size_t len)
+ngx_http_perstack_sse_size(const u_char *stream, size_t stream_len,
+    uint64_t id, size_t type_len, const u_char *data, size_t len)
 {
     size_t  size;
 
-    size = ngx_http_perstack_sse_open_size(id)
+    size = ngx_http_perstack_sse_open_size(stream, stream_len, id)
            + ngx_http_perstack_sse_data_size(data, len)
            + sizeof("\n\n") - 1;
 
@@ -35,10 +36,11 @@ ngx_http_perstack_sse_size(uint64_t id, size_t type_len, const u_char *data,
 
 
 u_char *
-ngx_http_perstack_sse_write(u_char *dst, uint64_t id, const u_char *type,
-    size_t type_len, const u_char *data, size_t len)
+ngx_http_perstack_sse_write(u_char *dst, const u_char *stream,
+    size_t stream_len, uint64_t id, const u_char *type, size_t type_len,
+    const u_char *data, size_t len)
 {
-    dst = ngx_http_perstack_sse_id(dst, id);
+    dst = ngx_http_perstack_sse_id(dst, stream, stream_len, id);
 
     if (type_len != 0) {
         dst = ngx_http_perstack_sse_copy(dst, "event: ",
@@ -59,11 +61,16 @@ ngx_http_perstack_sse_write(u_char *dst, uint64_t id, const u_char *type,
 
 
 size_t
-ngx_http_perstack_sse_open_size(uint64_t id)
+ngx_http_perstack_sse_open_size(const u_char *stream, size_t stream_len,
+    uint64_t id)
 {
     size_t  size;
 
     size = sizeof("id: \ndata: ") - 1;
+
+    if (stream_len != 0) {
+        size += stream_len + 1;
+    }
 
     do {
         size++;
@@ -75,9 +82,10 @@ ngx_http_perstack_sse_open_size(uint64_t id)
 
 
 u_char *
-ngx_http_perstack_sse_open(u_char *dst, uint64_t id)
+ngx_http_perstack_sse_open(u_char *dst, const u_char *stream,
+    size_t stream_len, uint64_t id)
 {
-    dst = ngx_http_perstack_sse_id(dst, id);
+    dst = ngx_http_perstack_sse_id(dst, stream, stream_len, id);
 
     return ngx_http_perstack_sse_copy(dst, "data: ", sizeof("data: ") - 1);
 }
@@ -173,14 +181,21 @@ ngx_http_perstack_sse_close(u_char *dst, const u_char *type, size_t type_len)
 }
 
 
-/* "id: <id>\n" */
+/* "id: <stream>-<id>\n", or "id: <id>\n" */
 
 static u_char *
-ngx_http_perstack_sse_id(u_char *dst, uint64_t id)
+ngx_http_perstack_sse_id(u_char *dst, const u_char *stream,
+    size_t stream_len, uint64_t id)
 {
     u_char  *d, digits[NGX_HTTP_PERSTACK_UINT64_LEN];
 
     dst = ngx_http_perstack_sse_copy(dst, "id: ", sizeof("id: ") - 1);
+
+    if (stream_len != 0) {
+        memcpy(dst, stream, stream_len);
+        dst += stream_len;
+        *dst++ = '-';
+    }
 
     d = digits + sizeof(digits);
 
@@ -203,4 +218,96 @@ ngx_http_perstack_sse_copy(u_char *dst, const char *s, size_t len)
     memcpy(dst, s, len);
 
     return dst + len;
+}
+
+
+/*
+ * NDJSON's framing: the event's JSON object with its position as its first
+ * member, "{"position":N," in place of its "{".  data that is not an
+ * object goes as it is.  A part that has only white space after the "{"
+ * gets the comma too: the rest of the object follows.
+ */
+
+size_t
+ngx_http_perstack_ndjson_size(uint64_t position, const u_char *data,
+    size_t len)
+{
+    size_t         size;
+    const u_char  *p, *last;
+
+    p = memchr(data, '{', len);
+
+    if (p == NULL) {
+        return len;
+    }
+
+    size = len + sizeof("\"position\":,") - 1;
+
+    do {
+        size++;
+        position /= 10;
+    } while (position != 0);
+
+    last = data + len;
+
+    for (p++; p < last; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            break;
+        }
+    }
+
+    if (p < last && *p == '}') {
+        size--;
+    }
+
+    return size;
+}
+
+
+u_char *
+ngx_http_perstack_ndjson_write(u_char *dst, uint64_t position,
+    const u_char *data, size_t len)
+{
+    u_char        *d, digits[NGX_HTTP_PERSTACK_UINT64_LEN];
+    const u_char  *p, *q, *last;
+
+    p = memchr(data, '{', len);
+
+    if (p == NULL) {
+        memcpy(dst, data, len);
+        return dst + len;
+    }
+
+    p++;
+    memcpy(dst, data, p - data);
+    dst += p - data;
+
+    dst = ngx_http_perstack_sse_copy(dst, "\"position\":",
+                                     sizeof("\"position\":") - 1);
+
+    d = digits + sizeof(digits);
+
+    do {
+        *--d = (u_char) ('0' + position % 10);
+        position /= 10;
+    } while (position != 0);
+
+    memcpy(dst, d, digits + sizeof(digits) - d);
+    dst += digits + sizeof(digits) - d;
+
+    last = data + len;
+
+    for (q = p; q < last; q++) {
+        if (*q != ' ' && *q != '\t' && *q != '\r' && *q != '\n') {
+            break;
+        }
+    }
+
+    if (!(q < last && *q == '}')) {
+        *dst++ = ',';
+    }
+
+    memcpy(dst, p, last - p);
+
+    return dst + (last - p);
 }

@@ -25,13 +25,13 @@
  * The exact size of the event ngx_http_perstack_sse_write() writes for the
  * same arguments.
  */
-size_t ngx_http_perstack_sse_size(uint64_t id, size_t type_len,
-    const u_char *data, size_t len);
+size_t ngx_http_perstack_sse_size(const u_char *stream, size_t stream_len,
+    uint64_t id, size_t type_len, const u_char *data, size_t len);
 
 /*
  * Writes one event:
  *
- *     id: <id>\n
+ *     id: <stream>-<id>\n    ("id: <id>" when stream_len is 0)
  *     event: <type>\n        (only when type_len is not 0)
  *     data: <line>\n         (one for each line of data)
  *     \n
@@ -42,14 +42,15 @@ size_t ngx_http_perstack_sse_size(uint64_t id, size_t type_len,
  * JSON object, an equivalent one).  type must not contain "\r" or "\n".
  * Returns the end of what was written.
  */
-u_char *ngx_http_perstack_sse_write(u_char *dst, uint64_t id,
-    const u_char *type, size_t type_len, const u_char *data, size_t len);
+u_char *ngx_http_perstack_sse_write(u_char *dst, const u_char *stream,
+    size_t stream_len, uint64_t id, const u_char *type, size_t type_len,
+    const u_char *data, size_t len);
 
 
 /*
  * An event whose data comes in parts, for a line too long to hold:
  *
- *     id: <id>\n
+ *     id: <stream>-<id>\n
  *     data: <part><part>...\n
  *     event: <type>\n        (only when type_len is not 0)
  *     \n
@@ -60,14 +61,27 @@ u_char *ngx_http_perstack_sse_write(u_char *dst, uint64_t id,
  * ends between a "\r" and a "\n"), close() the rest.  close() with
  * type_len 0 also ends an event cut short.
  */
-size_t ngx_http_perstack_sse_open_size(uint64_t id);
-u_char *ngx_http_perstack_sse_open(u_char *dst, uint64_t id);
+size_t ngx_http_perstack_sse_open_size(const u_char *stream,
+    size_t stream_len, uint64_t id);
+u_char *ngx_http_perstack_sse_open(u_char *dst, const u_char *stream,
+    size_t stream_len, uint64_t id);
 size_t ngx_http_perstack_sse_data_size(const u_char *data, size_t len);
 u_char *ngx_http_perstack_sse_data(u_char *dst, const u_char *data,
     size_t len);
 size_t ngx_http_perstack_sse_close_size(size_t type_len);
 u_char *ngx_http_perstack_sse_close(u_char *dst, const u_char *type,
     size_t type_len);
+
+
+/*
+ * NDJSON's framing of an event, or of a long line's first part: the JSON
+ * object with "position":<position> as its first member.  size() is the
+ * exact length write() writes; neither adds the line's "\n".
+ */
+size_t ngx_http_perstack_ndjson_size(uint64_t position, const u_char *data,
+    size_t len);
+u_char *ngx_http_perstack_ndjson_write(u_char *dst, uint64_t position,
+    const u_char *data, size_t len);
 
 
 #endif /* _NGX_HTTP_PERSTACK_SSE_H_INCLUDED_ */

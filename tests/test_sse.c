@@ -26,8 +26,8 @@ sse_is(uint64_t id, const char *type, size_t type_len, const char *data,
     size_t   size;
     u_char  *buf, *end;
 
-    size = ngx_http_perstack_sse_size(id, type_len, (const u_char *) data,
-                                      len);
+    size = ngx_http_perstack_sse_size(NULL, 0, id, type_len,
+                                      (const u_char *) data, len);
 
     check_uint(size, want_len, __FILE__, line, "size");
 
@@ -36,8 +36,9 @@ sse_is(uint64_t id, const char *type, size_t type_len, const char *data,
         abort();
     }
 
-    end = ngx_http_perstack_sse_write(buf, id, (const u_char *) type,
-                                      type_len, (const u_char *) data, len);
+    end = ngx_http_perstack_sse_write(buf, NULL, 0, id,
+                                      (const u_char *) type, type_len,
+                                      (const u_char *) data, len);
 
     check_mem(buf, end - buf, want, want_len, __FILE__, line, "event");
 
@@ -223,14 +224,14 @@ test_random(void)
                    << (check_random(4) * 16);
         n = (iter % 2) ? 0 : 1 + check_random(8);
 
-        size = ngx_http_perstack_sse_size(event_id, n, data, len);
+        size = ngx_http_perstack_sse_size(NULL, 0, event_id, n, data, len);
 
         buf = malloc(size);
         if (buf == NULL) {
             abort();
         }
 
-        end = ngx_http_perstack_sse_write(buf, event_id,
+        end = ngx_http_perstack_sse_write(buf, NULL, 0, event_id,
                                           (const u_char *) "abcdefgh", n,
                                           data, len);
 
@@ -279,10 +280,74 @@ test_random(void)
 }
 
 
+/* an id that names the stream and the position in it */
+
+static void
+test_stream(void)
+{
+    size_t         size;
+    u_char        *end, buf[128];
+    const u_char  *stream = (const u_char *) "0123abcd";
+
+    size = ngx_http_perstack_sse_size(stream, 8, 17, 1,
+                                      (const u_char *) "{}", 2);
+    end = ngx_http_perstack_sse_write(buf, stream, 8, 17,
+                                      (const u_char *) "x", 1,
+                                      (const u_char *) "{}", 2);
+
+    CHECK_UINT(size, (size_t) (end - buf));
+    CHECK_MEM(buf, end - buf, "id: 0123abcd-17\nevent: x\ndata: {}\n\n",
+              sizeof("id: 0123abcd-17\nevent: x\ndata: {}\n\n") - 1);
+
+    size = ngx_http_perstack_sse_open_size(stream, 8, 9);
+    end = ngx_http_perstack_sse_open(buf, stream, 8, 9);
+
+    CHECK_UINT(size, (size_t) (end - buf));
+    CHECK_MEM(buf, end - buf, "id: 0123abcd-9\ndata: ",
+              sizeof("id: 0123abcd-9\ndata: ") - 1);
+}
+
+
+/* NDJSON: the position as the object's first member */
+
+static void
+ndjson_is(uint64_t position, const char *data, const char *want, int line)
+{
+    size_t   size;
+    u_char  *end, buf[256];
+
+    size = ngx_http_perstack_ndjson_size(position, (const u_char *) data,
+                                         strlen(data));
+    end = ngx_http_perstack_ndjson_write(buf, position, (const u_char *) data,
+                                         strlen(data));
+
+    check_uint(size, (size_t) (end - buf), __FILE__, line, "size");
+    check_mem(buf, end - buf, want, strlen(want), __FILE__, line, "line");
+}
+
+
+static void
+test_ndjson(void)
+{
+    ndjson_is(1, "{\"type\":\"x\"}", "{\"position\":1,\"type\":\"x\"}",
+              __LINE__);
+    ndjson_is(1234567, "  { \"a\":1}", "  {\"position\":1234567, \"a\":1}",
+              __LINE__);
+    ndjson_is(5, "{}", "{\"position\":5}", __LINE__);
+    ndjson_is(5, "{ \t}", "{\"position\":5 \t}", __LINE__);
+    /* a long line's first part: more of the object follows */
+    ndjson_is(6, "{   ", "{\"position\":6,   ", __LINE__);
+    ndjson_is(7, "not json", "not json", __LINE__);
+    ndjson_is(0, "{\"b\":[]}", "{\"position\":0,\"b\":[]}", __LINE__);
+}
+
+
 int
 main(void)
 {
     test_events();
+    test_stream();
+    test_ndjson();
     test_lines();
     test_random();
 
