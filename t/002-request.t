@@ -374,20 +374,18 @@ message: ~NUL
 "PUT /run\n" . '{"expert":"demo","query":"hi"}'
 --- error_code: 405
 --- response_headers
-Allow: GET, POST
+Allow: GET, POST, DELETE
 --- json_error
 error: method_not_allowed
 
 
 
-=== TEST 31: DELETE is not allowed
+=== TEST 31: DELETE names an execution: without one it is 400
 --- request
 DELETE /run?expert=demo&query=hi
---- error_code: 405
---- response_headers
-Allow: GET, POST
+--- error_code: 400
 --- json_error
-error: method_not_allowed
+error: bad_execution
 
 
 
@@ -396,7 +394,7 @@ error: method_not_allowed
 OPTIONS /run
 --- error_code: 405
 --- response_headers
-Allow: GET, POST
+Allow: GET, POST, DELETE
 --- json_error
 error: method_not_allowed
 
@@ -407,7 +405,7 @@ error: method_not_allowed
 HEAD /run?expert=demo&query=hi
 --- error_code: 405
 --- response_headers
-Allow: GET, POST
+Allow: GET, POST, DELETE
 Content-Type: application/json
 --- response_body
 
@@ -418,7 +416,7 @@ Content-Type: application/json
 "PUT /run\n" . ("x" x 5000)
 --- error_code: 405
 --- response_headers
-Allow: GET, POST
+Allow: GET, POST, DELETE
 --- json_error
 error: method_not_allowed
 

@@ -231,7 +231,7 @@ container_removed: true
 hello brave new world
 --- check: check_demo_bytes
 --- response_headers_like
-X-Perstack-Execution: ^[0-9a-f]{16}$
+X-Perstack-Execution: ^[0-9a-f]{32}$
 
 
 

@@ -684,7 +684,7 @@ exit_code: 0
 === TEST 20: deep: pendingToolCalls nested 400000 deep do not crash the worker (paused, no pending calls kept)
 --- request
 GET /run?expert=deep&query=400000
---- response_body_like: \A.*"type":"perstack\.end","execution":"[0-9a-f]{16}","outcome":"paused","exit_code":0,[^\n]*"container_removed":true,"job":"[0-9a-z]+"\}\n\n\z
+--- response_body_like: \A.*"type":"perstack\.end","execution":"[0-9a-f]{32}","outcome":"paused","exit_code":0,[^\n]*"container_removed":true,"job":"[0-9a-z]+"\}\n\n\z
 --- timeout: 60
 
 

@@ -48,7 +48,7 @@ sub start_run {
        "$name - the first runtime event arrives");
 
     my $id = $c->header('X-Perstack-Execution') // '';
-    like($id, qr/\A[0-9a-f]{16}\z/, "$name - X-Perstack-Execution");
+    like($id, qr/\A[0-9a-f]{32}\z/, "$name - X-Perstack-Execution");
 
     my $x = $c->first_event('perstack.execution');
     return ($c, $id, $x ? $x->{json} : {});

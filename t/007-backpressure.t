@@ -19,6 +19,9 @@ my $config = <<'_EOC_';
         perstack_execute;
         perstack_image $TEST_NGINX_PERSTACK_IMAGE;
         perstack_buffer_size 16k;
+        # 300000 events are about 70 MB of stream: over the record's
+        # default bound, which ends an execution (t/026)
+        perstack_record_max_size 256m;
     }
 
     location = /static {

@@ -211,7 +211,8 @@ sub check_fault_end {
     is_deeply($s->{errors}, [], "$name - well formed SSE");
 
     my @ids = map { $_->{id} // '' } @ev;
-    push @p, "SSE ids @ids" unless "@ids" eq join ' ', 1 .. @ev;
+    push @p, "SSE ids @ids"
+        unless "@ids" eq join ' ', map { "$xid-$_" } 1 .. @ev;
 
     my $x = @ev ? $ev[0]{json} || {} : {};
     push @p, "the first event is " . printable($ev[0]{type})

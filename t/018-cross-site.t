@@ -369,7 +369,7 @@ Access-Control-Request-Headers: content-type
 --- response_headers
 Access-Control-Allow-Origin: https://app.example
 Access-Control-Allow-Credentials: true
-Access-Control-Allow-Methods: GET, POST
+Access-Control-Allow-Methods: GET, POST, DELETE
 Access-Control-Allow-Headers: Content-Type, Last-Event-ID
 Access-Control-Max-Age: 600
 Vary: Origin
@@ -399,7 +399,7 @@ OPTIONS /app
 --- json_error
 error: method_not_allowed
 --- response_headers
-Allow: GET, POST
+Allow: GET, POST, DELETE
 !Access-Control-Allow-Methods
 
 

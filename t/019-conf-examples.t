@@ -713,12 +713,19 @@ sub production_limit {
     $q->close;
     no_container_for("$name - alice's third", $t0, $e);
 
+    # a client that goes leaves its execution running for
+    # perstack_detach_timeout, to come back to: alice cancels them
     for my $h (@held) {
         my $hx = $h->first_event('perstack.execution');
+        my $id = $hx ? $hx->{json}{execution} : '';
         $h->close;
+        my $d = http_request(method => 'DELETE',
+                             path => "/agents/?execution=$id",
+                             headers => \@alice, timeout => 10);
+        is($d->{status}, 202, "$name - alice cancels a held run");
         ok(defined wait_container_gone($hx ? $hx->{json}{container} : '',
                                        20),
-           "$name - a held run's container is gone once its client is");
+           "$name - a held run's container is gone once it is cancelled");
     }
 
     check_refused("$name (a held run's credential, after it)",

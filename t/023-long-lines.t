@@ -535,7 +535,12 @@ sub check_longend {
     # the line, whole
     is(scalar @{ $r->{long} }, 1, "$name - one line over 1 MiB");
     my $l = $r->{long}[0] || LongLine->new($LONG_UNIT);
-    my $prefix = $format eq 'sse' ? length 'data: ' : 0;
+    # before the line's bytes: "data: " in SSE, its position in NDJSON
+    my ($at) = grep { ($s->{events}[$_]{type} // '') eq 'completeRun' }
+               0 .. $#{ $s->{events} };
+    my $prefix = $format eq 'sse' ? length 'data: '
+                                  : length('"position":' . (($at // 0) + 1)
+                                           . ',');
 
     is($l->{len} - $prefix, $n, "$name - the completeRun line is $n bytes");
     ok(!$l->{big_tail}, "$name - after the repeated text, only its end");
@@ -569,7 +574,7 @@ sub check_longend {
         my ($blk) = grep { /^data: \{"type":"completeRun"/m }
                     split /\n\n/, $r->{body};
         like(defined $blk ? "$blk\n\n" : '',
-             qr/\Aid: \d+\ndata: \{"type":"completeRun"[^\n]*\nevent: completeRun\n\n\z/,
+             qr/\Aid: [0-9a-f]{32}-\d+\ndata: \{"type":"completeRun"[^\n]*\nevent: completeRun\n\n\z/,
              "$name - SSE: id, data, then event: completeRun after the data");
     }
 }

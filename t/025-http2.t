@@ -68,11 +68,11 @@ sub slurp {
 my $Version = `$Nginx -v 2>&1` =~ m{nginx/(\d+\.\d+\.\d+)} ? $1 : '0.0.0';
 my $HttpOn = sprintf('%03d%03d%03d', split /\./, $Version) ge '001025001';
 
-# durable executions are there once the module knows their directive
-my $Durable = index(slurp($ENV{TEST_NGINX_PERSTACK_MODULE}) // '',
-                    'perstack_detach_timeout') >= 0;
-my $NotYet = $Durable ? undef
-                      : 'durable executions are not in this module yet';
+# /durable keeps the default perstack_detach_timeout; the other
+# locations set 0 themselves
+$Perstack::Detach = 1;
+my $Durable = 1;
+my $NotYet;
 
 # the certificate, for 127.0.0.1, in a directory of this run's own
 my $Tls = make_dir('h2-tls');

@@ -78,6 +78,9 @@ our $Image = $ENV{TEST_NGINX_PERSTACK_IMAGE} || $ENV{PERSTACK_DEMO_IMAGE}
 
 # the response Test::Nginx is checking (see the wrapper in setup())
 our $LastResponse;
+# set by the files about executions that outlive their clients: the
+# default perstack_detach_timeout, not 0
+our $Detach;
 
 my $JsonIn = JSON::PP->new->utf8;
 my $JsonOut = JSON::PP->new->utf8->canonical;
@@ -159,6 +162,25 @@ sub setup {
             my $http = $block->http_config // '';
             $block->set_value('http_config',
                               "perstack_docker unix:$DockerSock;\n$http");
+        }
+
+        # Records where Test::Nginx clears them between blocks: under
+        # logs/ (the default, under the prefix, would keep it from
+        # removing the server root)
+        {
+            my $http = $block->http_config // '';
+            $block->set_value('http_config',
+                "perstack_record_path $Test::Nginx::Util::ServRoot/logs/"
+                . "perstack_records;\n$http");
+        }
+
+        # The files written before executions outlived their clients test
+        # a client that goes away as the end of its execution:
+        # perstack_detach_timeout 0.  Those about detaching set $Detach.
+        if (!$Detach) {
+            my $http = $block->http_config // '';
+            $block->set_value('http_config',
+                              "perstack_detach_timeout 0;\n$http");
         }
 
         my $req = $block->request;
@@ -377,7 +399,8 @@ sub check_json_error {
 # Nginx sends it before the check runs).  Unless the block has a request of
 # its own, it is "PUT $uri" to a location of the module's, which the module
 # refuses before it reads the body, asks for approval or calls the Docker
-# Engine: 405 method_not_allowed with "Allow: GET, POST" and a JSON error
+# Engine: 405 method_not_allowed with "Allow: GET, POST, DELETE" and a JSON
+# error
 # (README, "Errors before the stream starts").  The block so checks that its
 # nginx loaded the module, that $uri is the module's location and that the
 # worker answers, with nothing to clean up.
@@ -388,7 +411,7 @@ sub default_request {
 
     $block->set_value('request', "PUT $uri\n");
     $block->set_value('error_code', 405) unless defined $block->error_code;
-    $block->set_value('response_headers', "Allow: GET, POST\n")
+    $block->set_value('response_headers', "Allow: GET, POST, DELETE\n")
         unless defined $block->response_headers;
     $block->set_value('json_error', "error: method_not_allowed\n")
         unless defined $block->json_error;
@@ -608,6 +631,14 @@ sub light_event {
 
     $s->{total}++;
 
+    # "<execution>-<position>": one execution, positions that follow
+    if (defined $id && $id =~ /\A([0-9a-f]{32})-([0-9]+)\z/) {
+        $s->{execution} //= $1;
+        push @{ $s->{errors} }, "SSE id $id of another execution"
+            if $1 ne $s->{execution};
+        $id = $2;
+    }
+
     if (defined $id && $id ne $s->{total}) {
         push @{ $s->{errors} }, "SSE id $id where $s->{total} was due"
             if $s->{id_errors}++ < 5;
@@ -645,6 +676,18 @@ sub ndjson_feed {
             push @{ $s->{order} }, 'ping';
             next;
         }
+
+        # the event's position, its first member: checked, then taken
+        # out, so that the rest is the event as the container wrote it
+        my $position;
+        if ($line =~ s/\A(\s*\{)"position":([0-9]+)(,|(?=\s*\}))/$1/) {
+            $position = $2;
+        }
+
+        my $due = ($s->{total} // 0) + 1;
+        push @{ $s->{errors} }, "NDJSON position "
+                                . ($position // 'none') . " where $due was due"
+            if ($position // -1) != $due && $s->{position_errors}++ < 5;
 
         next if light_event($s, $line);
 
@@ -774,7 +817,7 @@ sub check_stream {
                    "$name - stream: X-Accel-Buffering");
 
     my $xid = $hdr->('X-Perstack-Execution') // '';
-    Test::More::like($xid, qr/\A[0-9a-f]{16}\z/,
+    Test::More::like($xid, qr/\A[0-9a-f]{32}\z/,
                      "$name - stream: X-Perstack-Execution");
 
     Test::More::is($s->{format}, $format, "$name - stream: parsed as $format");
@@ -786,8 +829,8 @@ sub check_stream {
 
     if ($format eq 'sse') {
         my @ids = map { $_->{id} // '' } @ev;
-        Test::More::is_deeply(\@ids, [ map { "$_" } 1 .. @ev ],
-                              "$name - stream: ids 1..N")
+        Test::More::is_deeply(\@ids, [ map { "$xid-$_" } 1 .. @ev ],
+                              "$name - stream: ids <execution>-1..N")
             or Test::More::diag("ids: @ids");
 
         for my $e (@ev) {

@@ -243,7 +243,8 @@ sub check_run {
 
     if ($format eq 'sse') {
         my @ids = map { $_->{id} // '' } @ev;
-        push @p, "SSE ids @ids" unless "@ids" eq join ' ', 1 .. @ev;
+        push @p, "SSE ids @ids"
+            unless "@ids" eq join ' ', map { "$xid-$_" } 1 .. @ev;
     }
 
     my $x = @ev ? $ev[0]{json} || {} : {};
