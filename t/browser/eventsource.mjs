@@ -250,17 +250,25 @@ async function main() {
     }));
 }
 
+let failed = false;
+
 try {
     await main();
 } catch (e) {
     process.stderr.write(`eventsource.mjs: ${e && e.stack ? e.stack : e}\n`);
-    if (browser) {
-        await browser.close().catch(() => {});
-    }
+    failed = true;
+}
+
+if (browser) {
+    await browser.close().catch(() => {});
+}
+
+if (failed) {
     process.exit(1);
 }
 
-await browser.close();
 out.elapsedMs = Date.now() - started;
-process.stdout.write(JSON.stringify(out, null, 1) + '\n');
-process.exit(0);
+
+// (exit once the document is written: to a pipe, the write completes
+// later, and an exit before that would cut it short)
+process.stdout.write(JSON.stringify(out) + '\n', () => process.exit(0));
