@@ -164,6 +164,10 @@ cases() {
     run delegate-return -- run delegate return
     run slow -- run slow 2
     run slow-zero -- run slow 0
+    run quiet -- run quiet 2:0
+    run quiet-one -- run quiet 1:1
+    run quiet-count -- run quiet 0
+    run quiet-neg -- run quiet -- -2:-1
     run flood -- run flood 300
     run flood-zero -- run flood 0
     for q in 10 1000 70000 -5; do
@@ -251,7 +255,7 @@ cases() {
 covered=" demo interactive error maxsteps noend delegate garbage stderr nonl
     stdin echo swapped slow flood huge long longend longerror longstderr
     longtext longbad longforge exit crash stubborn probe memhog forkbomb llm
-    net deep "
+    net deep quiet "
 covered=" $(echo $covered) "
 table="$(sed -n 's/^DEMO_SCENARIO(\([a-z0-9_]*\),.*/\1/p' \
     "$PERSTACK_ROOT/demo/scenarios.h")"

@@ -53,7 +53,7 @@
     "  stderr exit crash stubborn nonl stdin probe memhog forkbomb llm"       \
     " net\n"                                                                  \
     "  deep echo maxsteps noend delegate swapped long longend longerror\n"    \
-    "  longstderr longtext longbad longforge\n"
+    "  longstderr longtext longbad longforge quiet\n"
 
 
 typedef struct {

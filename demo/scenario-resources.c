@@ -47,6 +47,96 @@ demo_scenario_slow(void)
 }
 
 
+/*
+ * quiet: "N:S" (default "3:6"): N streamReasoning events, each after S
+ * seconds in which nothing at all is printed, on stdout or stderr; then
+ * the end of slow.  A stream that a proxy cuts after a silence (proxy_read
+ * timeout shorter than S) while the run goes on.  "N" alone keeps S at 6;
+ * a query that is neither gives 3 and 6.  S is at most a day.
+ */
+
+#define DEMO_QUIET_N      3
+#define DEMO_QUIET_S      6
+#define DEMO_QUIET_MAX_S  86400
+
+
+static void
+demo_quiet_query(long *n, long *s)
+{
+    char        first[32];
+    const char  *colon;
+    size_t      len;
+
+    *n = DEMO_QUIET_N;
+    *s = DEMO_QUIET_S;
+
+    colon = strchr(demo.query, ':');
+
+    if (colon == NULL) {
+        if (demo_parse_long(demo.query, n) != 0) {
+            *n = DEMO_QUIET_N;
+        }
+        return;
+    }
+
+    len = (size_t) (colon - demo.query);
+
+    if (len >= sizeof(first)) {
+        return;
+    }
+
+    memcpy(first, demo.query, len);
+    first[len] = '\0';
+
+    if (demo_parse_long(first, n) != 0 || demo_parse_long(colon + 1, s) != 0
+        || *s > DEMO_QUIET_MAX_S)
+    {
+        *n = DEMO_QUIET_N;
+        *s = DEMO_QUIET_S;
+    }
+}
+
+
+int
+demo_scenario_quiet(void)
+{
+    long        i, n, s;
+    demo_buf_t  text, all;
+
+    memset(&text, 0, sizeof(text));
+    memset(&all, 0, sizeof(all));
+
+    demo_quiet_query(&n, &s);
+    demo.delay_ms = 0;
+
+    demo_begin(NULL);
+    demo_simple("startStreamingReasoning", NULL, NULL);
+
+    for (i = 1; i <= n; i++) {
+        demo_sleep_ms(s * 1000);
+
+        demo_buf_reset(&text);
+        demo_buf_fmt(&text, "after %ld s of silence, %ld of %ld... ",
+                     s < 0 ? 0 : s, i, n);
+        demo_buf_add(&all, text.data, text.len);
+
+        demo_simple("streamReasoning", "delta", text.data);
+    }
+
+    demo_simple("completeStreamingReasoning", "text", demo_buf_cstr(&all));
+
+    demo_buf_reset(&text);
+    demo_buf_fmt(&text, "Done after %ld silences of %ld s.", n < 0 ? 0 : n,
+                 s < 0 ? 0 : s);
+    demo_complete(text.data);
+
+    free(text.data);
+    free(all.data);
+
+    return 0;
+}
+
+
 int
 demo_scenario_flood(void)
 {

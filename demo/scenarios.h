@@ -48,6 +48,7 @@ DEMO_SCENARIO(stubborn,    stubborn,    "ignores SIGTERM, streams forever")
 
 /* scenario-resources.c: pace, volume and the sandbox's limits */
 DEMO_SCENARIO(slow,        slow,        "one streamReasoning a second, N s")
+DEMO_SCENARIO(quiet,       quiet,       "N:S, N events after S s of silence")
 DEMO_SCENARIO(flood,       flood,       "N streamRunResult events, full speed")
 DEMO_SCENARIO(memhog,      memhog,      "memory until the OOM killer or N MiB")
 DEMO_SCENARIO(forkbomb,    forkbomb,    "forks until fork fails (or N times)")

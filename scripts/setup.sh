@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install everything the project needs on a fresh Debian 12 (bookworm):
 # build tools and libraries, Debian's nginx with nginx-dev, Docker Engine,
-# and Test::Nginx (libtest-nginx-perl, taken from Debian sid through a private
-# apt configuration: the system's own sources stay bookworm-only).
+# Test::Nginx (libtest-nginx-perl, taken from Debian sid through a private
+# apt configuration: the system's own sources stay bookworm-only), and for
+# the browser test (t/024) Debian's Chromium and, with npm, playwright-core
+# in t/browser/node_modules (exactly as t/browser/package-lock.json says).
 # Idempotent: when everything is there it only checks and returns.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -12,12 +14,41 @@ PACKAGES=(
     libssl-dev pkg-config dpkg-dev xz-utils docker.io nginx nginx-dev curl jq
     iptables
     ca-certificates perl debian-archive-keyring
+    chromium
 )
+# The browser test's driver runs on Node.js and is installed with npm.
+# Debian's packages only where the machine has no npm: a Node.js of its own
+# (NodeSource's nodejs) brings npm, and Debian's npm would conflict with it.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 # Test::Nginx is not in bookworm; sid's package is pure Perl.
 SID_PACKAGE=libtest-nginx-perl
 SID_APT_DIR="${PERSTACK_SID_APT_DIR:-/var/cache/perstack/apt-sid}"
 
 start=$(now)
+logdir="$PERSTACK_BUILD/logs"
+
+# t/browser/node_modules, by "npm ci" from the lock file, when it is missing
+# or was installed from another lock (its hash is kept beside the modules).
+BROWSER_DIR="$PERSTACK_ROOT/t/browser"
+browser_modules() {
+    local lock="$BROWSER_DIR/package-lock.json"
+    local stamp="$BROWSER_DIR/node_modules/.perstack-lock.sha256"
+    local want
+    [ -f "$lock" ] || return 0
+    want="$(sha256sum <"$lock" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        say "t/browser/node_modules matches its lock file"
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 || die "npm not found (package npm)"
+    say "installing t/browser/node_modules (npm ci)"
+    # (no install scripts: playwright-core has none, and nothing may fetch a
+    # browser of its own; the test uses Debian's /usr/bin/chromium)
+    (cd "$BROWSER_DIR" && run_logged "$logdir/npm-ci.log" \
+        npm ci --no-audit --no-fund --ignore-scripts) \
+        || die "npm ci in t/browser failed (see $logdir/npm-ci.log)"
+    printf '%s\n' "$want" >"$stamp"
+}
 
 missing=()
 need_sid=0
@@ -28,6 +59,7 @@ done < <(pkgs_missing "${PACKAGES[@]}" "$SID_PACKAGE")
 
 if [ "${#missing[@]}" -eq 0 ] && [ "$need_sid" -eq 0 ]; then
     say "all packages already installed ($(elapsed "$start"))"
+    browser_modules
     exit 0
 fi
 
@@ -56,7 +88,6 @@ if [ ! -e "$POLICY" ]; then
     created_policy=1
 fi
 
-logdir="$PERSTACK_BUILD/logs"
 mkdir -p "$logdir"
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -98,4 +129,6 @@ still="$(pkgs_missing "${PACKAGES[@]}" "$SID_PACKAGE" | tr '\n' ' ')"
 [ -z "$still" ] || die "packages still not installed: $still"
 say "done: nginx $(dpkg-query -W -f='${Version}' nginx)," \
     "docker.io $(dpkg-query -W -f='${Version}' docker.io)," \
+    "chromium $(dpkg-query -W -f='${Version}' chromium)," \
     "$SID_PACKAGE $(dpkg-query -W -f='${Version}' "$SID_PACKAGE") ($(elapsed "$start"))"
+browser_modules
