@@ -463,9 +463,10 @@ $SIG{TERM} = sub { die "bench: terminated\n" };
 my $result = { readers => $R, format => $o{format},
                reader_mode => $o{'reader-mode'}, events_asked => $o{events},
                worker_pid => $Pid, label => $o{label},
-               settings => { map { $_ => $o{$_} } qw(rcvbuf read-bytes
+               settings => { location => $o{location},
+                   map { ($_ => 0 + $o{$_}) } qw(rcvbuf read-bytes
                    read-interval hold min-slow max-slow drain-timeout
-                   sample-interval warmup-events reader-events location) } };
+                   sample-interval warmup-events reader-events) } };
 
 sample_now();
 
@@ -483,6 +484,7 @@ $Phase = 'warmup';
     }
     $result->{warmup} = { events => $w->{events},
                           outcome => $w->{end}{outcome} };
+    sample_now();
 }
 
 # 2. baseline: the container of the warm-up removed, the worker idle

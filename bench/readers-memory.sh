@@ -63,8 +63,8 @@
 # Environment: PERSTACK_DEMO_IMAGE (default perstack-demo:latest),
 # PERSTACK_DOCKER_SOCK (default /var/run/docker.sock), TMPDIR.
 set -euo pipefail
+PERSTACK_ME="readers-memory"
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
-PERSTACK_ME=readers-memory
 
 B="$PERSTACK_ROOT/bench"
 S="$PERSTACK_ROOT/scripts"
@@ -114,10 +114,9 @@ for r in "${readers[@]}"; do isnum --readers "$r"; done
 isnum --events "$events"; isnum --reader-events "$reader_events"
 isnum --rcvbuf "$rcvbuf"; isnum --read-bytes "$read_bytes"
 [ "$read_bytes" -ge 1 ] || die "--read-bytes: at least 1"
-for v in "--read-interval $read_interval" "--hold $hold" "--min-slow $min_slow" \
-         "--max-slow $max_slow" "--drain-timeout $drain_timeout"; do
-    issecs $v
-done
+issecs --read-interval "$read_interval"; issecs --hold "$hold"
+issecs --min-slow "$min_slow"; issecs --max-slow "$max_slow"
+issecs --drain-timeout "$drain_timeout"
 case "$format" in ndjson|sse) ;; *) die "--format: ndjson or sse" ;; esac
 case "$reader_mode" in resume|new) ;; *) die "--reader-mode: resume or new" ;; esac
 [ -z "$port" ] || isnum --port "$port"
@@ -165,7 +164,10 @@ run_id="bench-$(date +%Y%m%d-%H%M%S)-$$"
 master=""
 stop_nginx() {
     local deadline workers p
-    [ -n "$master" ] && pid_is "$master" nginx || { master=""; return 0; }
+    if [ -z "$master" ] || ! pid_is "$master" nginx; then
+        master=""
+        return 0
+    fi
     workers="$(ps -o pid= --ppid "$master" 2>/dev/null || true)"
     kill -QUIT "$master" 2>/dev/null || true
     deadline=$(( $(date +%s) + 20 ))
@@ -372,7 +374,7 @@ results=() rc=0 skip_reason=""
 mapfile -t readers < <(printf '%s\n' "${readers[@]}" | sort -n -u)
 for r in "${readers[@]}"; do
     if [ "$r" -gt 0 ] && [ -n "$skip_reason" ]; then
-        say "R=$r: skipped: $skip_reason"
+        say "R=$r: skipped (no resume, see R=0)"
         rc=1
         continue
     fi
@@ -397,8 +399,8 @@ for r in "${readers[@]}"; do
         if answer="$(resume_works "$x")"; then
             say "R=0: a reader of execution $x is taken: $answer"
         else
-            skip_reason="this module does not resume executions (a reader of $x got $answer)"
-            say "R=0: $skip_reason"
+            skip_reason="this module does not resume executions"
+            say "R=0: $skip_reason: a reader of $x got $answer"
         fi
     fi
 
