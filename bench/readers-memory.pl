@@ -59,10 +59,12 @@ use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 use Errno qw(EINPROGRESS EAGAIN EWOULDBLOCK EINTR);
 use Time::HiRes qw(time sleep);
 use JSON::PP ();
+use POSIX ();
 
 $| = 1;
 
 my $Json = JSON::PP->new->utf8->canonical;
+my $Page = POSIX::sysconf(POSIX::_SC_PAGESIZE()) || 4096;
 
 sub msg { print "bench: ", @_, "\n" }
 sub fail_setup { print STDERR "readers-memory.pl: ", @_, "\n"; exit 2 }
@@ -778,7 +780,8 @@ sub table {
     my @rows;
     push @rows, ['R', 'VmRSS base', 'peak', '+peak', '/reader',
                  'Private_Dirty base', 'peak', '+peak', '/reader', 'marginal',
-                 'peak x R=0', 'exec s', 'events', 'readers complete'];
+                 'peak x R=0', 'TCP +peak', 'exec s', 'events',
+                 'readers complete'];
     for my $r (sort { $a->{readers} <=> $b->{readers} } @res) {
         my $n = $r->{readers};
         my $g = $r->{peak}{pd} - $r->{baseline}{pd};
@@ -801,6 +804,7 @@ sub table {
             $n && defined $g0 ? $kb->(($g - $g0) / $n) : '-',
             $r0 && $r0->{peak}{pd} > 0
                 ? sprintf('%.2f', $r->{peak}{pd} / $r0->{peak}{pd}) : '-',
+            $kb->(($r->{peak}{tcp} - $r->{baseline}{tcp}) * $Page / 1024),
             $r->{times}{execution} // '-', $events, $complete,
         ];
     }
@@ -818,6 +822,8 @@ sub table {
     }
     print "(kB.  +peak: peak - base; /reader: +peak / R; marginal: (+peak - "
         . "R=0's +peak) / R; peak x R=0: Private_Dirty peak / R=0's;\n"
+        . " TCP +peak: the kernel's TCP buffers, all sockets of the machine "
+        . "(/proc/net/sockstat);\n"
         . " exec s: until the starting client got perstack.end; events: its "
         . "count, which every reader must match)\n";
     return 0;
