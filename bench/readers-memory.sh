@@ -161,7 +161,7 @@ fi
 run_id="bench-$(date +%Y%m%d-%H%M%S)-$$"
 
 # ---- cleaning up: only what this script started ---------------------------------
-master=""
+master="" helper=""
 stop_nginx() {
     local deadline workers p
     if [ -z "$master" ] || ! pid_is "$master" nginx; then
@@ -211,6 +211,10 @@ remove_containers() {
 on_exit() {
     local rc=$? n
     trap - EXIT INT TERM
+    if [ -n "$helper" ] && kill -0 "$helper" 2>/dev/null; then
+        kill -TERM "$helper" 2>/dev/null || true
+        wait "$helper" 2>/dev/null || true
+    fi
     stop_nginx || true
     if docker_alive; then
         n="$(remove_containers)"
@@ -382,6 +386,8 @@ for r in "${readers[@]}"; do
     rm -rf "$prefix"
     start_nginx "$prefix"
     say "R=$r: nginx master $master, worker $worker, 127.0.0.1:$nginx_port, prefix $prefix"
+    # (in the background, waited for: a signal to this script is handled at
+    # once, not when the run is over, and on_exit stops the helper)
     run_rc=0
     perl "$B/readers-memory.pl" run --port "$nginx_port" --worker-pid "$worker" \
         --readers "$r" --events "$events" --format "$format" \
@@ -389,7 +395,10 @@ for r in "${readers[@]}"; do
         --rcvbuf "$rcvbuf" --read-bytes "$read_bytes" --read-interval "$read_interval" \
         --hold "$hold" --min-slow "$min_slow" --max-slow "$max_slow" \
         --drain-timeout "$drain_timeout" --label "$run_id" \
-        --result "$work/r$r.json" --samples "$work/r$r.csv" || run_rc=$?
+        --result "$work/r$r.json" --samples "$work/r$r.csv" &
+    helper=$!
+    wait "$helper" || run_rc=$?
+    helper=""
     [ "$run_rc" -le 1 ] || { warn "R=$r: the run failed (exit $run_rc)"; rc=1; }
     [ "$run_rc" -eq 0 ] || rc=1
     [ -f "$work/r$r.json" ] && results+=("$work/r$r.json")
