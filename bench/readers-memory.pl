@@ -741,9 +741,12 @@ msg(sprintf "R=%d:   %d reader(s): %s", $R, $why{$_}, $_) for sort keys %why;
 if ($result->{status}) {
     my $s = $result->{status};
     msg($s->{http} == 200
-        ? sprintf("R=%d: status: state %s, outcome %s, events %s", $R,
+        ? sprintf("R=%d: status: state %s, outcome %s, events %s%s", $R,
                   $s->{json}{state} // '?', $s->{json}{outcome} // 'null',
-                  $s->{json}{events} // '?')
+                  $s->{json}{events} // '?',
+                  !defined $result->{status_events_match} ? ''
+                  : $result->{status_events_match} ? ' (as perstack.end says)'
+                  : ", NOT the $expected of perstack.end")
         : "R=$R: status: $s->{text}");
 }
 
@@ -759,7 +762,9 @@ open my $rf, '>', $o{result} or die "bench: $o{result}: $!\n";
 print $rf $Json->pretty->encode($result);
 close $rf;
 
-exit(($sr->{complete} && $result->{readers_complete} == $R) ? 0 : 1);
+# (a status that answers must count what the stream had)
+exit(($sr->{complete} && $result->{readers_complete} == $R
+      && ($result->{status_events_match} // 1)) ? 0 : 1);
 
 
 # ---- the table ------------------------------------------------------------------
