@@ -253,8 +253,8 @@ else
 fi
 
 # Directives of durable executions, used when the module knows them: a
-# record may hold the whole flood (SSE frames of 200000 events pass the
-# default perstack_record_max_size of 64m).
+# record may hold the whole flood (200000 events are some 56 MB of SSE,
+# near the default perstack_record_max_size of 64m; more would pass it).
 durable_lines="perstack_record_max_size 1g;"
 
 write_conf() {  # PREFIX PORT EXTRA
