@@ -383,7 +383,8 @@ for r in "${readers[@]}"; do
         continue
     fi
     prefix="$work/r$r"
-    rm -rf "$prefix"
+    # (an --out of an earlier run: its figures must not stand for this one's)
+    rm -rf "$prefix" "$work/r$r.json" "$work/r$r.csv"
     start_nginx "$prefix"
     say "R=$r: nginx master $master, worker $worker, 127.0.0.1:$nginx_port, prefix $prefix"
     # (in the background, waited for: a signal to this script is handled at
