@@ -28,11 +28,8 @@
 # its data, the client is PerstackH2 (t/lib): Debian 12's curl stops the
 # whole connection for a stream that does not read (see PerstackH2.pm).
 #
-# Until the module has durable executions (it knows the directive
-# perstack_detach_timeout), what only they do is checked as TODO: the
-# ids, positions, resume, status and the detach directive, which the
-# configuration then leaves out (the module then ends an execution when
-# its client goes, as "perstack_detach_timeout 0" does).
+# /run and /flood end an execution when its client goes
+# (perstack_detach_timeout 0); /durable keeps the default, to resume.
 
 use strict;
 use warnings;
@@ -50,7 +47,6 @@ use Time::HiRes ();
 master_on();
 workers(1);
 
-our $TODO;
 
 my $Nginx = $ENV{TEST_NGINX_BINARY};
 
@@ -71,8 +67,6 @@ my $HttpOn = sprintf('%03d%03d%03d', split /\./, $Version) ge '001025001';
 # /durable keeps the default perstack_detach_timeout; the other
 # locations set 0 themselves
 $Perstack::Detach = 1;
-my $Durable = 1;
-my $NotYet;
 
 # the certificate, for 127.0.0.1, in a directory of this run's own
 my $Tls = make_dir('h2-tls');
@@ -93,7 +87,7 @@ my $Port = Perstack::free_port();
 my $Listen = $HttpOn ? "listen 127.0.0.1:$Port ssl;\n        http2 on;"
                      : "listen 127.0.0.1:$Port ssl http2;";
 
-my $Detach0 = $Durable ? 'perstack_detach_timeout 0;' : '';
+my $Detach0 = 'perstack_detach_timeout 0;';
 
 my $Locations = <<"_EOC_";
         # the client goes: the execution ends (client_gone)
@@ -245,7 +239,7 @@ sub ndjson_parse {
 }
 
 # The events of one execution from position $from on: positions one after
-# the other.  By the spec (TODO until it is there): SSE ids
+# the other: SSE ids
 # "<execution>-<position>", NDJSON lines that begin with "position".
 sub positions_ok {
     my ($name, $events, $from, $exec, $format) = @_;
@@ -255,12 +249,10 @@ sub positions_ok {
 
     {
         # (NDJSON has positions only by the spec)
-        local $TODO = $NotYet if $format ne 'sse';
         is("@pos", join(' ', $from .. $from + $#$events),
            "$name - positions $from.." . ($from + $#$events));
     }
 
-    local $TODO = $NotYet;
 
     if ($format eq 'sse') {
         my @bad = grep { ($_->{id} // '') ne "$exec-" . ($_->{pos} // '') }
@@ -279,7 +271,6 @@ sub positions_ok {
 sub exec_id_ok {
     my ($name, $id) = @_;
     like($id // '', qr/\A[0-9a-f]+\z/, "$name - an execution id");
-    local $TODO = $NotYet;
     like($id // '', qr/\A[0-9a-f]{32}\z/,
          "$name - the execution id is 32 lowercase hex digits");
 }
@@ -521,7 +512,6 @@ sub check_h2 {
     whole_ok("$name - PerstackH2", $s, $x2, format => 'ndjson');
 
     {
-        local $TODO = $NotYet;
         ndjson_resumed_ok($name, $h2, $x2, $s->{events});
     }
 
@@ -650,7 +640,6 @@ sub check_resume {
     like($cid, qr/\A[0-9a-f]{64}\z/, "$name - the container") or return;
 
     {
-        local $TODO = $NotYet;
         resumed_ok($name, $exec, $cid, $secs, @first);
     }
 
@@ -746,7 +735,6 @@ sub gone_ok {
     ok(wait_error_line($line, 10),
        "$name - the log: execution ended: client_gone");
 
-    local $TODO = $NotYet;
     my ($st, $j) = status_of('/run', $exec);
     is($st, 200, "$name - its status");
     is(ref $j eq 'HASH' ? join(' ', map { $j->{$_} // 'null' }
