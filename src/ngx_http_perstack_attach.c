@@ -321,7 +321,7 @@ ngx_http_perstack_attach(ngx_http_request_t *r, ngx_http_perstack_ctx_t *ctx)
     }
 
     if (rc == NGX_DECLINED
-        || ngx_http_perstack_record_expired(&meta, plcf->record_keep)
+        || ngx_http_perstack_record_expired(&meta)
         || owner.len != meta.owner.len
         || ngx_strncmp(owner.data, meta.owner.data, owner.len) != 0)
     {

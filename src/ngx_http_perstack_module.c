@@ -922,7 +922,7 @@ ngx_http_perstack_record_dir_add(ngx_conf_t *cf,
                            conf->record_path->name.len)
                == 0)
         {
-            /* the shortest keep wins: no record outlives its own */
+            /* swept as often as its shortest keep asks */
             dir[i].keep = ngx_min(dir[i].keep, conf->record_keep);
             return NGX_OK;
         }

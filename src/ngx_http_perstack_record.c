@@ -55,6 +55,7 @@ static void ngx_http_perstack_record_sweep_dir(
 static ngx_event_t       ngx_http_perstack_record_sweep_ev;
 static ngx_connection_t  ngx_http_perstack_record_sweep_conn;
 static ngx_array_t      *ngx_http_perstack_record_dirs;
+static ngx_msec_t        ngx_http_perstack_record_sweep_every;
 
 
 ngx_int_t
@@ -415,6 +416,8 @@ ngx_http_perstack_record_write_meta(ngx_http_perstack_exec_t *exec)
     ngx_http_perstack_jw_str(&jw, exec->expert.data, exec->expert.len);
     ngx_http_perstack_jw_raw(&jw, ",\"started\":");
     ngx_http_perstack_jw_uint(&jw, exec->record_started);
+    ngx_http_perstack_jw_raw(&jw, ",\"keep\":");
+    ngx_http_perstack_jw_uint(&jw, exec->conf->record_keep);
     ngx_http_perstack_jw_raw(&jw, ",\"pid\":");
     ngx_http_perstack_jw_uint(&jw, ngx_pid);
     ngx_http_perstack_jw_raw(&jw, ",\"start\":");
@@ -620,6 +623,7 @@ ngx_http_perstack_record_read_meta(ngx_pool_t *pool, ngx_str_t *path,
     state = ngx_http_perstack_record_string(pool, tree, "state");
 
     meta->started = ngx_http_perstack_record_number(tree, "started");
+    meta->keep = (ngx_msec_t) ngx_http_perstack_record_number(tree, "keep");
     meta->finished = ngx_http_perstack_record_number(tree, "ended");
     meta->events = ngx_http_perstack_record_number(tree, "events");
     meta->pid = (ngx_pid_t) ngx_http_perstack_record_number(tree, "pid");
@@ -734,14 +738,18 @@ ngx_http_perstack_record_cancel(ngx_pool_t *pool, ngx_str_t *path,
 }
 
 
-/* ended longer ago than keep, or its worker died without ending it */
+/*
+ * Ended longer ago than its perstack_record_keep, or its worker died
+ * without ending it as long ago.
+ */
 
 ngx_uint_t
-ngx_http_perstack_record_expired(ngx_http_perstack_record_meta_t *meta,
-    ngx_msec_t keep)
+ngx_http_perstack_record_expired(ngx_http_perstack_record_meta_t *meta)
 {
+    ngx_msec_t  keep;
     uint64_t  now, since;
 
+    keep = meta->keep;
     now = ngx_http_perstack_record_now();
 
     if (meta->ended) {
@@ -812,18 +820,31 @@ ngx_http_perstack_record_number(yajl_val tree, const char *key)
 
 /*
  * The sweep: records that ended longer than perstack_record_keep ago, and
- * those whose worker died before their end, are removed, by every worker
- * once a minute (a name another removed first is no error).
+ * those whose worker died before their end, are removed, by every worker,
+ * once a minute, or as often as the shortest keep if that is shorter (a
+ * name another removed first is no error).
  */
 
 void
 ngx_http_perstack_record_init_process(ngx_cycle_t *cycle, ngx_array_t *dirs)
 {
+    ngx_uint_t                       i;
+    ngx_http_perstack_record_dir_t  *dir;
+
     if (dirs == NULL || dirs->nelts == 0) {
         return;
     }
 
     ngx_http_perstack_record_dirs = dirs;
+    ngx_http_perstack_record_sweep_every = NGX_HTTP_PERSTACK_RECORD_SWEEP;
+
+    dir = dirs->elts;
+
+    for (i = 0; i < dirs->nelts; i++) {
+        ngx_http_perstack_record_sweep_every =
+                   ngx_min(ngx_http_perstack_record_sweep_every,
+                           ngx_max(dir[i].keep, 1000));
+    }
 
     ngx_http_perstack_record_sweep_conn.fd = (ngx_socket_t) -1;
     ngx_http_perstack_record_sweep_ev.handler =
@@ -854,7 +875,7 @@ ngx_http_perstack_record_sweep(ngx_event_t *ev)
         ngx_http_perstack_record_sweep_dir(&dir[i], ev->log);
     }
 
-    ngx_add_timer(ev, NGX_HTTP_PERSTACK_RECORD_SWEEP);
+    ngx_add_timer(ev, ngx_http_perstack_record_sweep_every);
 }
 
 
@@ -911,7 +932,7 @@ ngx_http_perstack_record_sweep_dir(ngx_http_perstack_record_dir_t *dir,
         if (ngx_http_perstack_record_read_meta(pool, &dir->path->name, &id,
                                                &meta, log)
             != NGX_OK
-            || !ngx_http_perstack_record_expired(&meta, dir->keep))
+            || !ngx_http_perstack_record_expired(&meta))
         {
             continue;
         }

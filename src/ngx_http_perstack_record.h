@@ -46,6 +46,7 @@ typedef struct {
     ngx_uint_t                       format;
     ngx_uint_t                       ended;
     uint64_t                         started;   /* ms since the epoch */
+    ngx_msec_t                       keep;      /* perstack_record_keep */
     uint64_t                         finished;  /* the same; 0: running */
     uint64_t                         events;    /* when it ended */
     ngx_pid_t                        pid;
@@ -53,7 +54,10 @@ typedef struct {
 } ngx_http_perstack_record_meta_t;
 
 
-/* the record's paths, for the sweep, gathered from every location */
+/*
+ * the record's paths, for the sweep, gathered from every location, with
+ * the shortest keep of those that share one: how often it is swept
+ */
 typedef struct {
     ngx_path_t                      *path;
     ngx_msec_t                       keep;
@@ -83,7 +87,7 @@ ngx_int_t ngx_http_perstack_record_position(ngx_fd_t index,
 ngx_int_t ngx_http_perstack_record_cancel(ngx_pool_t *pool, ngx_str_t *path,
     ngx_str_t *id, ngx_log_t *log);
 ngx_uint_t ngx_http_perstack_record_expired(
-    ngx_http_perstack_record_meta_t *meta, ngx_msec_t keep);
+    ngx_http_perstack_record_meta_t *meta);
 uint64_t ngx_http_perstack_record_now(void);
 
 void ngx_http_perstack_record_init_process(ngx_cycle_t *cycle,

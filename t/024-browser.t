@@ -29,6 +29,11 @@
 #           and the browser reconnected; one container was created; each
 #           reconnection resumed from the last event the browser had; the
 #           last one got 204 and the EventSource is CLOSED.
+#   TEST 3: many EventSources in one page over TLS and HTTP/2 (a server of
+#           this nginx with a certificate made for the run): every stream
+#           its whole execution, once, then a 204; the page and every
+#           request over h2, and all of them on one connection (the
+#           server's access log: one $connection).
 #
 # Skipped (with the reason) only when /usr/bin/chromium is missing outside
 # CI; in CI (CI set) it runs, and fails if the browser is missing.
@@ -68,6 +73,45 @@ $FrontPort = Perstack::free_port()
     while $FrontPort == $Test::Nginx::Util::ServerPort;
 
 $ENV{TEST_NGINX_FRONT_PORT} = $FrontPort;
+
+# TEST 3's server: TLS and HTTP/2 ("http2 on" from nginx 1.25.1, the
+# listen parameter before), a certificate for 127.0.0.1 made for the run
+our $H2Port = Perstack::free_port();
+$H2Port = Perstack::free_port()
+    while $H2Port == $Test::Nginx::Util::ServerPort || $H2Port == $FrontPort;
+
+our $H2Dir = make_dir('browser-tls');
+{
+    open my $stderr, '>&', \*STDERR or die "dup: $!\n";
+    open STDERR, '>', '/dev/null' or die "/dev/null: $!\n";
+    my $rc = system('openssl', 'req', '-x509', '-newkey', 'ec',
+                    '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+                    '-keyout', "$H2Dir/server.key",
+                    '-out', "$H2Dir/server.crt", '-days', '2',
+                    '-subj', '/CN=localhost',
+                    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
+    open STDERR, '>&', $stderr or die "dup: $!\n";
+    die "openssl cannot make a certificate in $H2Dir\n" if $rc != 0;
+}
+
+{
+    my $v = `$ENV{TEST_NGINX_BINARY} -v 2>&1` =~ m{nginx/(\d+)\.(\d+)\.(\d+)}
+            ? sprintf('%03d%03d%03d', $1, $2, $3) : '000000000';
+    $ENV{TEST_NGINX_H2_LISTEN} = $v ge '001025001'
+        ? "listen 127.0.0.1:$H2Port ssl; http2 on;"
+        : "listen 127.0.0.1:$H2Port ssl http2;";
+}
+
+$ENV{TEST_NGINX_H2_DIR} = $H2Dir;
+
+# the demo run's event types (TEST 3)
+our @DemoTypes = qw(
+    perstack.execution perstack.end perstack.stdout perstack.stderr
+    initializeRuntime skillConnected startRun startGeneration callTools
+    attemptCompletion startStreamingRunResult streamRunResult
+    completeStreamingRunResult completeRun skillDisconnected message
+);
+our $H2Streams = 8;
 $ENV{TEST_NGINX_BROWSER_DIR} = $BrowserDir;
 $ENV{TEST_NGINX_BROWSER_RUN} = $RunId;
 
@@ -93,6 +137,32 @@ my $http_config = <<'_EOC_';
         '"last_event_id":"$http_last_event_id",'
         '"execution":"$sent_http_x_perstack_execution",'
         '"msec":"$msec","request_time":"$request_time"}';
+    log_format h2 escape=json
+        '{"method":"$request_method","uri":"$request_uri","status":"$status",'
+        '"connection":"$connection","protocol":"$server_protocol",'
+        '"last_event_id":"$http_last_event_id",'
+        '"msec":"$msec","request_time":"$request_time"}';
+
+    # TEST 3: the page and its streams over TLS and HTTP/2
+    server {
+        $TEST_NGINX_H2_LISTEN
+        server_name h2;
+        ssl_certificate $TEST_NGINX_H2_DIR/server.crt;
+        ssl_certificate_key $TEST_NGINX_H2_DIR/server.key;
+        access_log logs/h2.log h2;
+
+        location = /eventsource.html {
+            root $TEST_NGINX_BROWSER_DIR;
+        }
+
+        location = /run {
+            perstack_execute;
+            perstack_image $TEST_NGINX_PERSTACK_IMAGE;
+            perstack_label test.perstack.browser-run $TEST_NGINX_BROWSER_RUN;
+            perstack_record_path logs/perstack_records;
+        }
+    }
+
     log_format front escape=json
         '{"method":"$request_method","uri":"$request_uri","status":"$status",'
         '"last_event_id":"$http_last_event_id",'
@@ -179,6 +249,9 @@ add_block_preprocessor(sub {
 
 # ---- helpers ---------------------------------------------------------------
 
+# the page browse() opens, if not the front's
+our $Page;
+
 # Runs the driver: the page from the front, the streams, a listener for
 # each of the event types.  Returns its JSON document, or undef (after a
 # failed test) when it failed.
@@ -195,7 +268,7 @@ sub browse {
 
     # (timeout(1) only in case the driver's own time limit fails)
     my @cmd = ('timeout', '-k', '5', $limit + 30, 'node', $Driver,
-               '--page', "http://127.0.0.1:$FrontPort/eventsource.html",
+               '--page', $Page // "http://127.0.0.1:$FrontPort/eventsource.html",
                (map { ('--stream', $_) } @streams),
                '--event', join(',', @$types),
                '--time-limit', $limit);
@@ -524,6 +597,74 @@ sub browser_run {
 }
 
 
+# ---- TEST 3: many EventSources over HTTP/2 ----------------------------------
+
+sub h2_page {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $t0 = Time::HiRes::time();
+
+    local $Page = "https://127.0.0.1:$H2Port/eventsource.html";
+
+    my @paths = map { "/run?expert=demo&query=stream+$_" } 1 .. $H2Streams;
+    my $r = browse($name, 90, \@DemoTypes, @paths) or return;
+
+    Test::More::is($r->{page}{protocol}, 'h2',
+                   "$name - the page came over HTTP/2");
+
+    my (%execs, @p);
+
+    for my $i (0 .. $#paths) {
+        my $s = $r->{streams}[$i];
+        my @ev = @{ $s->{events} };
+        my @ids = map { $_->{lastEventId} // '' } @ev;
+        my %x = map { /\A([0-9a-f]{32})-[0-9]+\z/ ? ($1 => 1) : ('bad' => 1) }
+                @ids;
+        my ($xid) = keys %x;
+        my @pos = map { /-([0-9]+)\z/ ? $1 : 0 } @ids;
+        my $last = @ev ? eval { json_decode($ev[-1]{data}) } || {} : {};
+
+        push @p, "stream $i: ids of " . join(',', keys %x) if keys %x != 1;
+        push @p, "stream $i: positions @pos"
+            unless "@pos" eq join ' ', 1 .. scalar @pos;
+        push @p, "stream $i: the last event is " . ($ev[-1]{type} // 'none')
+                 . ", outcome " . ($last->{outcome} // 'none')
+            unless @ev && $ev[-1]{type} eq 'perstack.end'
+                   && ($last->{outcome} // '') eq 'completed';
+        push @p, "stream $i: not CLOSED by itself"
+            unless $s->{done} && !$s->{stopped} && $s->{readyState} == 2;
+
+        my @b = browser_requests($r, $paths[$i]);
+        push @p, "stream $i: requests "
+                 . json_encode([ map { [ $_->{status}, $_->{protocol} ] }
+                                 @b ])
+            unless @b == 2 && ($b[0]{status} // 0) == 200
+                   && ($b[1]{status} // 0) == 204
+                   && !grep { ($_->{protocol} // '') ne 'h2' } @b;
+
+        $execs{$xid // ''}++;
+    }
+
+    Test::More::is_deeply(\@p, [], "$name - each of the $H2Streams "
+                          . "EventSources: its whole execution once, then "
+                          . "204 and CLOSED, over h2")
+        or Test::More::diag(join "\n", @p);
+
+    Test::More::is(scalar keys %execs, $H2Streams,
+                   "$name - $H2Streams executions");
+
+    # the server's view: every request on one connection, over HTTP/2
+    my @l = wait_log_requests('h2.log', '/run', $t0, 2 * $H2Streams);
+    Test::More::is(scalar @l, 2 * $H2Streams,
+                   "$name - the server logged each stream's two requests");
+    my %conns = map { $_->{connection} => 1 } @l;
+    Test::More::is(scalar keys %conns, 1, "$name - all on one connection")
+        or Test::More::diag(json_encode(\@l));
+    Test::More::is_deeply([ grep { $_->{protocol} ne 'HTTP/2.0' } @l ], [],
+                          "$name - all over HTTP/2.0");
+}
+
+
 run_tests();
 
 __DATA__
@@ -536,3 +677,9 @@ __DATA__
 === TEST 2: a quiet run through a front that cuts silences: every event once, in order, one container, a 204 at the end
 --- run_location: on
 --- check: browser_run
+
+
+
+=== TEST 3: many EventSources in one page over TLS and HTTP/2, one connection
+--- check: h2_page
+--- timeout: 150

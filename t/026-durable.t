@@ -376,6 +376,13 @@ sub check_refusals {
     my $gone = poll(10, sub { (status_of('/keep', $kid))[0] == 404 });
     ok($gone, "$name - an expired execution: 404");
 
+    # and the sweep removes its files
+    my $dir = "$Test::Nginx::Util::ServRoot/logs/perstack_records";
+    ok(-e "$dir/$id.json", "$name - a record is kept while it may be asked "
+                           . "for");
+    ok(poll(10, sub { !glob("$dir/$kid.*") }),
+       "$name - the sweep removed the expired record's files");
+
     my @created = label_creates($t0, $RunLabel);
     is(scalar @created, 2, "$name - only the two runs made containers");
 }
