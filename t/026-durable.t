@@ -14,7 +14,8 @@
 #   - perstack_detach_timeout stops an abandoned execution (outcome
 #     "abandoned"), and a reader that follows keeps it alive;
 #   - a record that cannot be made ends the request cleanly (500 JSON, no
-#     container left), and one that fills up ends the execution.
+#     container left); a disk that fills up (a small tmpfs) and a record
+#     over perstack_record_max_size end the execution with a closing event.
 #
 # Every container gets the label test.perstack.durable-run=<unique>.
 
@@ -75,6 +76,11 @@ my $config = <<'_EOC_';
     location = /broken {
         perstack_execute;
         perstack_record_path $TEST_NGINX_SERVER_ROOT/logs/broken_records;
+    }
+
+    location = /nospace {
+        perstack_execute;
+        perstack_record_path $TEST_NGINX_SERVER_ROOT/logs/nospace_records;
     }
 
     location = /static {
@@ -463,6 +469,10 @@ sub check_detach {
 
 # ---- records that fail ---------------------------------------------------------------
 
+# file systems this file mounted, unmounted whatever happens
+our @Mounts;
+END { system('umount', $_) for @Mounts }
+
 sub check_record_fails {
     my ($block) = @_;
     my $name = $block->name;
@@ -483,6 +493,31 @@ sub check_record_fails {
        "$name - a log line says why");
     is(scalar(label_containers($RunLabel)), 0,
        "$name - no container is left");
+
+    # a disk that fills up mid-way (a tmpfs of 64 KiB mounted on the
+    # directory nginx made): the execution ends with a closing event
+    my $ns = "$Test::Nginx::Util::ServRoot/logs/nospace_records";
+    is(system('mount', '-t', 'tmpfs', '-o', 'size=64k,mode=0777', 'tmpfs',
+              $ns), 0, "$name - a tmpfs of 64 KiB on the record's directory");
+    push @Mounts, $ns;
+
+    my $t1 = Time::HiRes::time();
+    my $n = http_request(method => 'GET', path => '/nospace?expert=flood&query=20000',
+                         timeout => 60);
+    my $nend = $n->first_event('perstack.end');
+    ok($nend, "$name - a full disk: the client gets the end");
+    is($nend && $nend->{json}{outcome}, 'error',
+       "$name - a full disk: outcome error");
+    like($nend && $nend->{json}{message}, qr/record could not be written/,
+         "$name - a full disk: the message says why");
+    ok(wait_error_line(qr/\[crit\].*the execution's record .* could not be written \(28: No space left/, 5),
+       "$name - a full disk: a log line says why");
+    cmp_ok(scalar(grep { ($_->{type} // '') eq 'streamRunResult' } $n->events),
+           '<', 20000, "$name - a full disk: the run was stopped");
+    is(scalar(label_containers($RunLabel)), 0,
+       "$name - a full disk: no container is left");
+    is(system('umount', $ns), 0, "$name - the tmpfs is unmounted");
+    @Mounts = grep { $_ ne $ns } @Mounts;
 
     # a record that fills up ends the execution, with a closing event
     my $s = http_request(method => 'GET', path => '/small?expert=slow&query=30',
