@@ -340,6 +340,10 @@ ngx_http_perstack_attach(ngx_http_request_t *r, ngx_http_perstack_ctx_t *ctx)
         return;
     }
 
+    /* for the access log's $perstack_job and $perstack_expert */
+    ctx->job = meta.job;
+    ctx->expert = meta.expert;
+
     switch (ctx->verb) {
 
     case NGX_HTTP_PERSTACK_VERB_STATUS:

@@ -217,6 +217,20 @@ typedef struct {
 } ngx_http_perstack_approval_set_t;
 
 
+/* What the access log's variables tell of a request's execution. */
+typedef struct {
+    ngx_str_t                        execution;
+    ngx_str_t                        container;
+    /* the outcome's name, "detached", or the refusal's error code */
+    const char                      *outcome;
+    ngx_int_t                        exit_code;   /* -1: unknown */
+    uint64_t                         events;
+    ngx_msec_int_t                   duration;
+    ngx_msec_int_t                   ttfe;        /* -1: no line yet */
+    unsigned                         ran:1;
+} ngx_http_perstack_log_t;
+
+
 /* What a request asks for, from its arrival until its execution starts. */
 typedef struct ngx_http_perstack_ctx_s {
     ngx_str_t                        image;
@@ -256,6 +270,9 @@ typedef struct ngx_http_perstack_ctx_s {
     ngx_str_t                        execution;
     uint64_t                         after;
     ngx_uint_t                       verb;
+    /* for the access log (ngx_http_perstack_vars.c) */
+    ngx_http_perstack_log_t          log;
+
     /* following it: ngx_http_perstack_attach.c's */
     void                            *follow;
     /* it named the execution with Last-Event-ID: SSE */
@@ -408,6 +425,9 @@ struct ngx_http_perstack_exec_s {
     ngx_uint_t                       format;
     uint64_t                         sequence;
     ngx_msec_t                       started;
+    /* the request's start and the container's first line, wall clock ms */
+    uint64_t                         request_start;
+    uint64_t                         first_line;
     ngx_msec_t                       last_output;
     ngx_msec_t                       last_input;
 

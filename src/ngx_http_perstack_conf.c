@@ -55,3 +55,24 @@ invalid:
                        value);
     return NGX_ERROR;
 }
+
+
+/* a module's variables, from a table ending with ngx_http_null_variable */
+
+ngx_int_t
+ngx_http_perstack_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}

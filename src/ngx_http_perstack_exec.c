@@ -22,6 +22,7 @@
 #include "ngx_http_perstack_random.h"
 #include "ngx_http_perstack_record.h"
 #include "ngx_http_perstack_response.h"
+#include "ngx_http_perstack_runtime.h"
 
 #include <yajl/yajl_tree.h>
 
@@ -40,6 +41,8 @@ static void ngx_http_perstack_idle(ngx_event_t *ev);
 static ngx_int_t ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec);
 static void ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_watch(ngx_event_t *ev);
+static void ngx_http_perstack_log_summary(ngx_http_request_t *r,
+    ngx_http_perstack_exec_t *exec, const char *outcome);
 
 
 static ngx_queue_t  ngx_http_perstack_executions;
@@ -93,6 +96,7 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     exec->docker = plcf->docker;
     exec->exit_code = -1;
     exec->started = ngx_current_msec;
+    exec->request_start = (uint64_t) r->start_sec * 1000 + r->start_msec;
 
     if (ngx_http_perstack_random_id(exec->id) != NGX_OK) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
@@ -435,9 +439,14 @@ ngx_http_perstack_request_cleanup(void *data)
 {
     ngx_http_perstack_exec_t  *exec = data;
 
+    ngx_http_request_t  *r;
+
+    r = exec->request;
     exec->request = NULL;
 
     if (exec->state == NGX_HTTP_PERSTACK_DONE) {
+        ngx_http_perstack_log_summary(r, exec, NULL);
+
         if (exec->end_pending) {
             /* the closing event waited for the client: it goes on record */
             ngx_post_event(&exec->process_ev, &ngx_posted_events);
@@ -466,6 +475,8 @@ ngx_http_perstack_request_cleanup(void *data)
         exec->detached = 1;
         exec->detached_at = ngx_current_msec;
 
+        ngx_http_perstack_log_summary(r, exec, "detached");
+
         /* nothing holds the output back now */
         if (!exec->process_ev.posted) {
             ngx_post_event(&exec->process_ev, &ngx_posted_events);
@@ -480,6 +491,8 @@ ngx_http_perstack_request_cleanup(void *data)
     if (exec->outcome == NGX_HTTP_PERSTACK_OUTCOME_NONE) {
         exec->outcome = NGX_HTTP_PERSTACK_OUTCOME_CLIENT_GONE;
     }
+
+    ngx_http_perstack_log_summary(r, exec, NULL);
 
     exec->aborted = 1;
 
@@ -498,6 +511,55 @@ ngx_http_perstack_request_cleanup(void *data)
         ngx_http_perstack_remove(exec);
         break;
     }
+}
+
+
+/*
+ * What the access log tells of the execution, kept in the request's
+ * context as the request lets go of it: the log is written after.
+ * outcome NULL: the execution's own; an error before the stream: its code.
+ */
+
+static void
+ngx_http_perstack_log_summary(ngx_http_request_t *r,
+    ngx_http_perstack_exec_t *exec, const char *outcome)
+{
+    ngx_str_t                 s;
+    ngx_http_perstack_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_perstack_module);
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    s.data = exec->id;
+    s.len = NGX_HTTP_PERSTACK_ID_LEN;
+
+    ctx->log.execution.data = ngx_pstrdup(r->pool, &s);
+    ctx->log.execution.len = ctx->log.execution.data ? s.len : 0;
+
+    if (exec->container.len) {
+        ctx->log.container.data = ngx_pstrdup(r->pool, &exec->container);
+        ctx->log.container.len = ctx->log.container.data
+                                 ? exec->container.len : 0;
+    }
+
+    if (outcome == NULL) {
+        outcome = (!exec->headers_sent && exec->error_code)
+                  ? exec->error_code
+                  : ngx_http_perstack_outcome_name(exec->outcome);
+    }
+
+    ctx->log.outcome = outcome;
+    ctx->log.exit_code = exec->exit_code;
+    ctx->log.events = exec->sequence;
+    ctx->log.duration = (ngx_msec_int_t) (ngx_current_msec - exec->started);
+    ctx->log.ttfe = exec->first_line
+                    ? (ngx_msec_int_t) (exec->first_line
+                                        - exec->request_start)
+                    : -1;
+    ctx->log.ran = 1;
 }
 
 

@@ -50,6 +50,7 @@ ngx_http_perstack_process(ngx_event_t *ev)
 {
     const u_char                  *pos, *last;
     ngx_str_t                      message;
+    ngx_time_t                    *tp;
     ngx_http_perstack_exec_t      *exec;
     ngx_http_perstack_line_t       line;
     ngx_http_perstack_demux_rc_e   rc;
@@ -113,6 +114,12 @@ ngx_http_perstack_process(ngx_event_t *ev)
         if (rc == NGX_HTTP_PERSTACK_DEMUX_LINE
             || rc == NGX_HTTP_PERSTACK_DEMUX_PIECE)
         {
+            if (exec->first_line == 0) {
+                /* for $perstack_ttfe */
+                tp = ngx_timeofday();
+                exec->first_line = (uint64_t) tp->sec * 1000 + tp->msec;
+            }
+
             if (ngx_http_perstack_next(exec, rc, &line) == NGX_ERROR) {
                 return;
             }

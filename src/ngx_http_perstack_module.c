@@ -27,6 +27,7 @@
 #include "ngx_http_perstack_record.h"
 #include "ngx_http_perstack_response.h"
 #include "ngx_http_perstack_workspace.h"
+#include "ngx_http_perstack_vars.h"
 #include "ngx_http_perstack_conf.h"
 
 
@@ -871,6 +872,10 @@ ngx_http_perstack_check_buffer_size(ngx_conf_t *cf, void *post, void *data)
 static ngx_int_t
 ngx_http_perstack_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_perstack_vars_add(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_perstack_gateway_add_variables(cf);
 }
 

@@ -180,7 +180,23 @@ ngx_int_t
 ngx_http_perstack_send_error_json(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *message, ngx_str_t *extra)
 {
-    ngx_http_perstack_jw_t  jw;
+    ngx_http_perstack_jw_t   jw;
+    ngx_http_perstack_ctx_t *ctx;
+
+    /* the refusal's code, for $perstack_outcome */
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_perstack_module);
+
+    if (ctx == NULL && r == r->main) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_perstack_ctx_t));
+        if (ctx) {
+            ngx_http_set_ctx(r, ctx, ngx_http_perstack_module);
+        }
+    }
+
+    if (ctx && ctx->log.outcome == NULL) {
+        ctx->log.outcome = code;
+    }
 
     ngx_http_perstack_jw_pool(&jw, r->pool, 256 + extra->len);
     ngx_http_perstack_jw_raw(&jw, "{\"error\":");
