@@ -58,10 +58,12 @@ void
 ngx_http_perstack_set_state(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_state_e state)
 {
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, exec->log, 0,
-                   "perstack execution: %s -> %s",
+    /* (a debug line gets no log handler's context: the id is here) */
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, exec->log, 0,
+                   "perstack execution: %s -> %s, execution: %*s",
                    ngx_http_perstack_state_name(exec->state),
-                   ngx_http_perstack_state_name(state));
+                   ngx_http_perstack_state_name(state),
+                   (size_t) NGX_HTTP_PERSTACK_ID_LEN, exec->id);
 
     exec->state = state;
 }

@@ -2,7 +2,8 @@
 # $perstack_expert, $perstack_container, $perstack_outcome,
 # $perstack_exit_code, $perstack_events, $perstack_duration,
 # $perstack_ttfe): one log line of each way a request ends, its values
-# compared with what the stream itself said.
+# compared with what the stream itself said.  And the debug log: one line
+# for each of an execution's state transitions, with its id.
 
 use strict;
 use warnings;
@@ -209,6 +210,31 @@ sub check_refused {
 }
 
 
+sub check_debug_log {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    my $c = http_request(method => 'GET', path => '/run?expert=demo&query=dbg',
+                         timeout => 30);
+    my $id = $c->header('X-Perstack-Execution') // '';
+    like($id, qr/\A[0-9a-f]{32}\z/, "$name - the run ran");
+
+    # the line of the last transition is written before the request ends
+    my @steps;
+    poll(10, sub {
+        @steps = map { /perstack execution: (\w+) -> (\w+)/ ? "$1>$2" : () }
+                 error_lines(qr/perstack execution: \w+ -> \w+, execution: $id\b/);
+        return grep { $_ eq 'remove>done' } @steps;
+    });
+
+    is_deeply(\@steps,
+              [qw(new>ping ping>create create>attach attach>start
+                  start>running running>wait wait>remove remove>done)],
+              "$name - each transition, once, in order, with the id")
+        or diag("@steps");
+}
+
+
 run_tests();
 
 __DATA__
@@ -227,4 +253,11 @@ __DATA__
 
 === TEST 3: refusals: their error code
 --- check: check_refused
+--- timeout: 60
+
+
+
+=== TEST 4: the debug log: every state transition, with the execution's id
+--- check: check_debug_log
+--- log_level: debug
 --- timeout: 60
