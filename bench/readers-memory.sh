@@ -228,29 +228,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- nginx ------------------------------------------------------------------------
-free_port() {
-    perl -MSocket -e '
-        for (1 .. 50) {
-            my $p = 20000 + int rand 30000;
-            socket(my $s, PF_INET, SOCK_STREAM, 0) or die;
-            if (bind($s, pack_sockaddr_in($p, inet_aton("127.0.0.1")))) { print $p; exit 0 }
-        }
-        exit 1'
-}
-
-# The workers must reach the Docker socket: as nobody in the socket's group
-# when it has a group of its own (as scripts/soak.sh and conf-examples/
-# demo.conf do), else as root.
-user_line="user root;"
-if [ "$(id -u)" -eq 0 ]; then
-    sock_group="$(stat -Lc %G "$PERSTACK_DOCKER_SOCK" 2>/dev/null || true)"
-    if [ -n "$sock_group" ] && [ "$sock_group" != root ] && [ "$sock_group" != UNKNOWN ] \
-            && [ "$(stat -Lc %a "$PERSTACK_DOCKER_SOCK")" -ge 660 ]; then
-        user_line="user nobody $sock_group;"
-    fi
-else
-    user_line="# (not root: the workers run as $(id -un))"
-fi
+user_line="$(worker_user_line "$PERSTACK_DOCKER_SOCK")"
 
 # Directives of durable executions, used when the module knows them: a
 # record may hold the whole flood (200000 events are some 56 MB of SSE,

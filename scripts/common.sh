@@ -160,3 +160,36 @@ apt_download_dir() {
     fi
     printf '%s\n' "$d"
 }
+
+# A free TCP port on 127.0.0.1, for an nginx of a script's own.
+free_port() {
+    perl -MSocket -e '
+        for (1 .. 50) {
+            my $p = 20000 + int rand 30000;
+            socket(my $s, PF_INET, SOCK_STREAM, 0) or die;
+            setsockopt($s, SOL_SOCKET, SO_REUSEADDR, 1);
+            if (bind($s, pack_sockaddr_in($p, inet_aton("127.0.0.1")))) { print $p; exit 0 }
+        }
+        exit 1'
+}
+
+# The "user" line of such an nginx: its workers must reach the Docker
+# socket $1: as nobody in the socket's group when that is a group of its
+# own (as in conf-examples/demo.conf), else as root.
+worker_user_line() {
+    local sock="$1" group
+
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "# (not root: the workers run as $(id -un))"
+        return
+    fi
+
+    group="$(stat -Lc %G "$sock" 2>/dev/null || true)"
+
+    if [ -n "$group" ] && [ "$group" != root ] && [ "$group" != UNKNOWN ] \
+            && [ "$(stat -Lc %a "$sock")" -ge 660 ]; then
+        echo "user nobody $group;"
+    else
+        echo "user root;"
+    fi
+}

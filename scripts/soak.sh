@@ -227,29 +227,7 @@ fi
 # ---- nginx ---------------------------------------------------------------------
 run_id="soak-$(date +%Y%m%d-%H%M%S)-$$-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 
-free_port() {
-    perl -MSocket -e '
-        for (1 .. 50) {
-            my $p = 20000 + int rand 30000;
-            socket(my $s, PF_INET, SOCK_STREAM, 0) or die;
-            setsockopt($s, SOL_SOCKET, SO_REUSEADDR, 1);
-            if (bind($s, pack_sockaddr_in($p, inet_aton("127.0.0.1")))) { print $p; exit 0 }
-        }
-        exit 1'
-}
-
-# The workers must reach the Docker socket: as nobody in the socket's group
-# when that is a group of its own (as in conf-examples/demo.conf), else root.
-user_line="user root;"
-if [ "$(id -u)" -eq 0 ]; then
-    sock_group="$(stat -Lc %G "$PERSTACK_DOCKER_SOCK" 2>/dev/null || true)"
-    if [ -n "$sock_group" ] && [ "$sock_group" != root ] && [ "$sock_group" != UNKNOWN ] \
-            && [ "$(stat -Lc %a "$PERSTACK_DOCKER_SOCK")" -ge 660 ]; then
-        user_line="user nobody $sock_group;"
-    fi
-else
-    user_line="# (not root: the workers run as $(id -un))"
-fi
+user_line="$(worker_user_line "$PERSTACK_DOCKER_SOCK")"
 
 limit_zone="" limit_line=""
 if [ "$limit" -gt 0 ]; then

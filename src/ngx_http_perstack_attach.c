@@ -38,7 +38,6 @@ typedef struct {
     ngx_file_t                       events;
     ngx_fd_t                         index;
     off_t                            sent;
-    uint64_t                         count;
     ngx_uint_t                       format;
     ngx_pid_t                        pid;
     uint64_t                         start;
@@ -73,6 +72,8 @@ static void ngx_http_perstack_follow_tick(ngx_event_t *ev);
 static void ngx_http_perstack_follow_write_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_perstack_follow_pump(ngx_http_perstack_follow_t *f);
 static ngx_int_t ngx_http_perstack_follow_busy(ngx_http_perstack_follow_t *f);
+static ngx_int_t ngx_http_perstack_follow_last(ngx_http_perstack_follow_t *f,
+    uint64_t *count, off_t *end);
 static ngx_int_t ngx_http_perstack_follow_memory(ngx_http_perstack_follow_t *f,
     u_char *data, size_t len, ngx_uint_t last);
 static void ngx_http_perstack_follow_lost(ngx_http_perstack_follow_t *f);
@@ -537,6 +538,7 @@ ngx_http_perstack_follow_start(ngx_http_request_t *r,
 {
     u_char                        *name;
     off_t                          offset;
+    uint64_t                       count;
     ngx_int_t                      rc;
     ngx_str_t                      message;
     ngx_uint_t                     ended;
@@ -602,7 +604,7 @@ ngx_http_perstack_follow_start(ngx_http_request_t *r,
     f->locked = (flock(f->events.fd, LOCK_SH|LOCK_NB) == 0);
 
     rc = ngx_http_perstack_record_position(f->index, ctx->after, &offset,
-                                           &f->count, &ended);
+                                           &count, &ended);
 
     if (rc == NGX_ERROR) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
@@ -611,7 +613,7 @@ ngx_http_perstack_follow_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ended && ctx->after >= f->count) {
+    if (ended && ctx->after >= count) {
         /* the client had the closing event: "stop reconnecting" */
         return NGX_HTTP_NO_CONTENT;
     }
@@ -763,7 +765,6 @@ ngx_http_perstack_follow_tick(ngx_event_t *ev)
     off_t                          end;
     uint64_t                       count;
     ngx_int_t                      rc;
-    ngx_uint_t                     ended;
     ngx_connection_t              *c;
     ngx_http_request_t            *r;
     ngx_http_perstack_follow_t    *f;
@@ -815,14 +816,8 @@ ngx_http_perstack_follow_tick(ngx_event_t *ev)
     if (plcf->ping_interval
         && ngx_current_msec - f->last_output >= plcf->ping_interval
         && !ngx_http_perstack_follow_busy(f)
-        && ngx_http_perstack_record_position(f->index, 0, &end, &count,
-                                             &ended)
-           == NGX_OK
-        && (count == 0 || (ngx_http_perstack_record_position(f->index, count,
-                                                             &end, &count,
-                                                             &ended)
-                           == NGX_OK
-                           && end == f->sent)))
+        && ngx_http_perstack_follow_last(f, &count, &end) == NGX_OK
+        && end == f->sent)
     {
         if (ngx_http_perstack_follow_memory(f,
                      (u_char *) (f->format == NGX_HTTP_PERSTACK_FORMAT_NDJSON
@@ -1009,6 +1004,32 @@ ngx_http_perstack_follow_busy(ngx_http_perstack_follow_t *f)
 }
 
 
+/*
+ * How many events the record has, and where the last one ends (0: none):
+ * a follower whose client has all of it is between two events.
+ */
+
+static ngx_int_t
+ngx_http_perstack_follow_last(ngx_http_perstack_follow_t *f,
+    uint64_t *count, off_t *end)
+{
+    ngx_uint_t  ended;
+
+    if (ngx_http_perstack_record_position(f->index, 0, end, count, &ended)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (*count == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_http_perstack_record_position(f->index, *count, end, count,
+                                             &ended);
+}
+
+
 /* bytes of the module's own: a keep-alive, or the end of a lost one */
 
 static ngx_int_t
@@ -1054,13 +1075,11 @@ ngx_http_perstack_follow_lost(ngx_http_perstack_follow_t *f)
     off_t                    end;
     uint64_t                 count;
     ngx_str_t                data;
-    ngx_uint_t               ended;
     ngx_http_perstack_jw_t   jw;
 
-    if (ngx_http_perstack_record_position(f->index, 0, &end, &count, &ended)
-        != NGX_OK)
-    {
+    if (ngx_http_perstack_follow_last(f, &count, &end) != NGX_OK) {
         count = 0;
+        end = f->sent;
     }
 
     ngx_log_error(NGX_LOG_WARN, f->request->connection->log, 0,
@@ -1069,11 +1088,7 @@ ngx_http_perstack_follow_lost(ngx_http_perstack_follow_t *f)
 
     ngx_http_perstack_jw_pool(&jw, f->request->pool, 512);
 
-    if (count && ngx_http_perstack_record_position(f->index, count, &end,
-                                                   &count, &ended)
-                 == NGX_OK
-        && end != f->sent)
-    {
+    if (end != f->sent) {
         ngx_http_perstack_jw_raw(&jw, f->format
                                       == NGX_HTTP_PERSTACK_FORMAT_NDJSON
                                       ? "\n" : "\n\n");
