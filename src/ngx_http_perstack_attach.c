@@ -14,6 +14,7 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_attach.h"
+#include "ngx_http_perstack_metrics.h"
 #include "ngx_http_perstack_record.h"
 #include "ngx_http_perstack_process.h"
 #include "ngx_http_perstack_response.h"
@@ -641,6 +642,8 @@ ngx_http_perstack_follow_start(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "perstack: following execution \"%V\" after event %uL",
                   &ctx->execution, ctx->after);
+
+    ngx_http_perstack_metrics_reattached();
 
     if (ngx_http_perstack_follow_notify_init(f) != NGX_OK) {
         /* the tick still finds what was appended, once a second */

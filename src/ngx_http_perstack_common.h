@@ -70,6 +70,8 @@ typedef struct {
     ngx_array_t                      gateways;
     /* ngx_http_perstack_record_dir_t: every record path, for the sweep */
     ngx_array_t                      record_dirs;
+    /* the counters' zone (ngx_http_perstack_metrics.c), or NULL */
+    ngx_shm_zone_t                  *metrics;
     ngx_flag_t                       used;
 } ngx_http_perstack_main_conf_t;
 
@@ -428,6 +430,8 @@ struct ngx_http_perstack_exec_s {
     /* the request's start and the container's first line, wall clock ms */
     uint64_t                         request_start;
     uint64_t                         first_line;
+    /* the events counted by perstack_metrics */
+    uint64_t                         relayed;
     ngx_msec_t                       last_output;
     ngx_msec_t                       last_input;
 

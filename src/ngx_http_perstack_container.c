@@ -14,6 +14,7 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_container.h"
+#include "ngx_http_perstack_metrics.h"
 #include "ngx_http_perstack_output.h"
 #include "ngx_http_perstack_record.h"
 #include "ngx_http_perstack_docker.h"
@@ -1040,6 +1041,9 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
     }
 
     ngx_queue_remove(&exec->queue);
+
+    ngx_http_perstack_metrics_ended(exec->outcome,
+                                    ngx_current_msec - exec->started);
 
     ngx_http_perstack_record_close(exec);
 

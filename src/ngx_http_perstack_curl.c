@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_perstack_curl.h"
+#include "ngx_http_perstack_metrics.h"
 
 
 typedef struct {
@@ -40,6 +41,8 @@ static size_t ngx_http_perstack_curl_write(char *ptr, size_t size,
 static size_t ngx_http_perstack_curl_read(char *buffer, size_t size,
     size_t nitems, void *userdata);
 static void ngx_http_perstack_curl_release(ngx_http_perstack_op_t *op);
+static void ngx_http_perstack_curl_count(ngx_http_perstack_op_t *op,
+    ngx_uint_t result, CURLINFO info);
 static ngx_int_t ngx_http_perstack_curl_easy(ngx_http_perstack_op_t *op,
     const char *method, u_char *url, u_char *socket_path,
     ngx_msec_t timeout);
@@ -296,6 +299,14 @@ ngx_http_perstack_curl_check_done(void)
         curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &op->os_errno);
         op->result = result;
 
+        ngx_http_perstack_curl_count(op,
+                                     result == CURLE_OK
+                                     ? NGX_HTTP_PERSTACK_CALL_OK
+                                     : result == CURLE_OPERATION_TIMEDOUT
+                                       ? NGX_HTTP_PERSTACK_CALL_TIMEOUT
+                                       : NGX_HTTP_PERSTACK_CALL_ERROR,
+                                     CURLINFO_TOTAL_TIME_T);
+
         curl_multi_remove_handle(ngx_http_perstack_curl.multi, easy);
         ngx_http_perstack_curl_release(op);
 
@@ -471,12 +482,45 @@ ngx_http_perstack_curl_cancel(ngx_http_perstack_op_t *op)
         return;
     }
 
+    ngx_http_perstack_curl_count(op, NGX_HTTP_PERSTACK_CALL_CANCELLED,
+                                 CURLINFO_TOTAL_TIME_T);
+
     curl_multi_remove_handle(ngx_http_perstack_curl.multi, op->easy);
     ngx_http_perstack_curl_release(op);
 
     if (op->inflight) {
         (*op->inflight)--;
     }
+}
+
+
+/*
+ * A call of the event loop's, counted once: at its end, or a stream once
+ * its headers came (its time is the time until then).
+ */
+
+static void
+ngx_http_perstack_curl_count(ngx_http_perstack_op_t *op, ngx_uint_t result,
+    CURLINFO info)
+{
+    curl_off_t  usec;
+
+    if (op->counted) {
+        return;
+    }
+
+    op->counted = 1;
+
+    usec = 0;
+
+    if (result != NGX_HTTP_PERSTACK_CALL_CANCELLED
+        && (curl_easy_getinfo(op->easy, info, &usec) != CURLE_OK || usec < 0))
+    {
+        usec = 0;
+    }
+
+    ngx_http_perstack_metrics_engine(op->name, result, op->status,
+                                     (uint64_t) usec);
 }
 
 
@@ -541,6 +585,11 @@ ngx_http_perstack_curl_header(char *buffer, size_t size, size_t nitems,
         op->headers_done = 1;
 
         curl_easy_getinfo(op->easy, CURLINFO_RESPONSE_CODE, &op->status);
+
+        if (op->stream) {
+            ngx_http_perstack_curl_count(op, NGX_HTTP_PERSTACK_CALL_OK,
+                                         CURLINFO_STARTTRANSFER_TIME_T);
+        }
 
         if (op->attached && op->status == 200) {
             op->attached(op->data);

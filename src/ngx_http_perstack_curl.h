@@ -79,6 +79,8 @@ struct ngx_http_perstack_op_s {
 
     unsigned                         stream:1;
     unsigned                         headers_done:1;
+    /* in perstack_metrics already: a stream once it had its headers */
+    unsigned                         counted:1;
 };
 
 

@@ -12,6 +12,7 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_exec.h"
+#include "ngx_http_perstack_metrics.h"
 #include "ngx_http_perstack_lines.h"
 #include "ngx_http_perstack_container.h"
 #include "ngx_http_perstack_output.h"
@@ -242,6 +243,8 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     cln->data = exec;
 
     ngx_queue_insert_tail(&ngx_http_perstack_executions, &exec->queue);
+
+    ngx_http_perstack_metrics_started();
 
     if (ngx_http_perstack_exit_watch.handler == NULL) {
         ngx_http_perstack_exit_watch_conn.fd = (ngx_socket_t) -1;

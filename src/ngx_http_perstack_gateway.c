@@ -50,6 +50,11 @@ struct ngx_http_perstack_gateway_sh_s {
     ngx_rbtree_t                     rbtree;
     ngx_rbtree_node_t                sentinel;
     ngx_uint_t                       count;
+    /* for perstack_metrics */
+    ngx_atomic_t                     issued;
+    ngx_atomic_t                     accepted;
+    ngx_atomic_t                     required;
+    ngx_atomic_t                     invalid;
 };
 
 
@@ -337,8 +342,8 @@ ngx_http_perstack_gateway_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    gw->sh = ngx_slab_alloc(gw->shpool,
-                            sizeof(struct ngx_http_perstack_gateway_sh_s));
+    gw->sh = ngx_slab_calloc(gw->shpool,
+                             sizeof(struct ngx_http_perstack_gateway_sh_s));
     if (gw->sh == NULL) {
         return NGX_ERROR;
     }
@@ -643,6 +648,7 @@ ngx_http_perstack_gateway_issue(ngx_http_request_t *r,
 
     ngx_rbtree_insert(&gw->sh->rbtree, &cred->node);
     gw->sh->count++;
+    (void) ngx_atomic_fetch_add(&gw->sh->issued, 1);
 
     ngx_shmtx_unlock(&shpool->mutex);
 
@@ -882,6 +888,7 @@ ngx_http_perstack_gateway_handler(ngx_http_request_t *r)
     }
 
     if (value.len == 0) {
+        (void) ngx_atomic_fetch_add(&gw->sh->required, 1);
         return ngx_http_perstack_gateway_refuse(r, "credential_required",
                    "the gateway takes the credential of a running execution");
     }
@@ -939,6 +946,8 @@ ngx_http_perstack_gateway_handler(ngx_http_request_t *r)
     ngx_shmtx_unlock(&gw->shpool->mutex);
 
     if (cred == NULL) {
+        (void) ngx_atomic_fetch_add(&gw->sh->invalid, 1);
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "perstack gateway \"%V\" refused a credential that "
                       "belongs to no running execution", &gw->name);
@@ -958,7 +967,26 @@ ngx_http_perstack_gateway_handler(ngx_http_request_t *r)
 
     ctx->caller = caller;
 
+    (void) ngx_atomic_fetch_add(&gw->sh->accepted, 1);
+
     return NGX_DECLINED;
+}
+
+
+/* For perstack_metrics: the zone's credentials and its requests. */
+
+void
+ngx_http_perstack_gateway_stats(ngx_http_perstack_gateway_t *gw,
+    ngx_http_perstack_gateway_stats_t *st)
+{
+    ngx_shmtx_lock(&gw->shpool->mutex);
+    st->live = gw->sh->count;
+    ngx_shmtx_unlock(&gw->shpool->mutex);
+
+    st->issued = gw->sh->issued;
+    st->accepted = gw->sh->accepted;
+    st->required = gw->sh->required;
+    st->invalid = gw->sh->invalid;
 }
 
 

@@ -11,6 +11,15 @@
 #include "ngx_http_perstack_common.h"
 
 
+typedef struct {
+    ngx_uint_t                       live;
+    ngx_uint_t                       issued;
+    ngx_uint_t                       accepted;
+    ngx_uint_t                       required;
+    ngx_uint_t                       invalid;
+} ngx_http_perstack_gateway_stats_t;
+
+
 ngx_int_t ngx_http_perstack_gateway_add_variables(ngx_conf_t *cf);
 char *ngx_http_perstack_gateway_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -22,6 +31,8 @@ ngx_int_t ngx_http_perstack_gateway_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_perstack_gateway_issue(ngx_http_request_t *r,
     ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_gateway_revoke(ngx_http_perstack_exec_t *exec);
+void ngx_http_perstack_gateway_stats(ngx_http_perstack_gateway_t *gw,
+    ngx_http_perstack_gateway_stats_t *st);
 void ngx_http_perstack_gateway_init_process(ngx_cycle_t *cycle);
 
 

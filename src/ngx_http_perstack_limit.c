@@ -170,6 +170,35 @@ ngx_http_perstack_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * For perstack_metrics: a zone's slots taken and requests queued, or
+ * NGX_DECLINED for a zone that is not a perstack_limit_zone.
+ */
+
+ngx_int_t
+ngx_http_perstack_limit_stats(ngx_shm_zone_t *shm_zone, ngx_str_t *name,
+    ngx_uint_t *used, ngx_uint_t *waiting)
+{
+    ngx_http_perstack_limit_zone_t  *zone;
+
+    if (shm_zone->init != ngx_http_perstack_limit_init_zone
+        || shm_zone->data == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    zone = shm_zone->data;
+    *name = zone->name;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    *used = zone->sh->used;
+    *waiting = zone->sh->waiting;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_perstack_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
@@ -928,7 +957,8 @@ ngx_http_perstack_limit_next_zone(ngx_cycle_t *cycle, ngx_list_part_t **part,
         shm_zone = (ngx_shm_zone_t *) (*part)->elts + *i;
         zone = shm_zone->data;
 
-        if (shm_zone->tag == &ngx_http_perstack_module
+        /* the module's other zones (metrics, gateways) are not limits */
+        if (shm_zone->init == ngx_http_perstack_limit_init_zone
             && zone != NULL && zone->sh != NULL)
         {
             return zone;

@@ -13,6 +13,7 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_lines.h"
+#include "ngx_http_perstack_metrics.h"
 #include "ngx_http_perstack_record.h"
 #include "ngx_http_perstack_container.h"
 #include "ngx_http_perstack_output.h"
@@ -118,6 +119,12 @@ ngx_http_perstack_process(ngx_event_t *ev)
                 /* for $perstack_ttfe */
                 tp = ngx_timeofday();
                 exec->first_line = (uint64_t) tp->sec * 1000 + tp->msec;
+
+                if (exec->first_line >= exec->request_start) {
+                    ngx_http_perstack_metrics_first_event(
+                           (ngx_msec_t) (exec->first_line
+                                         - exec->request_start));
+                }
             }
 
             if (ngx_http_perstack_next(exec, rc, &line) == NGX_ERROR) {

@@ -19,6 +19,8 @@
 #include "ngx_http_perstack_gateway_host.h"
 #include "ngx_http_perstack_json.h"
 #include "ngx_http_perstack_limit.h"
+#include "ngx_http_perstack_metrics.h"
+#include "ngx_http_perstack_metrics_handler.h"
 #include "ngx_http_perstack_origin.h"
 #include "ngx_http_perstack_policy.h"
 #include "ngx_http_perstack_process.h"
@@ -41,6 +43,8 @@ static char *ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_perstack_execute(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_perstack_metrics_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_perstack_docker(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_perstack_approve_rule(ngx_conf_t *cf,
@@ -82,6 +86,13 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
     { ngx_string("perstack_execute"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_perstack_execute,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("perstack_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_perstack_metrics_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -718,12 +729,48 @@ ngx_http_perstack_execute(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     plcf->execute = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_perstack_metrics_handler) {
+        return "is not allowed with \"perstack_metrics\"";
+    }
+
     clcf->handler = ngx_http_perstack_handler;
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
     pmcf->used = 1;
 
-    return NGX_CONF_OK;
+    /* executions are counted even where no location shows the counts */
+    pmcf->metrics = ngx_http_perstack_metrics_zone(cf);
+
+    return pmcf->metrics ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+/* perstack_metrics: the location shows the counters, as stub_status */
+
+static char *
+ngx_http_perstack_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_perstack_main_conf_t  *pmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_perstack_metrics_handler) {
+        return "is duplicate";
+    }
+
+    if (clcf->handler == ngx_http_perstack_handler) {
+        return "is not allowed with \"perstack_execute\"";
+    }
+
+    clcf->handler = ngx_http_perstack_metrics_handler;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
+    pmcf->metrics = ngx_http_perstack_metrics_zone(cf);
+
+    return pmcf->metrics ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
@@ -958,6 +1005,8 @@ ngx_http_perstack_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_perstack_process_init();
+
+    ngx_http_perstack_metrics_init_process(pmcf->metrics);
 
     ngx_http_perstack_gateway_init_process(cycle);
 

@@ -10,6 +10,7 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_output.h"
+#include "ngx_http_perstack_metrics.h"
 #include "ngx_http_perstack_json.h"
 #include "ngx_http_perstack_writer.h"
 #include "ngx_http_perstack_sse.h"
@@ -422,6 +423,9 @@ ngx_http_perstack_send(ngx_http_perstack_exec_t *exec, size_t len)
     }
 
     exec->marks = 0;
+
+    ngx_http_perstack_metrics_relayed(exec->sequence - exec->relayed, len);
+    exec->relayed = exec->sequence;
 
     if (exec->request == NULL) {
         return NGX_OK;

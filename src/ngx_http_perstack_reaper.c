@@ -20,6 +20,7 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_reaper.h"
+#include "ngx_http_perstack_metrics.h"
 #include "ngx_http_perstack_docker.h"
 #include "ngx_http_perstack_process.h"
 #include "ngx_http_perstack_json.h"
@@ -387,6 +388,9 @@ ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op)
                       "curl %d, status %l", op->result, op->status);
 
         ngx_http_perstack_reaper_soon();
+
+    } else if (op->status == 204) {
+        ngx_http_perstack_metrics_reaped();
     }
 
     if (round->ops == 0) {

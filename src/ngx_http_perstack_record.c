@@ -23,6 +23,7 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_record.h"
+#include "ngx_http_perstack_metrics.h"
 #include "ngx_http_perstack_process.h"
 #include "ngx_http_perstack_writer.h"
 #include "ngx_http_perstack_response.h"
@@ -49,7 +50,8 @@ static uint64_t ngx_http_perstack_record_number(yajl_val tree,
     const char *key);
 static void ngx_http_perstack_record_sweep(ngx_event_t *ev);
 static void ngx_http_perstack_record_sweep_dir(
-    ngx_http_perstack_record_dir_t *dir, ngx_log_t *log);
+    ngx_http_perstack_record_dir_t *dir, ngx_log_t *log, uint64_t *count,
+    uint64_t *bytes);
 
 
 static ngx_event_t       ngx_http_perstack_record_sweep_ev;
@@ -114,6 +116,8 @@ ngx_http_perstack_record_open(ngx_http_perstack_exec_t *exec)
         return NGX_ERROR;
     }
 
+    ngx_http_perstack_metrics_record_added();
+
     return NGX_OK;
 
 failed:
@@ -165,6 +169,8 @@ ngx_http_perstack_record_append(ngx_http_perstack_exec_t *exec,
     }
 
     rec->size += len;
+
+    ngx_http_perstack_metrics_record_grew(len);
 
     return NGX_OK;
 }
@@ -862,6 +868,7 @@ ngx_http_perstack_record_init_process(ngx_cycle_t *cycle, ngx_array_t *dirs)
 static void
 ngx_http_perstack_record_sweep(ngx_event_t *ev)
 {
+    uint64_t                         count, bytes;
     ngx_uint_t                       i;
     ngx_http_perstack_record_dir_t  *dir;
 
@@ -870,10 +877,15 @@ ngx_http_perstack_record_sweep(ngx_event_t *ev)
     }
 
     dir = ngx_http_perstack_record_dirs->elts;
+    count = 0;
+    bytes = 0;
 
     for (i = 0; i < ngx_http_perstack_record_dirs->nelts; i++) {
-        ngx_http_perstack_record_sweep_dir(&dir[i], ev->log);
+        ngx_http_perstack_record_sweep_dir(&dir[i], ev->log, &count, &bytes);
     }
+
+    /* what is left, for perstack_metrics */
+    ngx_http_perstack_metrics_records(count, bytes);
 
     ngx_add_timer(ev, ngx_http_perstack_record_sweep_every);
 }
@@ -881,7 +893,7 @@ ngx_http_perstack_record_sweep(ngx_event_t *ev)
 
 static void
 ngx_http_perstack_record_sweep_dir(ngx_http_perstack_record_dir_t *dir,
-    ngx_log_t *log)
+    ngx_log_t *log, uint64_t *count, uint64_t *bytes)
 {
     u_char                           *name;
     size_t                            len;
@@ -889,6 +901,7 @@ ngx_http_perstack_record_sweep_dir(ngx_http_perstack_record_dir_t *dir,
     ngx_str_t                         id;
     ngx_uint_t                        i;
     ngx_pool_t                       *pool;
+    ngx_file_info_t                   fi;
     ngx_http_perstack_record_meta_t   meta;
 
     static const char  *suffixes[] = {
@@ -934,6 +947,16 @@ ngx_http_perstack_record_sweep_dir(ngx_http_perstack_record_dir_t *dir,
             != NGX_OK
             || !ngx_http_perstack_record_expired(&meta))
         {
+            /* kept (or being written): counted */
+            (*count)++;
+
+            name = ngx_http_perstack_record_name(pool, &dir->path->name,
+                                                 &id, ".events");
+
+            if (name && ngx_file_info(name, &fi) != NGX_FILE_ERROR) {
+                *bytes += ngx_file_size(&fi);
+            }
+
             continue;
         }
 

@@ -10,6 +10,7 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_response.h"
+#include "ngx_http_perstack_metrics.h"
 #include "ngx_http_perstack_json.h"
 
 
@@ -180,10 +181,11 @@ ngx_int_t
 ngx_http_perstack_send_error_json(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *message, ngx_str_t *extra)
 {
-    ngx_http_perstack_jw_t   jw;
-    ngx_http_perstack_ctx_t *ctx;
+    ngx_http_perstack_jw_t         jw;
+    ngx_http_perstack_ctx_t       *ctx;
+    ngx_http_perstack_loc_conf_t  *plcf;
 
-    /* the refusal's code, for $perstack_outcome */
+    /* the refusal's code, for $perstack_outcome, and counted once */
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_perstack_module);
 
@@ -196,6 +198,12 @@ ngx_http_perstack_send_error_json(ngx_http_request_t *r, ngx_uint_t status,
 
     if (ctx && ctx->log.outcome == NULL) {
         ctx->log.outcome = code;
+
+        plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
+
+        if (plcf->execute == 1) {
+            ngx_http_perstack_metrics_refused(status, code);
+        }
     }
 
     ngx_http_perstack_jw_pool(&jw, r->pool, 256 + extra->len);
