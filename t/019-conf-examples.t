@@ -342,7 +342,8 @@ sub demo_page {
     }
 
     my $c = run_get('/page/');
-    my ($cookie) = ($c->header('Set-Cookie') // '') =~ /\A(perstack_page=[^;]+)/;
+    my ($cookie) = ($c->header('Set-Cookie') // '')
+                   =~ /\A(perstack_page=[^;]+)/;
     ok($cookie, "$name - the page sets the browser's cookie");
     like($c->{body}, qr{<script src="app\.js"}, "$name - the page's HTML");
 

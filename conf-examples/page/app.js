@@ -168,7 +168,7 @@ function forget() {
 }
 
 
-// ---- one execution: its card, its stream --------------------------------------
+// ---- one execution: its card, its stream -----------------------------------
 
 let running = null;
 
@@ -662,8 +662,8 @@ class Turn {
                 return;
             }
             form.replaceWith(el('p.your-answer', {},
-                                el('span.prompt-label', { text: 'You answered' }),
-                                el('span.answer-text', { text: answer })));
+                el('span.prompt-label', { text: 'You answered' }),
+                el('span.answer-text', { text: answer })));
             this.pendingBox.classList.add('answered');
             $('.pending-note', this.pendingBox).textContent = 'answered';
             const item = this.tools.get(call.id);
