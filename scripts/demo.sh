@@ -7,7 +7,9 @@
 #      files in build/demo-nginx/);
 #   3. GET /agent?expert=demo&query=...           -> Server-Sent Events
 #      POST /agent {"expert":..,"query":..} with Accept: application/x-ndjson
+#      and the browser page, http://127.0.0.1:8080/page/ (conf-examples/page/);
 #   4. stops that nginx again (and a dockerd it started), unless --keep.
+#      With --keep, open the page in a browser on this machine.
 #
 # Usage: scripts/demo.sh [options]
 #   --keep        leave nginx (and dockerd) running; stop later with --stop
@@ -135,6 +137,7 @@ rm -f "$PREFIX/approval.sock"
 conf="$(cat "$TEMPLATE")"
 conf="${conf//@PERSTACK_MODULE@/$so}"
 conf="${conf//@PERSTACK_PREFIX@/$PREFIX}"
+conf="${conf//@PERSTACK_ROOT@/$PERSTACK_ROOT}"
 conf="${conf//127.0.0.1:8080/127.0.0.1:$port}"
 printf '%s\n' "$conf" >"$CONF"
 
@@ -187,11 +190,26 @@ curl -sSN --fail-with-body --max-time 120 -H 'Accept: application/x-ndjson' \
     || { show_failure; die "the NDJSON request failed"; }
 echo
 
+# The page's files are served by the workers, which run as nobody: they
+# must be able to read them where the repository is (when this runs as
+# root; otherwise the workers run as this user).
+page_ok=1
+if [ "$(id -u)" -eq 0 ] && ! setpriv --reuid=65534 --regid=65534 --clear-groups \
+        test -r "$PERSTACK_ROOT/conf-examples/page/index.html" 2>/dev/null; then
+    page_ok=0
+    warn "the workers' user (nobody) cannot read $PERSTACK_ROOT/conf-examples/page/:"
+    warn "the page at $base/page/ answers 403 (a directory above is not world-readable)"
+elif [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base/page/")" != 200 ]; then
+    page_ok=0
+    warn "the page at $base/page/ does not answer 200; see $PREFIX/logs/error.log"
+fi
+
 # ---- 4. done --------------------------------------------------------------------
 if [ "$keep" -eq 1 ]; then
     say "nginx keeps running (master pid $(demo_pid)) on $base/agent"
+    [ "$page_ok" -eq 0 ] || say "open $base/page/ in a browser: the page runs agents as you watch"
     say "logs: $PREFIX/logs/; stop it with: scripts/demo.sh --stop"
     [ "$started_docker" -eq 0 ] || say "(--stop also stops the dockerd this demo started)"
 else
-    say "demo finished"
+    say "demo finished (with --keep, the page at $base/page/ runs agents in a browser)"
 fi

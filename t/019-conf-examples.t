@@ -232,9 +232,10 @@ sub demo_flows {
 
     my $conf = rewrite($name, $text,
         ['@PERSTACK_MODULE@', $Module, 2],
-        ['@PERSTACK_PREFIX@', $p, 3],
+        ['@PERSTACK_PREFIX@', $p, 4],
+        ['@PERSTACK_ROOT@', "$FindBin::Bin/..", 2],
         ['127.0.0.1:8080', "127.0.0.1:$port", 1],
-        ['perstack-demo:latest', $Image, 2]);
+        ['perstack-demo:latest', $Image, 3]);
 
     my $master = start_nginx($name, $p, $conf) or return;
 
@@ -244,6 +245,7 @@ sub demo_flows {
 
         demo_agent("$name /agent");
         demo_flow("$name /flow");
+        demo_page("$name /page/");
     }
 
     ok(stop_nginx($master), "$name - nginx quits");
@@ -321,6 +323,51 @@ sub demo_flow {
     is(((first_of($r, 'finishAllToolCalls')->{newMessages}
            || [ {} ])->[0]{contents} || [ {} ])->[0]{toolCallId}, $call->{id},
        "$name (alice answers) - the answer resolves the pending call");
+}
+
+
+# The browser page (t/028-page.t drives it in a browser): its files, with
+# the types a browser takes; its agent, whose executions belong to the
+# browser of the userid cookie.
+sub demo_page {
+    my ($name) = @_;
+
+    for my $f (['', 'text/html'], ['app.js', 'application/javascript'],
+               ['style.css', 'text/css'])
+    {
+        my $c = run_get("/page/$f->[0]");
+        is($c->{status}, 200, "$name$f->[0] - 200");
+        like($c->header('Content-Type') // '', qr{\A\Q$f->[1]\E\b},
+             "$name$f->[0] - Content-Type $f->[1]");
+    }
+
+    my $c = run_get('/page/');
+    my ($cookie) = ($c->header('Set-Cookie') // '')
+                   =~ /\A(perstack_page=[^;]+)/;
+    ok($cookie, "$name - the page sets the browser's cookie");
+    like($c->{body}, qr{<script src="app\.js"}, "$name - the page's HTML");
+
+    $c = run_get('/page/agent?expert=demo&query=from+the+page',
+                 Cookie => $cookie // '');
+    my $r = check_run("$name agent", $c, expert => 'demo',
+                      outcome => 'completed', exit_code => 0);
+    my $xid = $c->header('X-Perstack-Execution') // '';
+
+    # its record: the same browser may read it, another may not
+    $c = run_get("/page/agent?execution=$xid", Cookie => $cookie // '',
+                 Accept => 'application/json');
+    is($c->{status}, 200, "$name agent - the status, for its browser");
+    $c = run_get("/page/agent?execution=$xid",
+                 Accept => 'application/json');
+    check_error("$name agent (another browser)", $c, 404, 'not_found');
+
+    my $t0 = Time::HiRes::time();
+    my $other = unique_name('probe');
+    $c = run_get("/page/agent?expert=$other&query=x");
+    check_error("$name agent (an expert the page does not offer)", $c, 403,
+                'expert_not_allowed', expert => $other);
+    no_container_for("$name agent (an expert the page does not offer)",
+                     $t0, $other);
 }
 
 
