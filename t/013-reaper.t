@@ -85,6 +85,10 @@ my $config = <<'_EOC_';
     location = /hostname {
         return 200 $hostname;
     }
+
+    location = /metrics {
+        perstack_metrics;
+    }
 _EOC_
 
 # the decoys of the block that has "--- decoys", by their letter
@@ -231,6 +235,16 @@ sub check_killed_worker {
 
     is(scalar label_containers($RunLabel), 0,
        "$name - no container of this run is left");
+
+    # perstack_metrics: the reaper's removal; the dead worker's execution
+    # runs no more, and never ended
+    my %m = %{ scalar metrics() };
+    is($m{perstack_reaper_removed_total}, 1,
+       "$name - perstack_reaper_removed_total 1");
+    is($m{perstack_executions_started_total}, 1,
+       "$name - perstack_executions_started_total 1");
+    is($m{perstack_executions_running}, 0,
+       "$name - perstack_executions_running 0: its worker is gone");
 }
 
 

@@ -235,6 +235,10 @@ my $config = <<'_EOC_';
     location = /noop {
         return 204;
     }
+
+    location = /metrics {
+        perstack_metrics;
+    }
 _EOC_
 
 # "--- gateway: two_ports": the gateway listens on a second port too;
@@ -764,6 +768,9 @@ sub check_refusals {
     my ($block) = @_;
     my $name = $block->name;
 
+    my $m0 = metrics();
+    my $req = 'perstack_gateway_requests_total{zone="gw",result=';
+
     my $c = gw_call();
     check_refused("$name (no credential)", $c, 'credential_required');
 
@@ -792,6 +799,23 @@ sub check_refusals {
     $h->close;
     ok(defined wait_container_gone($x ? $x->{json}{container} : 'none', 20),
        "$name - the llm run's container is gone");
+
+    # perstack_metrics counted each of them, in whichever worker
+    my $m = metrics();
+    my %delta = ("${req}\"credential_required\"}" => 2,
+                 "${req}\"invalid_credential\"}" => 3,
+                 "${req}\"accepted\"}" => 1,
+                 'perstack_gateway_credentials_issued_total{zone="gw"}' => 1);
+
+    for my $k (sort keys %delta) {
+        is(($m->{$k} // -1) - ($m0->{$k} // 0), $delta{$k},
+           "$name - perstack_metrics: $k +$delta{$k}");
+    }
+
+    ok(poll(10, sub {
+        (metrics()->{'perstack_gateway_credentials{zone="gw"}'}
+         // -1) == 0
+    }), "$name - perstack_metrics: no credential live once the run ended");
 }
 
 sub check_net {

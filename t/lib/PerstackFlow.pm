@@ -42,7 +42,7 @@ our @EXPORT = qw(
     check_run check_error check_refused run_get run_post run_ok start_slow
     end_event demo_error_end_ok describe_client container_names
     error_log_text error_lines wait_log wait_error_line check_alerts
-    poll gone wait_gone wait_new_worker spew
+    poll gone wait_gone wait_new_worker spew metrics
     refused_expert_checks
     %ExecKeys %EndKeys
 );
@@ -584,6 +584,25 @@ sub wait_new_worker {
         my @new = grep { !$old{$_} && !gone($_) } @ws;
         return $new[0];
     });
+}
+
+
+# ---- perstack_metrics ----------------------------------------------------------
+
+# The samples of the endpoint at $path, "name{labels}" => value, and the
+# response.
+sub metrics {
+    my ($path) = @_;
+    my $r = Perstack::http_request(method => 'GET', path => $path // '/metrics',
+                                   timeout => 10);
+    my %m;
+
+    for my $l (split /\n/, $r->{body} // '') {
+        next if $l =~ /^#/;
+        $m{$1} = $2 + 0 if $l =~ /\A(\S+) (\S+)\z/;
+    }
+
+    return wantarray ? (\%m, $r) : \%m;
 }
 
 
