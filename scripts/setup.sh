@@ -4,7 +4,9 @@
 # Test::Nginx (libtest-nginx-perl, taken from Debian sid through a private
 # apt configuration: the system's own sources stay bookworm-only), and for
 # the browser test (t/024) Debian's Chromium and, with npm, playwright-core
-# in t/browser/node_modules (exactly as t/browser/package-lock.json says).
+# in t/browser/node_modules (exactly as t/browser/package-lock.json says),
+# and for the metrics test (t/029) Debian's Prometheus (prometheus and
+# promtool; the test runs a server of its own on a free loopback port).
 # Idempotent: when everything is there it only checks and returns.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -14,7 +16,7 @@ PACKAGES=(
     libssl-dev pkg-config dpkg-dev xz-utils docker.io nginx nginx-dev curl jq
     iptables
     ca-certificates perl debian-archive-keyring
-    chromium
+    chromium prometheus
 )
 # The browser test's driver runs on Node.js and is installed with npm.
 # Debian's packages only where the machine has no npm: a Node.js of its own
@@ -130,5 +132,6 @@ still="$(pkgs_missing "${PACKAGES[@]}" "$SID_PACKAGE" | tr '\n' ' ')"
 say "done: nginx $(dpkg-query -W -f='${Version}' nginx)," \
     "docker.io $(dpkg-query -W -f='${Version}' docker.io)," \
     "chromium $(dpkg-query -W -f='${Version}' chromium)," \
+    "prometheus $(dpkg-query -W -f='${Version}' prometheus)," \
     "$SID_PACKAGE $(dpkg-query -W -f='${Version}' "$SID_PACKAGE") ($(elapsed "$start"))"
 browser_modules
