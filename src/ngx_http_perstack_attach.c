@@ -260,6 +260,7 @@ ngx_http_perstack_attach_refuses(ngx_http_request_t *r, ngx_uint_t format)
 void
 ngx_http_perstack_attach(ngx_http_request_t *r, ngx_http_perstack_ctx_t *ctx)
 {
+    char                             *outcome;
     ngx_int_t                         rc;
     ngx_str_t                         owner, message;
     ngx_http_perstack_loc_conf_t     *plcf;
@@ -303,15 +304,21 @@ ngx_http_perstack_attach(ngx_http_request_t *r, ngx_http_perstack_ctx_t *ctx)
     ctx->job = meta.job;
     ctx->expert = meta.expert;
 
+    /* and $perstack_outcome once it ended (a follower's: follow.c's) */
+    outcome = (meta.ended && meta.outcome.len) ? (char *) meta.outcome.data
+                                               : NULL;
+
     switch (ctx->verb) {
 
     case NGX_HTTP_PERSTACK_VERB_STATUS:
+        ctx->log.outcome = outcome;
         rc = ngx_http_perstack_attach_status(r, ctx, &meta, NGX_HTTP_OK,
                                              NULL);
         break;
 
     case NGX_HTTP_PERSTACK_VERB_CANCEL:
         if (meta.ended) {
+            ctx->log.outcome = outcome;
             rc = ngx_http_perstack_attach_status(r, ctx, &meta, NGX_HTTP_OK,
                                                  NULL);
             break;

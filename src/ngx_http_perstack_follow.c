@@ -63,6 +63,8 @@ static void ngx_http_perstack_follow_lost(ngx_http_perstack_follow_t *f);
 static void ngx_http_perstack_follow_finalize(ngx_http_perstack_follow_t *f,
     ngx_int_t rc);
 static void ngx_http_perstack_follow_cleanup(void *data);
+static void ngx_http_perstack_follow_outcome(ngx_http_request_t *r,
+    ngx_str_t *id);
 
 
 /*
@@ -154,6 +156,7 @@ ngx_http_perstack_follow_start(ngx_http_request_t *r,
 
     if (ended && ctx->after >= count) {
         /* the client had the closing event: "stop reconnecting" */
+        ngx_http_perstack_follow_outcome(r, &ctx->execution);
         return NGX_HTTP_NO_CONTENT;
     }
 
@@ -501,6 +504,8 @@ ngx_http_perstack_follow_pump(ngx_http_perstack_follow_t *f)
                 return NGX_OK;
             }
 
+            ngx_http_perstack_follow_outcome(r, &f->id);
+
             rc = ngx_http_send_special(r, NGX_HTTP_LAST);
             ngx_http_perstack_follow_finalize(f, rc == NGX_ERROR
                                                  ? NGX_ERROR : NGX_OK);
@@ -613,10 +618,11 @@ ngx_http_perstack_follow_memory(ngx_http_perstack_follow_t *f, u_char *data,
 static void
 ngx_http_perstack_follow_lost(ngx_http_perstack_follow_t *f)
 {
-    off_t                    end;
-    uint64_t                 count;
-    ngx_str_t                data;
-    ngx_http_perstack_jw_t   jw;
+    off_t                     end;
+    uint64_t                  count;
+    ngx_str_t                 data;
+    ngx_http_perstack_jw_t    jw;
+    ngx_http_perstack_ctx_t  *ctx;
 
     if (ngx_http_perstack_follow_last(f, &count, &end) != NGX_OK) {
         count = 0;
@@ -626,6 +632,13 @@ ngx_http_perstack_follow_lost(ngx_http_perstack_follow_t *f)
     ngx_log_error(NGX_LOG_WARN, f->request->connection->log, 0,
                   "perstack: the worker that ran execution \"%V\" exited "
                   "before its end", &f->id);
+
+    ctx = ngx_http_get_module_ctx(f->request, ngx_http_perstack_module);
+
+    if (ctx && ctx->log.outcome == NULL) {
+        /* as the closing event below says */
+        ctx->log.outcome = "error";
+    }
 
     ngx_http_perstack_jw_pool(&jw, f->request->pool, 512);
 
@@ -729,3 +742,28 @@ ngx_http_perstack_follow_cleanup(void *data)
     f->request = NULL;
 }
 
+
+/* $perstack_outcome of a follower that had the end: the record's */
+
+static void
+ngx_http_perstack_follow_outcome(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_http_perstack_ctx_t          *ctx;
+    ngx_http_perstack_loc_conf_t     *plcf;
+    ngx_http_perstack_record_meta_t   meta;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_perstack_module);
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_perstack_module);
+
+    if (ctx == NULL || ctx->log.outcome != NULL) {
+        return;
+    }
+
+    if (ngx_http_perstack_record_read_meta(r->pool, &plcf->record_path->name,
+                                           id, &meta, r->connection->log)
+        == NGX_OK
+        && meta.ended && meta.outcome.len)
+    {
+        ctx->log.outcome = (char *) meta.outcome.data;
+    }
+}

@@ -175,6 +175,24 @@ sub check_gone {
                               . "record's");
     ok(poll(20, sub { !label_containers("test.perstack.logvars-run=$RunId") }),
        "$name - the cancelled execution's container is removed");
+
+    # a follower that had its end: the execution's outcome
+    my $f = http_request(method => 'GET', path => "/detach?lastEventId=$did-1",
+                         timeout => 20);
+    my $fend = end_event($f) // {};
+    is($fend->{outcome}, 'cancelled', "$name - the follower had the end");
+    my $fl = log_line("/detach?lastEventId=$did-1");
+    is($fl->{outcome}, $fend->{outcome},
+       "$name - a follower: \$perstack_outcome, as the end it had");
+    is($fl->{execution}, $did, "$name - a follower: \$perstack_execution");
+
+    # and one that had it already: 204, the same outcome
+    my $n = $fend->{events} // 0;
+    my $g = http_request(method => 'GET', path => "/detach?lastEventId=$did-$n",
+                         timeout => 10);
+    is($g->{status}, 204, "$name - after the end: 204");
+    is(log_line("/detach?lastEventId=$did-$n")->{outcome}, 'cancelled',
+       "$name - 204: \$perstack_outcome cancelled");
 }
 
 
