@@ -52,12 +52,25 @@ fi
 S="$PERSTACK_ROOT/scripts"
 start=$(now)
 
+# A dockerd started here is stopped at the end, as scripts/test.sh does.
+started_docker=0
+on_exit() {
+    local rc=$?
+    [ "$started_docker" -eq 0 ] || bash "$S/stop-docker.sh" || true
+    exit "$rc"
+}
+trap on_exit EXIT
+
 if [ "$do_setup" -eq 1 ]; then
     bash "$S/setup.sh"
+    had_pidfile=0
+    [ ! -f "$PERSTACK_BUILD/dockerd.pid" ] || had_pidfile=1
     bash "$S/start-docker.sh"
+    [ ! -f "$PERSTACK_BUILD/dockerd.pid" ] || [ "$had_pidfile" -eq 1 ] || started_docker=1
     bash "$S/build-demo-image.sh"
     bash "$S/build-nginx.sh" 1.26 >/dev/null
 fi
+docker_alive || die "the Docker Engine does not answer (scripts/start-docker.sh)"
 
 out="$PERSTACK_BUILD/bench/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
