@@ -61,6 +61,35 @@ bench_nginx_start "$BENCH_TMP/nginx" "
             root $www;
         }"
 
+# The control: a plain nginx of the same build, no module, serving the same
+# file, measured right after the module's worker at each level: what the
+# machine's load (the containers, the engine, wrk) does to any nginx.
+control="$BENCH_TMP/control"
+mkdir -p "$control/conf" "$control/logs"
+control_port="$(free_port)" || die "no free port"
+cat >"$control/conf/nginx.conf" <<EOF
+worker_processes 1;
+error_log logs/error.log notice;
+pid logs/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path client_body_temp;
+    proxy_temp_path proxy_temp;
+    fastcgi_temp_path fastcgi_temp;
+    uwsgi_temp_path uwsgi_temp;
+    scgi_temp_path scgi_temp;
+    server {
+        listen 127.0.0.1:$control_port;
+        location = /static.html { root $www; }
+    }
+}
+EOF
+"$BENCH_NGINX" -p "$control/" -c "$control/conf/nginx.conf" \
+    || die "the control nginx did not start"
+control_master="$(cat "$control/logs/nginx.pid")"
+bench_on_exit "kill -QUIT $control_master 2>/dev/null"
+
 # a warm-up execution: what a worker allocates once is not the load's
 curl -sS --max-time 60 "http://127.0.0.1:$BENCH_PORT/run?expert=demo&query=warm+up" >/dev/null
 
@@ -78,7 +107,7 @@ wrk_ms() {  # FILE PERCENTILE
 }
 
 measure() {  # S
-    local s="$1" fifo holder line took rps p50 p99 w
+    local s="$1" fifo holder line took rps p50 p99 cp99 w
     fifo="$BENCH_TMP/streams-$s.fifo"
     rm -f "$fifo"; mkfifo "$fifo"
     # the holder reads stdin: closing it (fd 9) ends the streams
@@ -97,6 +126,10 @@ measure() {  # S
     p50="$(wrk_ms "$w" 50)"
     p99="$(wrk_ms "$w" 99)"
     grep -q 'Non-2xx\|Socket errors' "$w" && { warn "wrk saw errors: $(grep 'Non-2xx\|Socket errors' "$w")"; failed=1; }
+    # the control, under the same load
+    wrk -t1 -c8 -d"${duration}s" --latency \
+        "http://127.0.0.1:$control_port/static.html" >"$w.control"
+    cp99="$(wrk_ms "$w.control" 99)"
 
     exec 9>&-
     read -r line <&8 || true
@@ -114,7 +147,7 @@ measure() {  # S
         [ "$(date +%s)" -lt "$deadline" ] || die "containers still running 120 s after their streams closed"
         sleep 0.5
     done
-    printf '%s %s %s %s %s\n' "$s" "$rps" "$p50" "$p99" "$took" >>"$results"
+    printf '%s %s %s %s %s %s\n' "$s" "$rps" "$p50" "$p99" "$took" "$cp99" >>"$results"
 }
 
 for s in "${levels[@]}"; do
@@ -130,20 +163,22 @@ my ($in, $out, $duration, $quick) = @ARGV;
 open my $fh, '<', $in or die "$in: $!\n";
 my (%by, @idle);
 while (<$fh>) {
-    my ($s, $rps, $p50, $p99, $took) = split;
+    my ($s, $rps, $p50, $p99, $took, $cp99) = split;
     if ($s == 0) { push @idle, [$rps, $p50, $p99]; next }
-    $by{$s} = [$rps, $p50, $p99, $took];
+    $by{$s} = [$rps, $p50, $p99, $took, $cp99];
 }
 my $med = sub { my @v = sort { $a <=> $b } @_; $v[int($#v / 2)] };
 my @base = map { my $i = $_; $med->(map { $_->[$i] } @idle) } 0 .. 2;
 my $t = "### A worker under load\n\n"
       . "| figure | value | baseline | ratio | N |\n|---|---|---|---|---|\n";
 for my $s (sort { $a <=> $b } keys %by) {
-    my ($rps, $p50, $p99, $took) = @{ $by{$s} };
+    my ($rps, $p50, $p99, $took, $cp99) = @{ $by{$s} };
     $t .= sprintf "| static file p50, %d live streams (ms) | %.3f | %.3f idle | %.2f | %d s of wrk |\n",
         $s, $p50, $base[1], $base[1] ? $p50 / $base[1] : 0, $duration;
     $t .= sprintf "| static file p99, %d live streams (ms) | %.3f | %.3f idle | %.2f | %d s of wrk |\n",
         $s, $p99, $base[2], $base[2] ? $p99 / $base[2] : 0, $duration;
+    $t .= sprintf "| static file p99, %d live streams (ms) | %.3f | %.3f: a plain nginx, same load | %.2f | %d s of wrk |\n",
+        $s, $p99, $cp99, $cp99 ? $p99 / $cp99 : 0, $duration;
     $t .= sprintf "| static file requests/s, %d live streams | %.0f | %.0f idle | %.2f | %d s of wrk |\n",
         $s, $rps, $base[0], $base[0] ? $rps / $base[0] : 0, $duration;
     $t .= sprintf "| time for %d streams to start (s) | %s | - | - | %d |\n", $s, $took, $s;
@@ -151,7 +186,10 @@ for my $s (sort { $a <=> $b } keys %by) {
 $t .= "\nOne worker (`worker_processes 1`) streams S executions of the demo's "
     . "`slow` expert (one event a second, real containers) while `wrk -t1 -c8 "
     . "--latency` fetches a 1 KiB static file from the same worker.  The idle "
-    . "baseline is the median of a run before the load and one after it.  The "
+    . "baseline is the median of a run before the load and one after it; the "
+    . "control is a plain nginx of the same build (no module, its own worker) "
+    . "serving the same file, measured right after, under the same load: what "
+    . "the containers, the engine and wrk do to any nginx on this machine.  The "
     . "time to start is the engine's: S containers created and started.\n";
 $t .= "(`--quick`: a handful of streams, 2 s of wrk; not figures to quote.)\n"
     if $quick;
