@@ -7,6 +7,10 @@
 #                               127.0.0.1:<free port>, with the run's label
 #                               on its containers, and waits until it
 #                               answers; sets PEER_PID, PEER_PORT, PEER_URL
+#                               ($PEER_NODE_FLAGS: node's own options)
+#   peer_gc                     a full garbage collection in the peer (it
+#                               must run with --expose-gc), waited for;
+#                               prints V8's "heapUsed external" after it, kB
 #   peer_stop                   stops it (SIGTERM, by its pid)
 #   bench_table_row FIGURE VALUE BASELINE N
 #                               a row of the section's table: the ratio is
@@ -33,7 +37,8 @@ peer_start() {  # [--env K=V]...
             || die "npm ci in bench/peer failed"
     fi
     p="$(free_port)" || die "no free port"
-    DOCKER_SOCKET="$PERSTACK_DOCKER_SOCK" node "$PEER_DIR/server.js" --port "$p" \
+    # shellcheck disable=SC2086  # (node's options, words)
+    DOCKER_SOCKET="$PERSTACK_DOCKER_SOCK" node ${PEER_NODE_FLAGS:-} "$PEER_DIR/server.js" --port "$p" \
         --image "$BENCH_IMAGE" --label "$(bench_label)" "$@" >"$log" 2>&1 &
     PEER_PID=$!
     bench_on_exit peer_stop
@@ -50,14 +55,26 @@ peer_start() {  # [--env K=V]...
         || die "the peer does not answer on 127.0.0.1:$p"
 }
 
+peer_gc() {
+    local n deadline
+    n="$(grep -c '^gc ' "$BENCH_TMP/peer.log" || true)"
+    kill -USR2 "$PEER_PID"
+    deadline=$(( $(date +%s) + 10 ))
+    until [ "$(grep -c '^gc ' "$BENCH_TMP/peer.log" || true)" -gt "$n" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || die "the peer did not collect its garbage (--expose-gc?)"
+        sleep 0.05
+    done
+    grep '^gc ' "$BENCH_TMP/peer.log" | tail -n 1 | awk '{ printf "%.0f %.0f\n", $2 / 1024, $3 / 1024 }'
+}
+
 peer_stop() {
     [ -n "$PEER_PID" ] || return 0
     if pid_is "$PEER_PID" node; then
         kill -TERM "$PEER_PID" 2>/dev/null || true
         wait "$PEER_PID" 2>/dev/null || true
     fi
-    if [ -s "$BENCH_TMP/peer.log" ] && grep -qv '^listening on ' "$BENCH_TMP/peer.log"; then
-        warn "the peer said: $(grep -v '^listening on ' "$BENCH_TMP/peer.log" | head -n 5)"
+    if [ -s "$BENCH_TMP/peer.log" ] && grep -qvE '^(listening on |gc )' "$BENCH_TMP/peer.log"; then
+        warn "the peer said: $(grep -vE '^(listening on |gc )' "$BENCH_TMP/peer.log" | head -n 5)"
     fi
     PEER_PID=""
 }

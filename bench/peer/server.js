@@ -137,6 +137,17 @@ const server = http.createServer((req, res) => {
   });
 });
 
+// For bench/memory.sh, when node runs with --expose-gc: a full collection
+// on SIGUSR2, so that the heap it measures holds only what is alive; then
+// "gc HEAP_USED EXTERNAL" (bytes).
+if (global.gc) {
+  process.on('SIGUSR2', () => {
+    global.gc();
+    const { heapUsed, external } = process.memoryUsage();
+    console.log(`gc ${heapUsed} ${external}`);
+  });
+}
+
 server.listen(Number(opts.port), '127.0.0.1', () => {
   console.log(`listening on 127.0.0.1:${server.address().port}`);
 });
