@@ -63,6 +63,7 @@ function containerConfig(expert, query) {
       NanoCpus: 1e9,
       PidsLimit: 128,
       CapDrop: ['ALL'],
+      CapAdd: [],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
       LogConfig: { Type: 'none', Config: {} },
