@@ -37,6 +37,7 @@ peer_start() {  # [--env K=V]...
             || die "npm ci in bench/peer failed"
     fi
     p="$(free_port)" || die "no free port"
+    : >"$log"
     # shellcheck disable=SC2086  # (node's options, words)
     DOCKER_SOCKET="$PERSTACK_DOCKER_SOCK" node ${PEER_NODE_FLAGS:-} "$PEER_DIR/server.js" --port "$p" \
         --image "$BENCH_IMAGE" --label "$(bench_label)" "$@" >"$log" 2>&1 &
