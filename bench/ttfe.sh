@@ -54,6 +54,7 @@ done
 
 bench_init ttfe
 bench_need_engine
+command -v docker >/dev/null || die "no docker CLI (package docker.io) for the docker run subject"
 B="$PERSTACK_ROOT/bench"
 DELAY=PERSTACK_DEMO_DELAY_MS=0
 QUERY="hello there"
