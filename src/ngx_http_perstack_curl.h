@@ -17,6 +17,8 @@
 
 /* a response body is kept up to this size unless the owner says more */
 #define NGX_HTTP_PERSTACK_CURL_RESPONSE_MAX  4096
+/* and allocated at first this large: most bodies are short JSON */
+#define NGX_HTTP_PERSTACK_CURL_RESPONSE_MIN  256
 
 
 typedef struct ngx_http_perstack_op_s  ngx_http_perstack_op_t;
@@ -54,6 +56,7 @@ struct ngx_http_perstack_op_s {
     /* the response body, cut at response_max */
     u_char                          *response;
     size_t                           response_len;
+    size_t                           response_size;
     size_t                           response_max;
 
     char                             error[CURL_ERROR_SIZE];
