@@ -160,6 +160,10 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
 
     exec = op->data;
 
+    /* the container's configuration, sent: 4 KiB the stream needs no more */
+    ngx_pfree(exec->pool, op->body.data);
+    ngx_str_null(&op->body);
+
     if (op->result == CURLE_OK && op->status == 201
         && op->response_len == 0)
     {
