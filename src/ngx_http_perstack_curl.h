@@ -19,6 +19,8 @@
 #define NGX_HTTP_PERSTACK_CURL_RESPONSE_MAX  4096
 /* and allocated at first this large: most bodies are short JSON */
 #define NGX_HTTP_PERSTACK_CURL_RESPONSE_MIN  256
+/* idle connections to the engine a worker keeps */
+#define NGX_HTTP_PERSTACK_CURL_MAXCONNECTS   32
 
 
 typedef struct ngx_http_perstack_op_s  ngx_http_perstack_op_t;
