@@ -414,6 +414,14 @@ ngx_http_perstack_curl_easy(ngx_http_perstack_op_t *op, const char *method,
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout);
     }
 
+    /*
+     * libcurl's receive buffer, allocated for each transfer: 16 KiB by
+     * default, which a live stream held all its life.
+     */
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE,
+                     (long) (op->stream ? NGX_HTTP_PERSTACK_CURL_STREAM_BUFFER
+                                        : NGX_HTTP_PERSTACK_CURL_BUFFER));
+
     if (socket_path) {
         curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, socket_path);
     }
