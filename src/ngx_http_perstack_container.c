@@ -1060,6 +1060,10 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
 
     ngx_http_perstack_demux_free(&exec->demux);
 
+    if (exec->in) {
+        ngx_free(exec->in);
+    }
+
     if (exec->out) {
         ngx_free(exec->out);
     }
@@ -1098,6 +1102,14 @@ ngx_http_perstack_stream_write(void *data, u_char *p, size_t len)
     {
         /* nobody listens any more */
         return NGX_OK;
+    }
+
+    if (exec->in == NULL) {
+        /* (freed while empty: see ngx_http_perstack_process()) */
+        exec->in = ngx_alloc(exec->in_size, exec->log);
+        if (exec->in == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     if (exec->in_size - exec->in_len < len) {

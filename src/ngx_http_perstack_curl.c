@@ -638,11 +638,18 @@ ngx_http_perstack_curl_write(char *ptr, size_t size, size_t nmemb,
     len = size * nmemb;
 
     if (op->stream && op->status == 200) {
-        if (op->write(op->data, (u_char *) ptr, len) == NGX_AGAIN) {
-            return CURL_WRITEFUNC_PAUSE;
-        }
+        switch (op->write(op->data, (u_char *) ptr, len)) {
 
-        return len;
+        case NGX_AGAIN:
+            return CURL_WRITEFUNC_PAUSE;
+
+        case NGX_ERROR:
+            /* the transfer fails with CURLE_WRITE_ERROR */
+            return 0;
+
+        default:
+            return len;
+        }
     }
 
     if (op->response == NULL) {
