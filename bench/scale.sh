@@ -193,6 +193,11 @@ for n in $streams_list; do
     fd_per=$(( (fd1 - fd0 + n - 1) / n ))
     rows+=("| $n streams: worker RSS held (kB) | $rss1 | $rss0 (baseline) | $(awk -v a="$rss1" -v b="$rss0" 'BEGIN { printf "%.2f", a / b }') | $n |")
     rows+=("| $n streams: RSS per stream (kB) | $(awk -v k="$kb" -v n="$n" 'BEGIN { printf "%.1f", k / n }') | 32 KiB (goal) | $(awk -v k="$kb" -v n="$n" 'BEGIN { printf "%.2f", k / n / 32.768 }') | $n |")
+    if [ -n "${prev_n:-}" ] && [ "$n" -gt "$prev_n" ]; then
+        # the slope: linear growth has the same kB/stream at every N
+        rows+=("| $prev_n -> $n streams: RSS per added stream (kB) | $(awk -v a="$kb" -v b="$prev_kb" -v n="$n" -v m="$prev_n" 'BEGIN { printf "%.1f", (a - b) / (n - m) }') | 32 KiB (goal) | $(awk -v a="$kb" -v b="$prev_kb" -v n="$n" -v m="$prev_n" 'BEGIN { printf "%.2f", (a - b) / (n - m) / 32.768 }') | $n |")
+    fi
+    prev_n="$n" prev_kb="$kb"
     rows+=("| $n streams: worker descriptors per stream | $(awk -v a="$fd1" -v b="$fd0" -v n="$n" 'BEGIN { printf "%.2f", (a - b) / n }') | - | - | $n |")
     # (without wrk's requests)
     rows+=("| $n streams: worker CPU per stream (ms) | $(awk -v c="$((cpu1 - cpu0 + cpu2 - cpu1w))" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.3f", c * 1000 / hz / n }') | - | - | $n |")
@@ -243,7 +248,8 @@ fe_stop
     echo "Engine API on a unix socket that answers at once: the module's own cost, not"
     echo "the engine's.  Streams: each execution sends 5 events and holds its stream"
     echo "open; RSS and descriptors are read once all N hold (baseline: after a warm-up"
-    echo "of 10), CPU from the baseline until the last stream ended (after its"
+    echo "of 10; RSS per stream at a small N also holds what the worker grows once,"
+    echo "the slope between two N does not), CPU from the baseline until the last stream ended (after its"
     echo "completeRun and perstack.end), without the time wrk ran.  /ok: wrk -t1 -c10 -d${wrk_seconds}s --latency,"
     echo "idle and then with the N streams held.  Executions: $total short executions"
     echo "(3 events and completeRun at once) by $concurrency clients at a time."
