@@ -77,7 +77,7 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    pool = ngx_create_pool(4096, clcf->error_log);
+    pool = ngx_create_pool(6144, clcf->error_log);
     if (pool == NULL) {
         return NGX_ERROR;
     }
