@@ -160,6 +160,10 @@ ngx_http_perstack_create_done(ngx_http_perstack_op_t *op)
 
     exec = op->data;
 
+    /* the container's configuration, sent: 4 KiB the stream needs no more */
+    ngx_pfree(exec->pool, op->body.data);
+    ngx_str_null(&op->body);
+
     if (op->result == CURLE_OK && op->status == 201
         && op->response_len == 0)
     {
@@ -1056,6 +1060,10 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
 
     ngx_http_perstack_demux_free(&exec->demux);
 
+    if (exec->in) {
+        ngx_free(exec->in);
+    }
+
     if (exec->out) {
         ngx_free(exec->out);
     }
@@ -1094,6 +1102,14 @@ ngx_http_perstack_stream_write(void *data, u_char *p, size_t len)
     {
         /* nobody listens any more */
         return NGX_OK;
+    }
+
+    if (exec->in == NULL) {
+        /* (freed while empty: see ngx_http_perstack_process()) */
+        exec->in = ngx_alloc(exec->in_size, exec->log);
+        if (exec->in == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     if (exec->in_size - exec->in_len < len) {

@@ -40,6 +40,8 @@ static size_t ngx_http_perstack_curl_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static size_t ngx_http_perstack_curl_read(char *buffer, size_t size,
     size_t nitems, void *userdata);
+static ngx_int_t ngx_http_perstack_curl_grow(ngx_http_perstack_op_t *op,
+    size_t len);
 static void ngx_http_perstack_curl_release(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_curl_count(ngx_http_perstack_op_t *op,
     ngx_uint_t result, CURLINFO info);
@@ -49,6 +51,9 @@ static ngx_int_t ngx_http_perstack_curl_easy(ngx_http_perstack_op_t *op,
 
 
 static ngx_http_perstack_curl_multi_t  ngx_http_perstack_curl;
+
+/* the response of a call until a body comes: most calls get none */
+static u_char  ngx_http_perstack_curl_no_body[1];
 
 
 ngx_int_t
@@ -86,6 +91,14 @@ ngx_http_perstack_curl_init_process(ngx_cycle_t *cycle)
     curl_multi_setopt(pc->multi, CURLMOPT_TIMERFUNCTION,
                       ngx_http_perstack_curl_multi_timer);
     curl_multi_setopt(pc->multi, CURLMOPT_TIMERDATA, pc);
+
+    /*
+     * Idle connections kept for the next calls: libcurl's default is 4
+     * per transfer added, so that each live stream left some 1.3 idle
+     * connections of about 8 kB and a descriptor each.
+     */
+    curl_multi_setopt(pc->multi, CURLMOPT_MAXCONNECTS,
+                      NGX_HTTP_PERSTACK_CURL_MAXCONNECTS);
 
     return NGX_OK;
 }
@@ -360,14 +373,14 @@ ngx_http_perstack_curl_easy(ngx_http_perstack_op_t *op, const char *method,
             op->response_max = NGX_HTTP_PERSTACK_CURL_RESPONSE_MAX;
         }
 
-        op->response = ngx_pnalloc(op->pool, op->response_max);
-        if (op->response == NULL) {
-            return NGX_ERROR;
-        }
-
-        /* an answer without a body never reaches the write callback */
-        op->response[0] = '\0';
+        /*
+         * An answer without a body never reaches the write callback, and
+         * most have none (start, stop, remove): the buffer is allocated
+         * there, as large as the body needs.
+         */
+        op->response = ngx_http_perstack_curl_no_body;
         op->response_len = 0;
+        op->response_size = 1;
     }
 
     easy = curl_easy_init();
@@ -400,6 +413,14 @@ ngx_http_perstack_curl_easy(ngx_http_perstack_op_t *op, const char *method,
     if (timeout) {
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout);
     }
+
+    /*
+     * libcurl's receive buffer, allocated for each transfer: 16 KiB by
+     * default, which a live stream held all its life.
+     */
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE,
+                     (long) (op->stream ? NGX_HTTP_PERSTACK_CURL_STREAM_BUFFER
+                                        : NGX_HTTP_PERSTACK_CURL_BUFFER));
 
     if (socket_path) {
         curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, socket_path);
@@ -617,24 +638,73 @@ ngx_http_perstack_curl_write(char *ptr, size_t size, size_t nmemb,
     len = size * nmemb;
 
     if (op->stream && op->status == 200) {
-        if (op->write(op->data, (u_char *) ptr, len) == NGX_AGAIN) {
-            return CURL_WRITEFUNC_PAUSE;
-        }
+        switch (op->write(op->data, (u_char *) ptr, len)) {
 
-        return len;
+        case NGX_AGAIN:
+            return CURL_WRITEFUNC_PAUSE;
+
+        case NGX_ERROR:
+            /* the transfer fails with CURLE_WRITE_ERROR */
+            return 0;
+
+        default:
+            return len;
+        }
     }
 
     if (op->response == NULL) {
         return len;
     }
 
+    if (op->response_len + len >= op->response_size
+        && op->response_size < op->response_max
+        && ngx_http_perstack_curl_grow(op, len) != NGX_OK)
+    {
+        /* the transfer fails with CURLE_WRITE_ERROR */
+        return 0;
+    }
+
     /* an error body is kept for the log; the rest of a long one is not */
-    n = ngx_min(len, op->response_max - 1 - op->response_len);
+    n = ngx_min(len, op->response_size - 1 - op->response_len);
     ngx_memcpy(op->response + op->response_len, ptr, n);
     op->response_len += n;
     op->response[op->response_len] = '\0';
 
     return len;
+}
+
+
+/*
+ * The response buffer, made room for len more bytes, up to response_max:
+ * an answer of 100 bytes (create, wait) no longer holds 4 KiB for the
+ * execution's life.
+ */
+
+static ngx_int_t
+ngx_http_perstack_curl_grow(ngx_http_perstack_op_t *op, size_t len)
+{
+    size_t   size;
+    u_char  *p;
+
+    size = ngx_max(op->response_len + len + 1, 2 * op->response_size);
+    size = ngx_max(size, NGX_HTTP_PERSTACK_CURL_RESPONSE_MIN);
+    size = ngx_min(size, op->response_max);
+
+    p = ngx_pnalloc(op->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, op->response, op->response_len + 1);
+
+    if (op->response != ngx_http_perstack_curl_no_body) {
+        ngx_pfree(op->pool, op->response);
+    }
+
+    op->response = p;
+    op->response_size = size;
+
+    return NGX_OK;
 }
 
 

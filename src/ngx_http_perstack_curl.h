@@ -17,6 +17,15 @@
 
 /* a response body is kept up to this size unless the owner says more */
 #define NGX_HTTP_PERSTACK_CURL_RESPONSE_MAX  4096
+/* and allocated at first this large: most bodies are short JSON */
+#define NGX_HTTP_PERSTACK_CURL_RESPONSE_MIN  256
+/* libcurl's receive buffer: of a stream, of another call */
+#ifndef NGX_HTTP_PERSTACK_CURL_STREAM_BUFFER
+#define NGX_HTTP_PERSTACK_CURL_STREAM_BUFFER 4096
+#endif
+#define NGX_HTTP_PERSTACK_CURL_BUFFER        4096
+/* idle connections to the engine a worker keeps */
+#define NGX_HTTP_PERSTACK_CURL_MAXCONNECTS   32
 
 
 typedef struct ngx_http_perstack_op_s  ngx_http_perstack_op_t;
@@ -54,6 +63,7 @@ struct ngx_http_perstack_op_s {
     /* the response body, cut at response_max */
     u_char                          *response;
     size_t                           response_len;
+    size_t                           response_size;
     size_t                           response_max;
 
     char                             error[CURL_ERROR_SIZE];

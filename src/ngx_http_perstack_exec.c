@@ -77,7 +77,7 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    pool = ngx_create_pool(4096, clcf->error_log);
+    pool = ngx_create_pool(6144, clcf->error_log);
     if (pool == NULL) {
         return NGX_ERROR;
     }
@@ -138,8 +138,8 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     exec->answer = ctx->answer;
     exec->continuing = ctx->continuing;
 
+    /* exec->in: allocated as output comes */
     exec->in_size = plcf->buffer_size;
-    exec->in = ngx_palloc(pool, exec->in_size);
 
     exec->out_buf = ngx_calloc_buf(pool);
 
@@ -147,7 +147,6 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
         || exec->query.data == NULL || exec->job.data == NULL
         || (ctx->workspace.len && exec->workspace.data == NULL)
         || exec->workspace_name.data == NULL
-        || exec->in == NULL
         || exec->out_buf == NULL)
     {
         ngx_destroy_pool(pool);

@@ -159,6 +159,18 @@ ngx_http_perstack_process(ngx_event_t *ev)
     }
 
     /*
+     * An emptied input buffer goes back until more output comes: a
+     * stream that waits for its container holds no perstack_buffer_size.
+     */
+
+    if (exec->in_len == 0 && exec->in && !exec->curl_paused
+        && exec->held_len == 0)
+    {
+        ngx_free(exec->in);
+        exec->in = NULL;
+    }
+
+    /*
      * Resume Docker's transfer only when the client keeps up: unpausing
      * while output is pending would hand data back only to pause again,
      * and this handler would be posted in a loop.
