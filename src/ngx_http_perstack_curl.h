@@ -19,9 +19,12 @@
 #define NGX_HTTP_PERSTACK_CURL_RESPONSE_MAX  4096
 /* and allocated at first this large: most bodies are short JSON */
 #define NGX_HTTP_PERSTACK_CURL_RESPONSE_MIN  256
-/* libcurl's receive buffer: of a stream, of another call */
+/*
+ * libcurl's receive buffer: of a stream (held for the execution's life:
+ * 2 KiB, not 4, is 2 KiB less a live stream), of another call
+ */
 #ifndef NGX_HTTP_PERSTACK_CURL_STREAM_BUFFER
-#define NGX_HTTP_PERSTACK_CURL_STREAM_BUFFER 4096
+#define NGX_HTTP_PERSTACK_CURL_STREAM_BUFFER 2048
 #endif
 #define NGX_HTTP_PERSTACK_CURL_BUFFER        4096
 /* idle connections to the engine a worker keeps */
