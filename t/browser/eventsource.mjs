@@ -47,7 +47,7 @@
 // arguments, no browser, the page did not load.
 
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './launch.mjs';
 
 function usage(msg) {
     process.stderr.write(`eventsource.mjs: ${msg}\n`
@@ -111,23 +111,9 @@ const out = {
 let browser;
 
 async function main() {
-    browser = await chromium.launch({
-        executablePath: opts.chromium,
-        headless: true,
-        timeout: left(),
-        // (as root, Chromium needs --no-sandbox; the others keep it from
-        // reaching out to the network, which this machine does not have)
-        args: [
-            '--no-sandbox',
-            '--disable-gpu',
-            '--disable-quic',
-            '--no-first-run',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-            ...(https ? ['--ignore-certificate-errors'] : []),
-        ],
-    });
+    browser = await launchChromium(opts.chromium, left(),
+                                   https ? ['--ignore-certificate-errors']
+                                         : []);
 
     const context = await browser.newContext({ ignoreHTTPSErrors: https });
     const page = await context.newPage();

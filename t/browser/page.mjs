@@ -45,7 +45,7 @@
 // timed out (then the page's text is on stderr too).
 
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './launch.mjs';
 
 function usage(msg) {
     process.stderr.write(`page.mjs: ${msg}\n`
@@ -159,23 +159,8 @@ function snapshot(page) {
 let browser;
 
 async function main() {
-    browser = await chromium.launch({
-        executablePath: opts.chromium,
-        headless: true,
-        timeout: left(),
-        // (as root, Chromium needs --no-sandbox; the others keep it from
-        // reaching out to the network, which this machine does not have)
-        args: [
-            '--no-sandbox',
-            '--disable-gpu',
-            '--disable-quic',
-            '--no-first-run',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-            '--font-render-hinting=none',
-        ],
-    });
+    browser = await launchChromium(opts.chromium, left(),
+                                   ['--font-render-hinting=none']);
 
     const context = await browser.newContext({
         viewport: { width: 960, height: 720 },
