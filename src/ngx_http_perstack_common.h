@@ -36,6 +36,9 @@
 #define NGX_HTTP_PERSTACK_STDERR_GROUP_MAX  (64 * 1024)
 /* the most of a long line's first part sent at once */
 #define NGX_HTTP_PERSTACK_SLICE             (16 * 1024)
+/* a batch of events is sent once it holds this many bytes, or events */
+#define NGX_HTTP_PERSTACK_BATCH             (16 * 1024)
+#define NGX_HTTP_PERSTACK_MARKS             32
 
 /* how a line longer than perstack_max_line goes */
 #define NGX_HTTP_PERSTACK_PART_NONE  0
@@ -373,9 +376,12 @@ struct ngx_http_perstack_exec_s {
     /* perstack_owner's value, hashed */
     ngx_str_t                        owner;
     uint64_t                         record_started;
-    /* the events that end in the buffer on its way: position, end */
-    uint64_t                         mark_position[4];
-    size_t                           mark_end[4];
+    /*
+     * The events that end in the batch not yet sent: the first one's
+     * position (the others follow it), and where each ends in the batch.
+     */
+    uint64_t                         mark_first;
+    size_t                           mark_end[NGX_HTTP_PERSTACK_MARKS];
     ngx_uint_t                       marks;
     /* since when no client follows it, for perstack_detach_timeout */
     ngx_msec_t                       detached_at;
@@ -445,9 +451,14 @@ struct ngx_http_perstack_exec_s {
 
     ngx_http_perstack_demux_t        demux;
 
-    /* one encoded event on its way to the client */
+    /*
+     * The encoded events on their way to the client: out_len bytes of a
+     * batch not yet sent, while a pass over the input gathers them, or
+     * the batch sent and not yet all written (see busy()).
+     */
     u_char                          *out;
     size_t                           out_size;
+    size_t                           out_len;
     ngx_buf_t                       *out_buf;
     ngx_chain_t                      out_chain;
 
@@ -508,6 +519,8 @@ struct ngx_http_perstack_exec_s {
     unsigned                         removed:1;
     unsigned                         stopping:1;
     unsigned                         end_pending:1;
+    /* events gather in the batch until the pass ends (see send()) */
+    unsigned                         batching:1;
     unsigned                         error_image:1;
     unsigned                         answer:1;
     unsigned                         continuing:1;

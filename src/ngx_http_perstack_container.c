@@ -1049,8 +1049,6 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
     ngx_http_perstack_metrics_ended(exec->outcome,
                                     ngx_current_msec - exec->started);
 
-    ngx_http_perstack_record_close(exec);
-
     ngx_http_perstack_gateway_revoke(exec);
 
     if (exec->slot) {

@@ -51,6 +51,7 @@ ngx_http_perstack_process(ngx_event_t *ev)
 {
     const u_char                  *pos, *last;
     ngx_str_t                      message;
+    ngx_uint_t                     failed;
     ngx_time_t                    *tp;
     ngx_http_perstack_exec_t      *exec;
     ngx_http_perstack_line_t       line;
@@ -75,6 +76,10 @@ ngx_http_perstack_process(ngx_event_t *ev)
     pos = exec->in;
     last = exec->in + exec->in_len;
 
+    /* the pass's events leave in batches: see send() */
+    exec->batching = 1;
+    failed = 0;
+
     for ( ;; ) {
 
         if (exec->record && (exec->record->failed || exec->record->full)
@@ -92,7 +97,8 @@ ngx_http_perstack_process(ngx_event_t *ev)
                                        NULL)
                 == NGX_ERROR)
             {
-                return;
+                failed = 1;
+                break;
             }
 
             continue;
@@ -106,7 +112,8 @@ ngx_http_perstack_process(ngx_event_t *ev)
                 && ngx_http_perstack_emit(exec, NULL, 0, NULL, 0)
                    == NGX_ERROR)
             {
-                return;
+                failed = 1;
+                break;
             }
 
             break;
@@ -128,7 +135,8 @@ ngx_http_perstack_process(ngx_event_t *ev)
             }
 
             if (ngx_http_perstack_next(exec, rc, &line) == NGX_ERROR) {
-                return;
+                failed = 1;
+                break;
             }
 
             continue;
@@ -136,7 +144,7 @@ ngx_http_perstack_process(ngx_event_t *ev)
 
         /* a corrupt frame or no memory: the stream cannot go on */
 
-        exec->in_len = 0;
+        pos = last;
 
         if (rc == NGX_HTTP_PERSTACK_DEMUX_ERROR) {
             ngx_str_set(&message, "the container's output stream from "
@@ -148,14 +156,33 @@ ngx_http_perstack_process(ngx_event_t *ev)
 
         ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
                                &message);
-        return;
+        failed = 1;
+        break;
     }
 
-    /* keep what is left, at the start of the buffer */
+    exec->batching = 0;
+
+    /*
+     * Keep what is left, at the start of the buffer; also when the pass
+     * failed (the client's connection broke, say): the execution may run
+     * on detached, and what was read is not read again.
+     */
 
     if (pos != exec->in) {
         exec->in_len = last - pos;
         ngx_memmove(exec->in, pos, exec->in_len);
+    }
+
+    /* what the pass gathered goes, into the record too when it failed */
+
+    if (ngx_http_perstack_flush(exec) == NGX_ERROR || failed) {
+        return;
+    }
+
+    if (exec->record && (exec->record->failed || exec->record->full)
+        && !exec->stopping)
+    {
+        ngx_http_perstack_record_stop(exec);
     }
 
     /*
@@ -169,6 +196,8 @@ ngx_http_perstack_process(ngx_event_t *ev)
         ngx_free(exec->in);
         exec->in = NULL;
     }
+
+    ngx_http_perstack_out_free(exec);
 
     /*
      * Resume Docker's transfer only when the client keeps up: unpausing
@@ -538,7 +567,7 @@ ngx_http_perstack_raw_send(ngx_http_perstack_exec_t *exec,
         size += sse ? ngx_http_perstack_sse_close_size(scan->type_len) : 1;
     }
 
-    p = ngx_http_perstack_reserve(exec, &exec->out, &exec->out_size, size);
+    p = ngx_http_perstack_out_reserve(exec, size);
     if (p == NULL) {
         ngx_http_perstack_finalize(exec, NGX_ERROR);
         return NGX_ERROR;

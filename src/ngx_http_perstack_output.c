@@ -141,7 +141,7 @@ ngx_http_perstack_emit(ngx_http_perstack_exec_t *exec, u_char *type,
         return NGX_OK;
     }
 
-    p = ngx_http_perstack_reserve(exec, &exec->out, &exec->out_size, size);
+    p = ngx_http_perstack_out_reserve(exec, size);
     if (p == NULL) {
         ngx_http_perstack_finalize(exec, NGX_ERROR);
         return NGX_ERROR;
@@ -300,21 +300,29 @@ ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec, u_char *dst,
 
 
 /*
- * The event exec->sequence ends at dst, in the buffer on its way: the
- * record's index learns where, once the buffer is recorded.
+ * The event exec->sequence ends at dst, in the batch: the record's index
+ * learns where, once the batch is recorded.  The events of a batch follow
+ * one another, and send() sends a batch before its marks can run out.
  */
 
 void
 ngx_http_perstack_mark(ngx_http_perstack_exec_t *exec, u_char *dst)
 {
-    if (exec->marks == sizeof(exec->mark_end) / sizeof(exec->mark_end[0])) {
-        /* cannot happen: a buffer holds at most four events' ends */
+    if (exec->marks == NGX_HTTP_PERSTACK_MARKS
+        || (exec->marks && exec->sequence != exec->mark_first + exec->marks))
+    {
+        /* cannot happen */
+        ngx_log_error(NGX_LOG_ALERT, exec->log, 0,
+                      "perstack: event %uL not marked in the record",
+                      exec->sequence);
         return;
     }
 
-    exec->mark_position[exec->marks] = exec->sequence;
-    exec->mark_end[exec->marks] = dst - exec->out;
-    exec->marks++;
+    if (exec->marks == 0) {
+        exec->mark_first = exec->sequence;
+    }
+
+    exec->mark_end[exec->marks++] = dst - exec->out;
 }
 
 
@@ -392,34 +400,54 @@ ngx_http_perstack_stderr(ngx_http_perstack_exec_t *exec,
 
 
 /*
- * The buffer's len bytes: into the record, with where its events end, then
- * to the client, if one is attached.  A record that cannot take them
- * (full, or a write that failed) no longer grows, and the execution is
- * stopped by the caller, which finds exec->record so marked; the client
- * still gets them, and the closing event.
+ * The len bytes just written at the end of the batch.  While a pass over
+ * the container's output gathers events (exec->batching), the batch is
+ * sent when it is full, and by the pass at its end: the record and the
+ * client then take many events in one write each.  Otherwise it is sent
+ * at once.
  */
 
 ngx_int_t
 ngx_http_perstack_send(ngx_http_perstack_exec_t *exec, size_t len)
 {
-    off_t       base;
-    ngx_uint_t  i;
+    exec->out_len += len;
+
+    if (exec->batching && exec->out_len < NGX_HTTP_PERSTACK_BATCH
+        && exec->marks <= NGX_HTTP_PERSTACK_MARKS - 4)
+    {
+        /* an event adds at most four marks: see emit() */
+        return NGX_OK;
+    }
+
+    return ngx_http_perstack_flush(exec);
+}
+
+
+/*
+ * The batch: into the record, with where its events end, then to the
+ * client, if one is attached.  A record that cannot take it (full, or a
+ * write that failed) no longer grows, and the execution is stopped by the
+ * caller, which finds exec->record so marked; the client still gets the
+ * batch, and the closing event.
+ */
+
+ngx_int_t
+ngx_http_perstack_flush(ngx_http_perstack_exec_t *exec)
+{
+    size_t  len;
+
+    len = exec->out_len;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    exec->out_len = 0;
 
     if (exec->record) {
-        base = exec->record->size;
-
-        if (ngx_http_perstack_record_append(exec, exec->out, len) == NGX_OK) {
-
-            for (i = 0; i < exec->marks; i++) {
-                if (ngx_http_perstack_record_mark(exec,
-                                                  exec->mark_position[i],
-                                                  base + exec->mark_end[i])
-                    != NGX_OK)
-                {
-                    break;
-                }
-            }
-        }
+        (void) ngx_http_perstack_record_write(exec, exec->out, len,
+                                              exec->mark_first,
+                                              exec->mark_end, exec->marks);
     }
 
     exec->marks = 0;
@@ -611,7 +639,7 @@ ngx_http_perstack_keepalive(ngx_event_t *ev)
         len = sizeof(NGX_HTTP_PERSTACK_SSE_PING) - 1;
     }
 
-    p = ngx_http_perstack_reserve(exec, &exec->out, &exec->out_size, len);
+    p = ngx_http_perstack_out_reserve(exec, len);
     if (p == NULL) {
         return;
     }
@@ -663,6 +691,66 @@ ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec, u_char **buf,
     *size = n;
 
     return p;
+}
+
+
+/*
+ * Room for size more bytes at the end of the batch, whose bytes are kept;
+ * never while the last batch is on its way (see busy()).  The buffer grows
+ * to a batch and the largest event seen, which perstack_max_line bounds.
+ */
+
+u_char *
+ngx_http_perstack_out_reserve(ngx_http_perstack_exec_t *exec, size_t size)
+{
+    u_char  *p;
+    size_t   n;
+
+    if (exec->out_size - exec->out_len >= size) {
+        return exec->out + exec->out_len;
+    }
+
+    n = ngx_max(exec->out_len + size, 1024);
+
+    if (n < exec->out_size * 2) {
+        n = exec->out_size * 2;
+    }
+
+    p = ngx_alloc(n, exec->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (exec->out) {
+        ngx_memcpy(p, exec->out, exec->out_len);
+        ngx_free(exec->out);
+    }
+
+    exec->out = p;
+    exec->out_size = n;
+
+    return p + exec->out_len;
+}
+
+
+/*
+ * Once the batch was written, its buffer goes back: a stream that waits
+ * for its container holds none.
+ */
+
+void
+ngx_http_perstack_out_free(ngx_http_perstack_exec_t *exec)
+{
+    if (exec->out == NULL || exec->out_len || ngx_http_perstack_busy(exec)) {
+        return;
+    }
+
+    ngx_free(exec->out);
+    exec->out = NULL;
+    exec->out_size = 0;
+
+    exec->out_buf->pos = NULL;
+    exec->out_buf->last = NULL;
 }
 
 

@@ -25,6 +25,10 @@ u_char *ngx_http_perstack_prefix(ngx_http_perstack_exec_t *exec, u_char *dst);
 ngx_int_t ngx_http_perstack_stderr(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_line_t *line);
 ngx_int_t ngx_http_perstack_send(ngx_http_perstack_exec_t *exec, size_t len);
+ngx_int_t ngx_http_perstack_flush(ngx_http_perstack_exec_t *exec);
+u_char *ngx_http_perstack_out_reserve(ngx_http_perstack_exec_t *exec,
+    size_t size);
+void ngx_http_perstack_out_free(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_mark(ngx_http_perstack_exec_t *exec, u_char *dst);
 ngx_int_t ngx_http_perstack_busy(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_keepalive(ngx_event_t *ev);

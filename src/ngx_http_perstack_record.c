@@ -40,6 +40,10 @@
 
 static ngx_int_t ngx_http_perstack_record_write_meta(
     ngx_http_perstack_exec_t *exec);
+static ngx_int_t ngx_http_perstack_record_create(
+    ngx_http_perstack_exec_t *exec, const char *suffix);
+static ngx_int_t ngx_http_perstack_record_put(ngx_http_perstack_exec_t *exec,
+    const char *suffix, const u_char *data, size_t len, off_t offset);
 static ngx_int_t ngx_http_perstack_record_write_all(ngx_fd_t fd,
     const u_char *data, size_t len, off_t offset);
 static void ngx_http_perstack_record_failed(ngx_http_perstack_exec_t *exec,
@@ -71,9 +75,6 @@ ngx_http_perstack_record_open(ngx_http_perstack_exec_t *exec)
         return NGX_ERROR;
     }
 
-    rec->events = NGX_INVALID_FILE;
-    rec->index = NGX_INVALID_FILE;
-    rec->probe = NGX_INVALID_FILE;
     rec->max_size = exec->conf->record_max_size;
 
     id.data = exec->id;
@@ -89,27 +90,17 @@ ngx_http_perstack_record_open(ngx_http_perstack_exec_t *exec)
     rec->name_len = ngx_strlen(rec->name);
     exec->record = rec;
 
-    ngx_memcpy(rec->name + rec->name_len, ".events", sizeof(".events"));
+    /* made here, new; each batch opens them again (see write()) */
 
-    rec->events = ngx_open_file(rec->name, NGX_FILE_APPEND,
-                                NGX_FILE_CREATE_OR_OPEN|O_EXCL, 0600);
-    if (rec->events == NGX_INVALID_FILE) {
-        goto failed;
+    if (ngx_http_perstack_record_create(exec, ".events") != NGX_OK
+        || ngx_http_perstack_record_create(exec, ".index") != NGX_OK)
+    {
+        ngx_http_perstack_record_failed(exec, "could not be created",
+                                        rec->name);
+        return NGX_ERROR;
     }
 
-    rec->probe = ngx_open_file(rec->name, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (rec->probe == NGX_INVALID_FILE) {
-        goto failed;
-    }
-
-    ngx_memcpy(rec->name + rec->name_len, ".index", sizeof(".index"));
-
-    rec->index = ngx_open_file(rec->name, NGX_FILE_RDWR,
-                               NGX_FILE_CREATE_OR_OPEN|O_EXCL, 0600);
-    if (rec->index == NGX_INVALID_FILE) {
-        goto failed;
-    }
-
+    rec->created = 1;
     exec->record_started = ngx_http_perstack_record_now();
 
     if (ngx_http_perstack_record_write_meta(exec) != NGX_OK) {
@@ -119,27 +110,31 @@ ngx_http_perstack_record_open(ngx_http_perstack_exec_t *exec)
     ngx_http_perstack_metrics_record_added();
 
     return NGX_OK;
-
-failed:
-
-    ngx_http_perstack_record_failed(exec, "could not be created", rec->name);
-
-    return NGX_ERROR;
 }
 
 
 /*
- * Bytes of the stream, as they go to the client.  NGX_DECLINED: the record
- * would grow over perstack_record_max_size; NGX_ERROR: it could not be
- * written.  Either way it takes no more, and the execution is to end; a
- * full one still takes the closing event, after the last event it had, so
- * that its followers get the end (the positions between are missing).
+ * A batch of the stream: its len bytes as they go to the client, and
+ * where its n events end in them, the first being at position first.
+ * NGX_DECLINED: the record would grow over perstack_record_max_size;
+ * NGX_ERROR: it could not be written.  Either way it takes no more, and
+ * the execution is to end; a full one still takes the closing event,
+ * after the last event it had, so that its followers get the end (the
+ * positions between are missing).
+ *
+ * The files are opened for each batch, and closed: an execution holds
+ * none of the worker's descriptors while it waits for its container's
+ * output, and a batch holds many events.
  */
 
 ngx_int_t
-ngx_http_perstack_record_append(ngx_http_perstack_exec_t *exec,
-    const u_char *data, size_t len)
+ngx_http_perstack_record_write(ngx_http_perstack_exec_t *exec,
+    const u_char *data, size_t len, uint64_t first, const size_t *ends,
+    ngx_uint_t n)
 {
+    off_t                        base;
+    uint64_t                     values[NGX_HTTP_PERSTACK_MARKS];
+    ngx_uint_t                   i;
     ngx_http_perstack_record_t  *rec;
 
     rec = exec->record;
@@ -159,55 +154,38 @@ ngx_http_perstack_record_append(ngx_http_perstack_exec_t *exec,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_perstack_record_write_all(rec->events, data, len, -1)
+    if (ngx_http_perstack_record_put(exec, ".events", data, len, -1)
         != NGX_OK)
     {
-        ngx_memcpy(rec->name + rec->name_len, ".events", sizeof(".events"));
-        ngx_http_perstack_record_failed(exec, "could not be written",
-                                        rec->name);
         return NGX_ERROR;
     }
 
+    base = rec->size;
     rec->size += len;
 
     ngx_http_perstack_metrics_record_grew(len);
 
-    return NGX_OK;
-}
+    if (first == 0 && n) {
+        /* no event has position 0 */
+        first++;
+        ends++;
+        n--;
+    }
 
+    n = ngx_min(n, NGX_HTTP_PERSTACK_MARKS);
 
-/* the event at position ends at end, an offset in .events */
-
-ngx_int_t
-ngx_http_perstack_record_mark(ngx_http_perstack_exec_t *exec,
-    uint64_t position, off_t end)
-{
-    uint64_t                     value;
-    ngx_http_perstack_record_t  *rec;
-
-    rec = exec->record;
-
-    if (rec == NULL || rec->failed || (rec->full && !rec->closing)
-        || position == 0)
-    {
+    if (n == 0) {
         return NGX_OK;
     }
 
-    value = (uint64_t) end;
-
-    if (ngx_http_perstack_record_write_all(rec->index, (u_char *) &value,
-                                           sizeof(uint64_t),
-                                           (off_t) (position - 1)
-                                           * sizeof(uint64_t))
-        != NGX_OK)
-    {
-        ngx_memcpy(rec->name + rec->name_len, ".index", sizeof(".index"));
-        ngx_http_perstack_record_failed(exec, "could not be written",
-                                        rec->name);
-        return NGX_ERROR;
+    for (i = 0; i < n; i++) {
+        values[i] = (uint64_t) (base + (off_t) ends[i]);
     }
 
-    return NGX_OK;
+    return ngx_http_perstack_record_put(exec, ".index", (u_char *) values,
+                                        n * sizeof(uint64_t),
+                                        (off_t) (first - 1)
+                                        * sizeof(uint64_t));
 }
 
 
@@ -231,76 +209,64 @@ ngx_http_perstack_record_end(ngx_http_perstack_exec_t *exec)
 
     rec->ended = 1;
 
-    if (rec->index != NGX_INVALID_FILE) {
-        value = NGX_HTTP_PERSTACK_RECORD_END;
+    value = NGX_HTTP_PERSTACK_RECORD_END;
 
-        /* after the last event marked, whatever the failure */
-        (void) ngx_http_perstack_record_write_all(rec->index,
-                                                  (u_char *) &value,
-                                                  sizeof(uint64_t),
-                                                  (off_t) exec->sequence
-                                                  * sizeof(uint64_t));
-    }
-
-    (void) ngx_http_perstack_record_write_meta(exec);
-
-    ngx_http_perstack_record_close(exec);
-}
-
-
-void
-ngx_http_perstack_record_close(ngx_http_perstack_exec_t *exec)
-{
-    ngx_fd_t                    *fds[3];
-    ngx_uint_t                   i;
-    ngx_http_perstack_record_t  *rec;
-
-    rec = exec->record;
-
-    if (rec == NULL) {
+    if (!rec->created) {
         return;
     }
 
-    fds[0] = &rec->events;
-    fds[1] = &rec->index;
-    fds[2] = &rec->probe;
+    /* after the last event marked, whatever the failure */
 
-    for (i = 0; i < 3; i++) {
-        if (*fds[i] != NGX_INVALID_FILE) {
-            if (ngx_close_file(*fds[i]) == NGX_FILE_ERROR) {
-                ngx_log_error(NGX_LOG_ALERT, exec->log, ngx_errno,
-                              ngx_close_file_n " of the record failed");
-            }
+    (void) ngx_http_perstack_record_put(exec, ".index", (u_char *) &value,
+                                        sizeof(uint64_t),
+                                        (off_t) exec->sequence
+                                        * sizeof(uint64_t));
 
-            *fds[i] = NGX_INVALID_FILE;
-        }
-    }
+    (void) ngx_http_perstack_record_write_meta(exec);
 }
 
 
 /*
  * Whether a reader follows the execution: each holds a shared lock on
  * .events, which the kernel drops with the reader's descriptor, also when
- * its worker dies.
+ * its worker dies.  The execution asks for an exclusive one, on a
+ * descriptor of its own, without waiting.
  */
 
 ngx_uint_t
 ngx_http_perstack_record_followed(ngx_http_perstack_exec_t *exec)
 {
+    ngx_fd_t                     fd;
+    ngx_err_t                    err;
+    ngx_uint_t                   followed;
     ngx_http_perstack_record_t  *rec;
 
     rec = exec->record;
 
-    if (rec == NULL || rec->probe == NGX_INVALID_FILE) {
+    if (rec == NULL || !rec->created) {
         return 0;
     }
 
-    if (flock(rec->probe, LOCK_EX|LOCK_NB) == 0) {
-        (void) flock(rec->probe, LOCK_UN);
+    ngx_memcpy(rec->name + rec->name_len, ".events", sizeof(".events"));
+
+    fd = ngx_open_file(rec->name, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
         return 0;
     }
 
-    return (ngx_errno == NGX_EAGAIN);
+    followed = 0;
+
+    if (flock(fd, LOCK_EX|LOCK_NB) == -1) {
+        err = ngx_errno;
+        followed = (err == NGX_EAGAIN);
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, exec->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", rec->name);
+    }
+
+    return followed;
 }
 
 
@@ -482,6 +448,78 @@ ngx_http_perstack_record_write_meta(ngx_http_perstack_exec_t *exec)
     if (ngx_rename_file(tmp, rec->name) == NGX_FILE_ERROR) {
         (void) ngx_delete_file(tmp);
         ngx_http_perstack_record_failed(exec, "could not be renamed to",
+                                        rec->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "<id><suffix>", made new, for nginx's user only */
+
+static ngx_int_t
+ngx_http_perstack_record_create(ngx_http_perstack_exec_t *exec,
+    const char *suffix)
+{
+    ngx_fd_t                     fd;
+    ngx_http_perstack_record_t  *rec;
+
+    rec = exec->record;
+
+    (void) ngx_cpystrn(rec->name + rec->name_len, (u_char *) suffix,
+                       sizeof(".events.tmp"));
+
+    fd = ngx_open_file(rec->name, NGX_FILE_WRONLY,
+                       NGX_FILE_CREATE_OR_OPEN|O_EXCL, 0600);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * len bytes into "<id><suffix>", at offset, or appended (offset -1); a
+ * failure is logged, and the record takes no more.
+ */
+
+static ngx_int_t
+ngx_http_perstack_record_put(ngx_http_perstack_exec_t *exec,
+    const char *suffix, const u_char *data, size_t len, off_t offset)
+{
+    ngx_fd_t                     fd;
+    ngx_http_perstack_record_t  *rec;
+
+    rec = exec->record;
+
+    (void) ngx_cpystrn(rec->name + rec->name_len, (u_char *) suffix,
+                       sizeof(".events.tmp"));
+
+    fd = ngx_open_file(rec->name, offset < 0 ? NGX_FILE_APPEND
+                                             : NGX_FILE_WRONLY,
+                       NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_http_perstack_record_failed(exec, "could not be opened",
+                                        rec->name);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_perstack_record_write_all(fd, data, len, offset) != NGX_OK) {
+        ngx_http_perstack_record_failed(exec, "could not be written",
+                                        rec->name);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_http_perstack_record_failed(exec, "could not be written",
                                         rec->name);
         return NGX_ERROR;
     }

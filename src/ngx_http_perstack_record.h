@@ -20,15 +20,13 @@ typedef struct ngx_http_perstack_record_s  ngx_http_perstack_record_t;
 
 /* An execution's record, as the worker that runs it writes it. */
 struct ngx_http_perstack_record_s {
-    ngx_fd_t                         events;
-    ngx_fd_t                         index;
-    /* a descriptor of its own, for asking whether a reader holds a lock */
-    ngx_fd_t                         probe;
     off_t                            size;
     off_t                            max_size;
     /* "<path>/<id>", with room for the longest suffix */
     u_char                          *name;
     size_t                           name_len;
+    /* its files were made */
+    unsigned                         created:1;
     unsigned                         failed:1;
     unsigned                         full:1;
     /* the closing event goes in, also into a full record */
@@ -65,12 +63,10 @@ typedef struct {
 
 
 ngx_int_t ngx_http_perstack_record_open(ngx_http_perstack_exec_t *exec);
-ngx_int_t ngx_http_perstack_record_append(ngx_http_perstack_exec_t *exec,
-    const u_char *data, size_t len);
-ngx_int_t ngx_http_perstack_record_mark(ngx_http_perstack_exec_t *exec,
-    uint64_t position, off_t end);
+ngx_int_t ngx_http_perstack_record_write(ngx_http_perstack_exec_t *exec,
+    const u_char *data, size_t len, uint64_t first, const size_t *ends,
+    ngx_uint_t n);
 void ngx_http_perstack_record_end(ngx_http_perstack_exec_t *exec);
-void ngx_http_perstack_record_close(ngx_http_perstack_exec_t *exec);
 ngx_uint_t ngx_http_perstack_record_followed(ngx_http_perstack_exec_t *exec);
 ngx_uint_t ngx_http_perstack_record_cancelled(
     ngx_http_perstack_exec_t *exec);

@@ -171,6 +171,18 @@ sub check_parts {
        "$name - one perstack.execution event");
 }
 
+# how many files of records the process has open
+sub record_fds {
+    my ($pid) = @_;
+    opendir(my $d, "/proc/$pid/fd") or return -1;
+    my $n = grep {
+        (readlink("/proc/$pid/fd/$_") // '')
+            =~ m{/perstack_records/[0-9a-f]{32}\.(?:events|index)\z}
+    } readdir $d;
+    closedir $d;
+    return $n;
+}
+
 sub creates_for {
     my ($t0, $id) = @_;
     return scalar label_creates($t0, "io.perstack.execution=$id");
@@ -205,6 +217,14 @@ sub check_kill_resume {
     my ($c, $id, $w1) = start_reading($name, '/run?expert=slow&query=6', 2)
         or return;
     ok($w1, "$name - worker $w1 served the first part");
+
+    # Between its writes the execution holds none of its record's files:
+    # a worker that streams thousands would run out of descriptors.  (A
+    # sample can fall inside a write, hence the least of a few.)
+    my @open = map { record_fds($w1) } 1 .. 5;
+    is((sort { $a <=> $b } @open)[0], 0,
+       "$name - no descriptor of the record held between writes")
+        or diag("record files open in worker $w1: @open");
     my @first = ids_of($c);
     $c->close;
 
