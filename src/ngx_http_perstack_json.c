@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
@@ -487,11 +488,29 @@ int
 ngx_http_perstack_utf8_valid(const u_char *p, size_t len)
 {
     size_t         n;
+    uint64_t       word;
     const u_char  *last;
 
     last = p + len;
 
     while (p < last) {
+
+        /* ASCII, as most of the runtime's output is: a word at a time */
+
+        while (last - p >= 8) {
+            memcpy(&word, p, 8);
+
+            if (word & 0x8080808080808080ULL) {
+                break;
+            }
+
+            p += 8;
+        }
+
+        if (p == last) {
+            break;
+        }
+
         if (*p < 0x80) {
             p++;
             continue;

@@ -15,6 +15,8 @@ static u_char *ngx_http_perstack_sse_id(u_char *dst, const u_char *stream,
     size_t stream_len, uint64_t id);
 static u_char *ngx_http_perstack_sse_copy(u_char *dst, const char *s,
     size_t len);
+static const u_char *ngx_http_perstack_sse_break(const u_char *p,
+    const u_char *last);
 
 
 size_t
@@ -95,59 +97,79 @@ size_t
 ngx_http_perstack_sse_data_size(const u_char *data, size_t len)
 {
     size_t         size;
-    const u_char  *p, *last;
+    const u_char  *p, *q, *last;
 
     size = 0;
 
     p = data;
     last = data + len;
 
-    while (p < last) {
+    for ( ;; ) {
+        q = ngx_http_perstack_sse_break(p, last);
 
-        if (*p == '\r' || *p == '\n') {
-            if (*p == '\r' && p + 1 < last && p[1] == '\n') {
-                p++;
-            }
+        size += q - p;
 
-            size += sizeof("\ndata: ") - 1;
-
-        } else {
-            size++;
+        if (q == last) {
+            return size;
         }
 
-        p++;
-    }
+        if (*q == '\r' && q + 1 < last && q[1] == '\n') {
+            q++;
+        }
 
-    return size;
+        size += sizeof("\ndata: ") - 1;
+
+        p = q + 1;
+    }
 }
 
 
 u_char *
 ngx_http_perstack_sse_data(u_char *dst, const u_char *data, size_t len)
 {
-    const u_char  *p, *last;
+    const u_char  *p, *q, *last;
 
     p = data;
     last = data + len;
 
-    while (p < last) {
+    for ( ;; ) {
+        q = ngx_http_perstack_sse_break(p, last);
 
-        if (*p == '\r' || *p == '\n') {
-            if (*p == '\r' && p + 1 < last && p[1] == '\n') {
-                p++;
-            }
+        memcpy(dst, p, q - p);
+        dst += q - p;
 
-            dst = ngx_http_perstack_sse_copy(dst, "\ndata: ",
-                                             sizeof("\ndata: ") - 1);
-
-        } else {
-            *dst++ = *p;
+        if (q == last) {
+            return dst;
         }
 
-        p++;
+        if (*q == '\r' && q + 1 < last && q[1] == '\n') {
+            q++;
+        }
+
+        dst = ngx_http_perstack_sse_copy(dst, "\ndata: ",
+                                         sizeof("\ndata: ") - 1);
+
+        p = q + 1;
+    }
+}
+
+
+/* the next CR or LF from p, or last (lines seldom have one: memchr()) */
+
+static const u_char *
+ngx_http_perstack_sse_break(const u_char *p, const u_char *last)
+{
+    const u_char  *lf, *cr;
+
+    lf = memchr(p, '\n', last - p);
+
+    if (lf == NULL) {
+        lf = last;
     }
 
-    return dst;
+    cr = memchr(p, '\r', lf - p);
+
+    return cr ? cr : lf;
 }
 
 

@@ -549,6 +549,68 @@ test_escape_random(void)
 }
 
 
+/*
+ * Well-formed UTF-8, with ASCII read a word at a time: one character or
+ * one stray byte at every offset of runs of ASCII, across the words.
+ */
+
+static void
+test_utf8_valid(void)
+{
+    size_t          len, at, n, i;
+    u_char          in[48];
+    unsigned        iter, valid, bad;
+    unsigned long   cp;
+
+    bad = 0;
+
+    check_seed(7);
+
+    for (iter = 0; iter < 20000; iter++) {
+        len = check_random(40);
+        at = check_random(len + 1);
+        valid = iter % 2;
+
+        for (i = 0; i < at; i++) {
+            in[i] = (u_char) (0x20 + check_random(0x5f));
+        }
+
+        if (valid) {
+            do {
+                cp = 0x80 + check_random(0x110000 - 0x80);
+            } while (cp >= 0xd800 && cp < 0xe000);
+
+            n = utf8_encode(in + at, cp);
+
+        } else {
+            /* a byte that no well-formed sequence has before ASCII */
+            in[at] = (u_char) (0x80 + check_random(0x80));
+            n = 1;
+        }
+
+        for (i = at + n; i < len + n; i++) {
+            in[i] = (u_char) (0x20 + check_random(0x5f));
+        }
+
+        if ((unsigned) ngx_http_perstack_utf8_valid(in, len + n) != valid) {
+            if (bad++ == 0) {
+                check_print(valid ? "refused" : "taken", in, len + n);
+            }
+        }
+    }
+
+    CHECK_UINT(bad, 0);
+
+    CHECK_UINT(ngx_http_perstack_utf8_valid((const u_char *) "", 0), 1);
+    CHECK_UINT(ngx_http_perstack_utf8_valid(
+                   (const u_char *) "abcdefgh\xc3\xa9", 10), 1);
+    CHECK_UINT(ngx_http_perstack_utf8_valid(
+                   (const u_char *) "abcdefgh\xc3", 9), 0);
+    CHECK_UINT(ngx_http_perstack_utf8_valid(
+                   (const u_char *) "abcdefg\xed\xa0\x80", 10), 0);
+}
+
+
 static int
 body_run(const char *in, size_t len, char *err, size_t err_size)
 {
@@ -1279,6 +1341,7 @@ main(void)
     test_tree_bounds();
     test_escape();
     test_escape_random();
+    test_utf8_valid();
     test_body_errors();
     test_body();
 
