@@ -22,6 +22,8 @@ typedef struct {
     ngx_int_t                        ident;
 
     CURLM                           *multi;
+    /* the live streams' connections, apart: see curl_easy() */
+    CURLSH                          *streams;
     ngx_event_t                      timer;
 } ngx_http_perstack_curl_multi_t;
 
@@ -100,6 +102,17 @@ ngx_http_perstack_curl_init_process(ngx_cycle_t *cycle)
     curl_multi_setopt(pc->multi, CURLMOPT_MAXCONNECTS,
                       NGX_HTTP_PERSTACK_CURL_MAXCONNECTS);
 
+    pc->streams = curl_share_init();
+    if (pc->streams == NULL
+        || curl_share_setopt(pc->streams, CURLSHOPT_SHARE,
+                             CURL_LOCK_DATA_CONNECT)
+           != CURLSHE_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "perstack: curl_share_init() failed");
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -122,6 +135,11 @@ ngx_http_perstack_curl_exit_process(ngx_cycle_t *cycle)
     /* libcurl may call the socket callback for cached connections here */
     curl_multi_cleanup(pc->multi);
     pc->multi = NULL;
+
+    if (pc->streams) {
+        (void) curl_share_cleanup(pc->streams);
+        pc->streams = NULL;
+    }
 
     curl_global_cleanup();
 }
@@ -421,6 +439,18 @@ ngx_http_perstack_curl_easy(ngx_http_perstack_op_t *op, const char *method,
     curl_easy_setopt(easy, CURLOPT_BUFFERSIZE,
                      (long) (op->stream ? NGX_HTTP_PERSTACK_CURL_STREAM_BUFFER
                                         : NGX_HTTP_PERSTACK_CURL_BUFFER));
+
+    if (op->stream) {
+        /*
+         * A live stream's connection is the stream's alone, in a cache of
+         * its own: libcurl looks for a connection to reuse, and prunes its
+         * cache, by walking every connection to the host in it, and with
+         * thousands of streams each Engine API call would walk them all.
+         */
+        curl_easy_setopt(easy, CURLOPT_SHARE, ngx_http_perstack_curl.streams);
+        curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+    }
 
     if (socket_path) {
         curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, socket_path);
