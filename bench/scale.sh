@@ -12,13 +12,15 @@
 #      A warm-up (10 streams, held, then released) puts what a worker
 #      allocates once into the baseline.  The static file's p50/p99 idle
 #      (wrk, 1 thread, 10 connections, on `location = /ok`), then N streams
-#      at once (stream-client, one connection each, at most 500 waiting for
-#      their first event); once all N hold, the worker's RSS and
-#      descriptors, the static file's p50/p99 meanwhile; then SIGUSR1 to
-#      the engine ends every stream with completeRun, and each must end
-#      with a perstack.end whose outcome is "completed" (errors: those that
-#      did not).  kB/stream = (RSS held - RSS baseline) / N; CPU/stream =
-#      the worker's CPU from the baseline to the last stream's end / N.
+#      by h2load over HTTP/2, as a browser's EventSources share one
+#      connection (100 streams to a connection, 500 new streams a second);
+#      once the worker relayed all their events so far (perstack_metrics'
+#      perstack_events_total), the worker's RSS and descriptors, and the
+#      static file's p50/p99 meanwhile; then SIGUSR1 to the engine ends
+#      every stream with completeRun, and each must end 200 with outcome
+#      "completed" in the access log (errors: those that did not).
+#      kB/stream = (RSS held - RSS baseline) / N; CPU/stream = the
+#      worker's CPU from the baseline to the last stream's end / N.
 #   2. Executions per second: a fake engine with short executions (3
 #      events and completeRun at once), --total executions (default 20000;
 #      --quick 2000) by --concurrency clients (default 256; --quick 64):
@@ -26,10 +28,10 @@
 # The figures are in $BENCH_OUT/scale.md.  Exit 1 when a stream got an
 # error (the goal is 0), 2 (die) on a set-up error.
 #
-# The descriptors: each live stream holds some 5 of the worker's (the
-# client's connection, the attach connection, its record, twice, and the
-# engine's idle connections).  When the hard limit (ulimit -Hn) cannot
-# hold N streams, N is cut to what it holds, and the table says so.
+# The descriptors: each live stream holds one of the worker's, its attach
+# connection, and a hundredth of a client's connection; its record is
+# opened only to be written.  When the hard limit (ulimit -Hn) cannot hold
+# N streams, N is cut to what it holds, and the table says so.
 #
 # Usage: bench/scale.sh [--quick] [--out DIR] [--streams LIST] [--total M]
 #                       [--concurrency C] [--wrk-seconds S] [-h]
@@ -64,6 +66,7 @@ fi
 
 command -v cc >/dev/null || die "no C compiler (cc)"
 command -v wrk >/dev/null || die "no wrk (apt-get install wrk)"
+command -v h2load >/dev/null || die "no h2load (apt-get install nghttp2-client)"
 
 bench_init scale
 
@@ -80,10 +83,11 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 nofile="$(ulimit -n)"
 export BENCH_NOFILE="$nofile" BENCH_CONNECTIONS="$nofile"
 
-# a stream holds some 5 descriptors of the worker's (the client's
-# connection, the attach connection, its record twice, the engine's idle
-# connections): measured at each N for the next, with room for the rest
-fd_per=5
+# a stream holds about one descriptor of the worker's, its attach
+# connection (the clients' streams share a connection a hundred at a time,
+# and the record holds none between writes): measured at each N for the
+# next, with room for the rest
+fd_per=1.2
 
 FE_PID=""
 fe_start() {  # fake-engine options...
@@ -130,9 +134,57 @@ notes=()
 held_events=6   # perstack.execution, initializeRuntime, startRun,
                 # startStreamingRunResult and 2 streamRunResult
 
+# the module's own count of the events it relayed, from perstack_metrics
+events_total() {
+    curl -sS --max-time 10 "http://127.0.0.1:$BENCH_PORT/metrics" \
+        | awk '$1 == "perstack_events_total" { print $2; found = 1 } END { if (!found) print -1 }'
+}
+
+# h2load: N streams over HTTP/2, 100 to a connection, at most 500 new ones
+# a second; its report in FILE.  Sets H2_PID.
+h2_start() {  # N FILE
+    local n="$1" c r
+    c=$(( (n + 99) / 100 ))
+    r=$(( c < 5 ? c : 5 ))
+    h2load -n "$n" -c "$c" -m 100 --rate "$r" \
+        "http://127.0.0.1:$BENCH_PORT/run?expert=fake&query=bench" >"$2" 2>&1 &
+    H2_PID=$!
+}
+
+# until the worker relayed TARGET events (every stream holds), or S seconds
+held_wait() {  # TARGET S
+    local deadline=$(( $(date +%s) + $2 )) got
+    while :; do
+        got="$(events_total)"
+        [ "$got" -ge "$1" ] && return 0
+        kill -0 "$H2_PID" 2>/dev/null || { warn "h2load ended with $got of $1 events relayed"; return 1; }
+        [ "$(date +%s)" -lt "$deadline" ] || { warn "$got of $1 events relayed after $2 s"; return 1; }
+        sleep 0.2
+    done
+}
+
+# H2_OK and H2_ERRORS: of the N requests h2load made, those that ended 200
+# with a completed execution, by the access log, and those that did not
+h2_result() {  # N FILE LOG
+    local n="$1"
+    wait "$H2_PID" || true
+    H2_PID=""
+    grep -q "^requests: $n total, $n started, $n done, $n succeeded" "$2" \
+        || warn "h2load: $(grep '^requests:' "$2")"
+    H2_OK="$(awk '$1 == 200 && $2 == "completed"' "$3" | wc -l)"
+    H2_ERRORS=$(( n - H2_OK ))
+}
+h2_stop() { [ -z "${H2_PID:-}" ] || kill "$H2_PID" 2>/dev/null || true; }
+bench_on_exit h2_stop
+
+stream_locations="http2 on;
+        $run_location
+        location = /metrics { perstack_metrics; }"
+stream_http="log_format outcome '\$status \$perstack_outcome \$perstack_events';"
+
 for n in $streams_list; do
     want="$n"
-    max_streams=$(( (nofile - 300) / fd_per ))
+    max_streams="$(awk -v f="$nofile" -v p="$fd_per" 'BEGIN { printf "%d", (f - 300) / p }')"
     if [ "$n" -gt "$max_streams" ]; then
         n="$max_streams"
         notes+=("- $want streams asked, $n run: the descriptor limit here is $nofile (ulimit -Hn, which this user cannot raise), and a stream holds $fd_per of the worker's.")
@@ -140,36 +192,29 @@ for n in $streams_list; do
     fi
 
     fe_start --hold --events 2 --interval-ms 10
-    bench_nginx_start "$BENCH_TMP/nginx-$n" "$run_location" "" "$FE_SOCK"
+    bench_nginx_start "$BENCH_TMP/nginx-$n" "${stream_locations/perstack_execute;/perstack_execute; access_log logs/run.log outcome;}" \
+        "$stream_http" "$FE_SOCK"
+    runlog="$BENCH_TMP/nginx-$n/logs/run.log"
 
-    mkfifo "$BENCH_TMP/client-$n"
-    exec {cfd}<>"$BENCH_TMP/client-$n"
     # the warm-up: 10 streams held, then released
-    "$BENCH_TMP/stream-client" --port "$BENCH_PORT" --streams 10 --held-after "$held_events" \
-        --timeout 60 1>&"$cfd" 2>"$BENCH_TMP/warm.err" &
-    cpid=$!
-    line=""
-    read -r -t 60 line <&"$cfd" || true
-    case "$line" in held*) ;; *) die "warm-up failed: $line $(cat "$BENCH_TMP/warm.err")" ;; esac
+    h2_start 10 "$BENCH_TMP/warm-$n.h2"
+    held_wait $(( 10 * held_events )) 60 || die "warm-up failed: $(tail -n 5 "$BENCH_TMP/warm-$n.h2")"
     kill -USR1 "$FE_PID"
-    wait "$cpid" || die "warm-up failed: $(cat "$BENCH_TMP/warm.err")"
-    read -r -t 60 line <&"$cfd" || true
+    h2_result 10 "$BENCH_TMP/warm-$n.h2" "$runlog"
+    [ "$H2_ERRORS" -eq 0 ] || die "warm-up failed: $(tail -n 5 "$BENCH_TMP/warm-$n.h2")"
+    : >"$runlog"
 
     read -r idle50 idle99 < <(static_latency)
     rss0="$(bench_rss_kb "$BENCH_WORKER")"
     cpu0="$(bench_cpu_ticks "$BENCH_WORKER")"
     fd0="$(fds "$BENCH_WORKER")"
+    ev0="$(events_total)"
 
-    "$BENCH_TMP/stream-client" --port "$BENCH_PORT" --streams "$n" --held-after "$held_events" \
-        --timeout 600 1>&"$cfd" 2>"$BENCH_TMP/client-$n.err" &
-    cpid=$!
-    line=""
-    read -r -t 600 line <&"$cfd" || true
-    case "$line" in
-        held*) ;;
-        *) die "$n streams were not all held: $line $(cat "$BENCH_TMP/client-$n.err")" ;;
-    esac
-    held_s="$(awk '{ print $3 }' <<<"$line")"
+    t0="$(date +%s.%N)"
+    h2_start "$n" "$BENCH_TMP/streams-$n.h2"
+    held_wait $(( ev0 + n * held_events )) 600 \
+        || die "$n streams were not all held: $(tail -n 8 "$BENCH_TMP/streams-$n.h2")"
+    held_s="$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
     rss1="$(bench_rss_kb "$BENCH_WORKER")"
     cpu1="$(bench_cpu_ticks "$BENCH_WORKER")"
     fd1="$(fds "$BENCH_WORKER")"
@@ -177,20 +222,15 @@ for n in $streams_list; do
     cpu1w="$(bench_cpu_ticks "$BENCH_WORKER")"
 
     kill -USR1 "$FE_PID"
-    rc=0
-    wait "$cpid" || rc=$?
-    read -r -t 600 line <&"$cfd" || true
-    exec {cfd}>&-
+    h2_result "$n" "$BENCH_TMP/streams-$n.h2" "$runlog"
+    ok="$H2_OK" errs="$H2_ERRORS"
     cpu2="$(bench_cpu_ticks "$BENCH_WORKER")"
-    [ "$rc" -le 1 ] || die "the client failed: $(cat "$BENCH_TMP/client-$n.err")"
-    # "done ok O errors E events V seconds S ..."
-    read -r _ _ ok _ errs _ evs _ secs _ _ _ _ <<<"$line"
-    [ -n "${errs:-}" ] || die "no result from the client: $line"
     errors=$((errors + errs))
-    [ "$errs" -eq 0 ] || warn "$n streams: $errs errors ($(head -n 3 "$BENCH_TMP/client-$n.err"))"
+    [ "$errs" -eq 0 ] || warn "$n streams: $errs errors ($(grep -v ' completed ' "$runlog" | head -n 3))"
+    conns=$(( (n + 99) / 100 ))
 
     kb=$(( rss1 - rss0 ))
-    fd_per=$(( (fd1 - fd0 + n - 1) / n ))
+    fd_per="$(awk -v a="$fd1" -v b="$fd0" -v n="$n" 'BEGIN { p = (a - b) / n; printf "%.3f", p < 1 ? 1 : p }')"
     rows+=("| $n streams: worker RSS held (kB) | $rss1 | $rss0 (baseline) | $(awk -v a="$rss1" -v b="$rss0" 'BEGIN { printf "%.2f", a / b }') | $n |")
     rows+=("| $n streams: RSS per stream (kB) | $(awk -v k="$kb" -v n="$n" 'BEGIN { printf "%.1f", k / n }') | 32 KiB (goal) | $(awk -v k="$kb" -v n="$n" 'BEGIN { printf "%.2f", k / n / 32.768 }') | $n |")
     if [ -n "${prev_n:-}" ] && [ "$n" -gt "$prev_n" ]; then
@@ -205,7 +245,7 @@ for n in $streams_list; do
     rows+=("| $n streams: /ok p99 meanwhile (ms) | $load99 | $idle99 (idle) | $(awk -v a="$load99" -v b="$idle99" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') | $n |")
     rows+=("| $n streams: /ok p50 meanwhile (ms) | $load50 | $idle50 (idle) | $(awk -v a="$load50" -v b="$idle50" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }') | $n |")
     rows+=("| $n streams: errors | $errs | 0 (goal) | - | $n |")
-    say "$n streams: RSS $rss0 -> $rss1 kB, $(( kb / n )) kB/stream, descriptors $fd0 -> $fd1, CPU $((cpu1 - cpu0 + cpu2 - cpu1w)) ticks, /ok p99 $idle99 -> $load99 ms, ok $ok errors $errs, $evs events in $secs s"
+    say "$n streams over $conns HTTP/2 connections: RSS $rss0 -> $rss1 kB, $(( kb / n )) kB/stream, descriptors $fd0 -> $fd1, CPU $((cpu1 - cpu0 + cpu2 - cpu1w)) ticks, /ok p99 $idle99 -> $load99 ms, ok $ok errors $errs"
 
     bench_nginx_stop
     fe_stop
@@ -247,13 +287,14 @@ fe_stop
     echo "One nginx worker (worker_processes 1) against bench/fake-engine, a scripted"
     echo "Engine API on a unix socket that answers at once: the module's own cost, not"
     echo "the engine's.  Streams: each execution sends 5 events and holds its stream"
-    echo "open; RSS and descriptors are read once all N hold (baseline: after a warm-up"
+    echo "open; the clients are h2load's, over HTTP/2, 100 streams to a connection."
+    echo "RSS and descriptors are read once all N hold (baseline: after a warm-up"
     echo "of 10; RSS per stream at a small N also holds what the worker grows once,"
     echo "the slope between two N does not), CPU from the baseline until the last stream ended (after its"
     echo "completeRun and perstack.end), without the time wrk ran.  /ok: wrk -t1 -c10 -d${wrk_seconds}s --latency,"
     echo "idle and then with the N streams held.  Executions: $total short executions"
     echo "(3 events and completeRun at once) by $concurrency clients at a time."
-    echo "An error is an execution without a completed perstack.end."
+    echo "An error is a stream that did not end 200 with outcome completed (access log)."
     echo "Command: bench/scale.sh$([ "$quick" -eq 1 ] && echo ' --quick') (streams: $streams_list)."
     echo "Machine: $(bench_machine)."
     [ "${#notes[@]}" -eq 0 ] || printf '%s\n' "${notes[@]}"

@@ -7,7 +7,7 @@
 # in t/browser/node_modules (exactly as t/browser/package-lock.json says),
 # and for the metrics test (t/029) Debian's Prometheus (prometheus and
 # promtool; the test runs a server of its own on a free loopback port),
-# and for the benchmarks (scripts/bench.sh) wrk.
+# and for the benchmarks (scripts/bench.sh) wrk and h2load (nghttp2-client).
 # Idempotent: when everything is there it only checks and returns.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -17,7 +17,7 @@ PACKAGES=(
     libssl-dev pkg-config dpkg-dev xz-utils docker.io nginx nginx-dev curl jq
     iptables
     ca-certificates perl debian-archive-keyring
-    chromium prometheus wrk
+    chromium prometheus wrk nghttp2-client
 )
 # The browser test's driver runs on Node.js and is installed with npm.
 # Debian's packages only where the machine has no npm: a Node.js of its own
