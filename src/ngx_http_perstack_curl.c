@@ -257,6 +257,16 @@ ngx_http_perstack_curl_multi_timer(CURLM *multi, long timeout_ms, void *userp)
         return 0;
     }
 
+    /*
+     * Not ngx_add_timer()'s lazy update, which keeps a timer set less
+     * than 300 ms from the new one: libcurl asks for 0 ("now") while its
+     * 200 ms timer of a new connection is set, and was called 200 ms late.
+     */
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
     ngx_add_timer(&pc->timer, (ngx_msec_t) timeout_ms);
 
     return 0;
