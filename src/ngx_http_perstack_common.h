@@ -381,7 +381,8 @@ struct ngx_http_perstack_exec_s {
      * position (the others follow it), and where each ends in the batch.
      */
     uint64_t                         mark_first;
-    size_t                           mark_end[NGX_HTTP_PERSTACK_MARKS];
+    /* NGX_HTTP_PERSTACK_MARKS of them, allocated with the batch's buffer */
+    uint32_t                        *mark_end;
     ngx_uint_t                       marks;
     /* since when no client follows it, for perstack_detach_timeout */
     ngx_msec_t                       detached_at;

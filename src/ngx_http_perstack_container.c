@@ -1066,6 +1066,10 @@ ngx_http_perstack_free(ngx_http_perstack_exec_t *exec)
         ngx_free(exec->out);
     }
 
+    if (exec->mark_end) {
+        ngx_free(exec->mark_end);
+    }
+
     if (exec->scratch) {
         ngx_free(exec->scratch);
     }

@@ -308,8 +308,10 @@ ngx_http_perstack_frame(ngx_http_perstack_exec_t *exec, u_char *dst,
 void
 ngx_http_perstack_mark(ngx_http_perstack_exec_t *exec, u_char *dst)
 {
-    if (exec->marks == NGX_HTTP_PERSTACK_MARKS
-        || (exec->marks && exec->sequence != exec->mark_first + exec->marks))
+    if (exec->mark_end == NULL
+        || exec->marks == NGX_HTTP_PERSTACK_MARKS
+        || (exec->marks && exec->sequence != exec->mark_first + exec->marks)
+        || (size_t) (dst - exec->out) > NGX_MAX_UINT32_VALUE)
     {
         /* cannot happen */
         ngx_log_error(NGX_LOG_ALERT, exec->log, 0,
@@ -322,7 +324,7 @@ ngx_http_perstack_mark(ngx_http_perstack_exec_t *exec, u_char *dst)
         exec->mark_first = exec->sequence;
     }
 
-    exec->mark_end[exec->marks++] = dst - exec->out;
+    exec->mark_end[exec->marks++] = (uint32_t) (dst - exec->out);
 }
 
 
@@ -706,6 +708,14 @@ ngx_http_perstack_out_reserve(ngx_http_perstack_exec_t *exec, size_t size)
     u_char  *p;
     size_t   n;
 
+    if (exec->mark_end == NULL) {
+        exec->mark_end = ngx_alloc(NGX_HTTP_PERSTACK_MARKS * sizeof(uint32_t),
+                                   exec->log);
+        if (exec->mark_end == NULL) {
+            return NULL;
+        }
+    }
+
     if (exec->out_size - exec->out_len >= size) {
         return exec->out + exec->out_len;
     }
@@ -734,8 +744,8 @@ ngx_http_perstack_out_reserve(ngx_http_perstack_exec_t *exec, size_t size)
 
 
 /*
- * Once the batch was written, its buffer goes back: a stream that waits
- * for its container holds none.
+ * Once the batch was written, its buffer and its marks go back: a stream
+ * that waits for its container holds neither.
  */
 
 void
@@ -751,6 +761,11 @@ ngx_http_perstack_out_free(ngx_http_perstack_exec_t *exec)
 
     exec->out_buf->pos = NULL;
     exec->out_buf->last = NULL;
+
+    if (exec->mark_end && exec->marks == 0) {
+        ngx_free(exec->mark_end);
+        exec->mark_end = NULL;
+    }
 }
 
 

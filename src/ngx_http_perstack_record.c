@@ -129,7 +129,7 @@ ngx_http_perstack_record_open(ngx_http_perstack_exec_t *exec)
 
 ngx_int_t
 ngx_http_perstack_record_write(ngx_http_perstack_exec_t *exec,
-    const u_char *data, size_t len, uint64_t first, const size_t *ends,
+    const u_char *data, size_t len, uint64_t first, const uint32_t *ends,
     ngx_uint_t n)
 {
     off_t                        base;
