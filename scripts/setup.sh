@@ -16,7 +16,7 @@ PACKAGES=(
     build-essential libcurl4-openssl-dev libyajl-dev libpcre2-dev zlib1g-dev
     libssl-dev pkg-config dpkg-dev xz-utils docker.io nginx nginx-dev curl jq
     iptables
-    ca-certificates perl debian-archive-keyring
+    ca-certificates openssl perl debian-archive-keyring
     chromium prometheus wrk nghttp2-client
 )
 # The browser test's driver runs on Node.js and is installed with npm.

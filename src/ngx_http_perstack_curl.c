@@ -48,7 +48,7 @@ static void ngx_http_perstack_curl_release(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_curl_count(ngx_http_perstack_op_t *op,
     ngx_uint_t result, CURLINFO info);
 static ngx_int_t ngx_http_perstack_curl_easy(ngx_http_perstack_op_t *op,
-    const char *method, u_char *url, u_char *socket_path,
+    const char *method, u_char *url, ngx_http_perstack_curl_peer_t *peer,
     ngx_msec_t timeout);
 
 
@@ -338,6 +338,8 @@ ngx_http_perstack_curl_check_done(void)
 
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &op->status);
         curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &op->os_errno);
+        curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT,
+                          &op->verify_result);
         op->result = result;
 
         ngx_http_perstack_curl_count(op,
@@ -391,7 +393,7 @@ ngx_http_perstack_curl_op(ngx_pool_t *pool, ngx_log_t *log,
 
 static ngx_int_t
 ngx_http_perstack_curl_easy(ngx_http_perstack_op_t *op, const char *method,
-    u_char *url, u_char *socket_path, ngx_msec_t timeout)
+    u_char *url, ngx_http_perstack_curl_peer_t *peer, ngx_msec_t timeout)
 {
     CURL               *easy;
     struct curl_slist  *list;
@@ -462,8 +464,27 @@ ngx_http_perstack_curl_easy(ngx_http_perstack_op_t *op, const char *method,
         curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
     }
 
-    if (socket_path) {
-        curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, socket_path);
+    if (peer->socket_path) {
+        curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, peer->socket_path);
+    }
+
+    if (peer->tls) {
+        /* the configured certificates alone are trusted, not the system's */
+        curl_easy_setopt(easy, CURLOPT_CAINFO, NULL);
+        curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+        curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &peer->trusted);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+        curl_easy_setopt(easy, CURLOPT_SSLVERSION,
+                         (long) CURL_SSLVERSION_TLSv1_2);
+
+        if (peer->certificate.len) {
+            curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &peer->certificate);
+            curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+            curl_easy_setopt(easy, CURLOPT_SSLKEY_BLOB,
+                             &peer->certificate_key);
+            curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
+        }
     }
 
     if (ngx_strcmp(method, "GET") != 0) {
@@ -510,9 +531,9 @@ failed:
 
 ngx_int_t
 ngx_http_perstack_curl_start(ngx_http_perstack_op_t *op, const char *method,
-    u_char *url, u_char *socket_path, ngx_msec_t timeout)
+    u_char *url, ngx_http_perstack_curl_peer_t *peer, ngx_msec_t timeout)
 {
-    if (ngx_http_perstack_curl_easy(op, method, url, socket_path, timeout)
+    if (ngx_http_perstack_curl_easy(op, method, url, peer, timeout)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -594,10 +615,10 @@ ngx_http_perstack_curl_count(ngx_http_perstack_op_t *op, ngx_uint_t result,
 
 ngx_int_t
 ngx_http_perstack_curl_perform(ngx_http_perstack_op_t *op,
-    const char *method, u_char *url, u_char *socket_path,
+    const char *method, u_char *url, ngx_http_perstack_curl_peer_t *peer,
     ngx_msec_t timeout)
 {
-    if (ngx_http_perstack_curl_easy(op, method, url, socket_path, timeout)
+    if (ngx_http_perstack_curl_easy(op, method, url, peer, timeout)
         != NGX_OK)
     {
         op->result = CURLE_OUT_OF_MEMORY;
@@ -608,6 +629,8 @@ ngx_http_perstack_curl_perform(ngx_http_perstack_op_t *op,
 
     curl_easy_getinfo(op->easy, CURLINFO_RESPONSE_CODE, &op->status);
     curl_easy_getinfo(op->easy, CURLINFO_OS_ERRNO, &op->os_errno);
+    curl_easy_getinfo(op->easy, CURLINFO_SSL_VERIFYRESULT,
+                      &op->verify_result);
 
     ngx_http_perstack_curl_release(op);
 

@@ -33,6 +33,21 @@
 
 typedef struct ngx_http_perstack_op_s  ngx_http_perstack_op_t;
 
+
+/*
+ * Where transfers go besides their URLs: a unix socket, or for https the
+ * PEM of a client certificate, its key and the certificates trusted, read
+ * at configuration time (a worker reads no file to connect).  The peer
+ * and the host name are always verified.
+ */
+typedef struct {
+    u_char                          *socket_path;   /* NUL-terminated */
+    struct curl_blob                 certificate;
+    struct curl_blob                 certificate_key;
+    struct curl_blob                 trusted;
+    unsigned                         tls:1;
+} ngx_http_perstack_curl_peer_t;
+
 typedef void (*ngx_http_perstack_op_handler_pt)(ngx_http_perstack_op_t *op);
 
 
@@ -62,6 +77,8 @@ struct ngx_http_perstack_op_s {
     long                             status;
     CURLcode                         result;
     long                             os_errno;
+    /* OpenSSL's verification result of the peer's certificate */
+    long                             verify_result;
 
     /* the response body, cut at response_max */
     u_char                          *response;
@@ -104,12 +121,12 @@ ngx_http_perstack_op_t *ngx_http_perstack_curl_op(ngx_pool_t *pool,
     ngx_log_t *log, ngx_uint_t *inflight, const char *name,
     ngx_http_perstack_op_handler_pt handler, void *data);
 ngx_int_t ngx_http_perstack_curl_start(ngx_http_perstack_op_t *op,
-    const char *method, u_char *url, u_char *socket_path,
+    const char *method, u_char *url, ngx_http_perstack_curl_peer_t *peer,
     ngx_msec_t timeout);
 void ngx_http_perstack_curl_cancel(ngx_http_perstack_op_t *op);
 
 ngx_int_t ngx_http_perstack_curl_perform(ngx_http_perstack_op_t *op,
-    const char *method, u_char *url, u_char *socket_path,
+    const char *method, u_char *url, ngx_http_perstack_curl_peer_t *peer,
     ngx_msec_t timeout);
 
 

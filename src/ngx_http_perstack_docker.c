@@ -14,11 +14,24 @@
 #include "ngx_http_perstack_json.h"
 #include "ngx_http_perstack_response.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 
 /* an engine's message is cut to this for the log */
 #define NGX_HTTP_PERSTACK_DOCKER_MESSAGE_MAX  512
+/* a PEM file of an engine's TLS material, at most */
+#define NGX_HTTP_PERSTACK_DOCKER_PEM_MAX      (1024 * 1024)
 
 
+static ngx_int_t ngx_http_perstack_docker_tls(ngx_conf_t *cf,
+    ngx_http_perstack_docker_t *docker);
+static ngx_int_t ngx_http_perstack_docker_pem(ngx_conf_t *cf,
+    ngx_str_t *file, struct curl_blob *blob);
+static u_char *ngx_http_perstack_docker_unreachable(
+    ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
+    u_char *buf, u_char *last);
 static ngx_int_t ngx_http_perstack_docker_run(
     ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
     const char *method, ngx_str_t *path, ngx_msec_t timeout);
@@ -30,26 +43,73 @@ static void ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op,
 
 
 /*
- * "unix:/path", "http://host[:port]" or "tcp://host[:port]": the same
- * endpoint named twice is one, with one negotiated version.
+ * An engine: "unix:/path", "http://host[:port]", "tcp://host[:port]" or
+ * "https://host[:port]" (2376 by default, as Docker's), in value[0]; for
+ * https, the parameters ssl_trusted_certificate=file (required),
+ * ssl_certificate=file and ssl_certificate_key=file (the client's, as a
+ * daemon run with --tlsverify asks).  The same engine named twice, with
+ * the same files, is one, with one negotiated version.
  */
 
 ngx_http_perstack_docker_t *
 ngx_http_perstack_docker_add(ngx_conf_t *cf, ngx_array_t *dockers,
-    ngx_str_t *name)
+    ngx_str_t *value, ngx_uint_t n)
 {
     u_char                       *p;
     size_t                        skip;
+    ngx_str_t                    *name, files[3];
     ngx_url_t                     u;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, k, https;
     ngx_http_perstack_docker_t   *docker, **dockerp;
+
+    static ngx_str_t  params[] = {
+        ngx_string("ssl_certificate="),
+        ngx_string("ssl_certificate_key="),
+        ngx_string("ssl_trusted_certificate=")
+    };
+
+    name = &value[0];
+    ngx_memzero(files, sizeof(files));
+
+    for (i = 1; i < n; i++) {
+        for (k = 0; k < 3; k++) {
+            if (value[i].len > params[k].len
+                && ngx_strncmp(value[i].data, params[k].data, params[k].len)
+                   == 0)
+            {
+                files[k].data = value[i].data + params[k].len;
+                files[k].len = value[i].len - params[k].len;
+                break;
+            }
+        }
+
+        if (k == 3) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NULL;
+        }
+    }
 
     dockerp = dockers->elts;
 
     for (i = 0; i < dockers->nelts; i++) {
-        if (dockerp[i]->name.len == name->len
-            && ngx_strncmp(dockerp[i]->name.data, name->data, name->len) == 0)
+        if (dockerp[i]->name.len != name->len
+            || ngx_strncmp(dockerp[i]->name.data, name->data, name->len) != 0)
         {
+            continue;
+        }
+
+        for (k = 0; k < 3; k++) {
+            if (dockerp[i]->files[k].len != files[k].len
+                || ngx_strncmp(dockerp[i]->files[k].data, files[k].data,
+                               files[k].len)
+                   != 0)
+            {
+                break;
+            }
+        }
+
+        if (k == 3) {
             return dockerp[i];
         }
     }
@@ -60,9 +120,12 @@ ngx_http_perstack_docker_add(ngx_conf_t *cf, ngx_array_t *dockers,
     }
 
     docker->name = *name;
+    ngx_memcpy(docker->files, files, sizeof(files));
 
     ngx_memzero(&u, sizeof(ngx_url_t));
     u.no_resolve = 1;
+
+    https = 0;
 
     if (name->len > 5 && ngx_strncmp(name->data, "unix:", 5) == 0) {
         u.url = *name;
@@ -77,15 +140,14 @@ ngx_http_perstack_docker_add(ngx_conf_t *cf, ngx_array_t *dockers,
             return NULL;
         }
 
-        docker->socket_path.len = name->len - 5;
-        docker->socket_path.data = ngx_pnalloc(cf->pool,
-                                               docker->socket_path.len + 1);
-        if (docker->socket_path.data == NULL) {
+        p = ngx_pnalloc(cf->pool, name->len - 5 + 1);
+        if (p == NULL) {
             return NULL;
         }
 
-        p = ngx_cpymem(docker->socket_path.data, name->data + 5,
-                       docker->socket_path.len);
+        docker->peer.socket_path = p;
+
+        p = ngx_cpymem(p, name->data + 5, name->len - 5);
         *p = '\0';
 
         /* the host is not looked up: the path decides where to connect */
@@ -100,18 +162,32 @@ ngx_http_perstack_docker_add(ngx_conf_t *cf, ngx_array_t *dockers,
     } else if (name->len > 6 && ngx_strncmp(name->data, "tcp://", 6) == 0) {
         skip = 6;
 
+    } else if (name->len > 8 && ngx_strncmp(name->data, "https://", 8) == 0) {
+        skip = 8;
+        https = 1;
+
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid Docker endpoint \"%V\": expected "
-                           "\"unix:/path\", \"http://host:port\" or "
-                           "\"tcp://host:port\"", name);
+                           "\"unix:/path\", \"http://host:port\", "
+                           "\"tcp://host:port\" or \"https://host:port\"",
+                           name);
         return NULL;
     }
 
     u.url.data = name->data + skip;
     u.url.len = name->len - skip;
     u.uri_part = 1;
-    u.default_port = 80;
+    u.default_port = https ? 2376 : 80;
+
+    if (ngx_strlchr(u.url.data, u.url.data + u.url.len, '@') != NULL) {
+        /* not echoed: what is before the "@" may be a password */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Docker endpoint: credentials in the URL "
+                           "are not supported (an engine over https takes a "
+                           "client certificate)");
+        return NULL;
+    }
 
     if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.host.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -120,22 +196,38 @@ ngx_http_perstack_docker_add(ngx_conf_t *cf, ngx_array_t *dockers,
         return NULL;
     }
 
-    docker->base_url.data = ngx_pnalloc(cf->pool, name->len + 2);
+    for (i = 0; i < u.uri.len; i++) {
+        if (u.uri.data[i] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid Docker endpoint \"%V\": a path is "
+                               "not supported", name);
+            return NULL;
+        }
+    }
+
+    docker->base_url.data = ngx_pnalloc(cf->pool, name->len + 16);
     if (docker->base_url.data == NULL) {
         return NULL;
     }
 
-    p = ngx_sprintf(docker->base_url.data, "http://%*s", u.url.len,
-                    u.url.data);
-
-    while (p > docker->base_url.data + 7 && p[-1] == '/') {
-        p--;
-    }
+    p = ngx_sprintf(docker->base_url.data, "%s://%V:%d",
+                    https ? "https" : "http", &u.host, (int) u.port);
 
     docker->base_url.len = p - docker->base_url.data;
     *p = '\0';
 
+    if (https && ngx_http_perstack_docker_tls(cf, docker) != NGX_OK) {
+        return NULL;
+    }
+
 done:
+
+    if (!https && (files[0].len || files[1].len || files[2].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the ssl_* parameters of \"%V\" need an "
+                           "\"https://\" engine", name);
+        return NULL;
+    }
 
     dockerp = ngx_array_push(dockers);
     if (dockerp == NULL) {
@@ -145,6 +237,174 @@ done:
     *dockerp = docker;
 
     return docker;
+}
+
+
+/*
+ * The engine's TLS material, read and checked now: the certificates
+ * trusted, and the client's certificate with its key (both or neither; a
+ * key with a passphrase is not supported).  A worker reads no file to
+ * connect, and a wrong file stops the configuration, not a request.
+ */
+
+static ngx_int_t
+ngx_http_perstack_docker_tls(ngx_conf_t *cf, ngx_http_perstack_docker_t *docker)
+{
+    BIO                            *bio;
+    X509                           *cert;
+    EVP_PKEY                       *key;
+    ngx_int_t                       rc;
+    ngx_http_perstack_curl_peer_t  *peer;
+
+    peer = &docker->peer;
+    peer->tls = 1;
+
+    if (docker->files[2].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs ssl_trusted_certificate=: the "
+                           "certificates that the engine's is checked "
+                           "against", &docker->name);
+        return NGX_ERROR;
+    }
+
+    if ((docker->files[0].len == 0) != (docker->files[1].len == 0)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs ssl_certificate= and "
+                           "ssl_certificate_key= together", &docker->name);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_perstack_docker_pem(cf, &docker->files[2], &peer->trusted)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* at least one certificate */
+
+    bio = BIO_new_mem_buf(peer->trusted.data, (int) peer->trusted.len);
+    cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+
+    if (cert == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no PEM certificate in \"%V\"",
+                           &docker->files[2]);
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+
+    X509_free(cert);
+
+    if (docker->files[0].len == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_perstack_docker_pem(cf, &docker->files[0],
+                                     &peer->certificate)
+        != NGX_OK
+        || ngx_http_perstack_docker_pem(cf, &docker->files[1],
+                                        &peer->certificate_key)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    bio = BIO_new_mem_buf(peer->certificate.data,
+                          (int) peer->certificate.len);
+    cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+
+    bio = BIO_new_mem_buf(peer->certificate_key.data,
+                          (int) peer->certificate_key.len);
+    key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *) "")
+              : NULL;
+    BIO_free(bio);
+
+    rc = NGX_OK;
+
+    if (cert == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no PEM certificate in \"%V\"",
+                           &docker->files[0]);
+        rc = NGX_ERROR;
+
+    } else if (key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no PEM private key in \"%V\" (a key with a "
+                           "passphrase is not supported)", &docker->files[1]);
+        rc = NGX_ERROR;
+
+    } else if (X509_check_private_key(cert, key) != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the key \"%V\" is not the certificate \"%V\"'s",
+                           &docker->files[1], &docker->files[0]);
+        rc = NGX_ERROR;
+    }
+
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+
+    return rc;
+}
+
+
+/* a PEM file, whole, relative to nginx's configuration prefix */
+
+static ngx_int_t
+ngx_http_perstack_docker_pem(ngx_conf_t *cf, ngx_str_t *file,
+    struct curl_blob *blob)
+{
+    u_char           *buf;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t         name;
+    ngx_file_info_t   fi;
+
+    name = *file;
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &name);
+        return NGX_ERROR;
+    }
+
+    buf = NULL;
+    n = -1;
+
+    if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR
+        && ngx_file_size(&fi) > 0
+        && ngx_file_size(&fi) <= NGX_HTTP_PERSTACK_DOCKER_PEM_MAX)
+    {
+        buf = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
+
+        if (buf) {
+            n = ngx_read_fd(fd, buf, (size_t) ngx_file_size(&fi));
+        }
+    }
+
+    (void) ngx_close_file(fd);
+
+    if (buf == NULL || n != (ssize_t) ngx_file_size(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" could not be read whole (at most %d "
+                           "bytes)", &name, NGX_HTTP_PERSTACK_DOCKER_PEM_MAX);
+        return NGX_ERROR;
+    }
+
+    buf[n] = '\0';
+
+    blob->data = buf;
+    blob->len = (size_t) n;
+    blob->flags = CURL_BLOB_NOCOPY;
+
+    return NGX_OK;
 }
 
 
@@ -206,9 +466,7 @@ ngx_http_perstack_docker_run(ngx_http_perstack_docker_t *docker,
         return NGX_ERROR;
     }
 
-    return ngx_http_perstack_curl_start(op, method, url,
-                                        docker->socket_path.len
-                                        ? docker->socket_path.data : NULL,
+    return ngx_http_perstack_curl_start(op, method, url, &docker->peer,
                                         timeout);
 }
 
@@ -355,7 +613,7 @@ ngx_http_perstack_docker_failed(ngx_http_perstack_docker_t *docker,
     u_char     *p;
     ngx_str_t   daemon, error;
 
-    message->len = ngx_strlen(what) + 64;
+    message->len = ngx_strlen(what) + 160;
     message->data = ngx_pnalloc(op->pool, message->len);
 
     if (op->result != CURLE_OK && op->status == 0) {
@@ -376,8 +634,9 @@ ngx_http_perstack_docker_failed(ngx_http_perstack_docker_t *docker,
                       : "");
 
         if (message->data) {
-            p = ngx_snprintf(message->data, message->len,
-                             "%s: the Docker engine cannot be reached", what);
+            p = ngx_snprintf(message->data, message->len, "%s: ", what);
+            p = ngx_http_perstack_docker_unreachable(docker, op, p,
+                                               message->data + message->len);
             message->len = p - message->data;
 
         } else {
@@ -405,6 +664,56 @@ ngx_http_perstack_docker_failed(ngx_http_perstack_docker_t *docker,
     }
 
     return "docker_error";
+}
+
+
+/*
+ * Why an engine could not be reached, for the client: over https, what
+ * the TLS handshake found (OpenSSL's words for a certificate refused); the
+ * log has libcurl's own.
+ */
+
+static u_char *
+ngx_http_perstack_docker_unreachable(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, u_char *buf, u_char *last)
+{
+    if (!docker->peer.tls) {
+        return ngx_slprintf(buf, last, "the Docker engine cannot be reached");
+    }
+
+    /*
+     * libcurl checks the host name itself, after OpenSSL checked the
+     * chain; TLS 1.3 tells of a client certificate refused only when the
+     * connection is read, in an alert
+     */
+
+    if (op->result == CURLE_PEER_FAILED_VERIFICATION
+        && (ngx_strstr(op->error, "subject name") != NULL
+            || op->verify_result == X509_V_ERR_HOSTNAME_MISMATCH
+            || op->verify_result == X509_V_ERR_IP_ADDRESS_MISMATCH))
+    {
+        return ngx_slprintf(buf, last, "the Docker engine's certificate does "
+                            "not name the host it was reached at");
+    }
+
+    if (op->result == CURLE_PEER_FAILED_VERIFICATION) {
+        return ngx_slprintf(buf, last, "the Docker engine's certificate is "
+                            "not trusted: %s",
+                            op->verify_result != X509_V_OK
+                            ? X509_verify_cert_error_string(op->verify_result)
+                            : "its chain was refused");
+    }
+
+    if (op->result == CURLE_SSL_CONNECT_ERROR
+        || ((op->result == CURLE_RECV_ERROR || op->result == CURLE_SEND_ERROR)
+            && ngx_strstr(op->error, "alert") != NULL))
+    {
+        return ngx_slprintf(buf, last, "the TLS handshake with the Docker "
+                            "engine failed (was the client certificate "
+                            "refused?)");
+    }
+
+    return ngx_slprintf(buf, last, "the Docker engine cannot be reached");
 }
 
 
@@ -470,10 +779,8 @@ ngx_http_perstack_docker_call_now(ngx_http_perstack_docker_t *docker,
     ngx_http_perstack_op_t *op, const char *method, ngx_str_t *path,
     ngx_msec_t timeout)
 {
-    u_char     *url, *socket_path;
+    u_char     *url;
     ngx_str_t   ping;
-
-    socket_path = docker->socket_path.len ? docker->socket_path.data : NULL;
 
     if (docker->api_minor == 0) {
         ngx_str_set(&ping, "/_ping");
@@ -486,7 +793,7 @@ ngx_http_perstack_docker_call_now(ngx_http_perstack_docker_t *docker,
         op->header = ngx_http_perstack_docker_header;
         op->value = 0;
 
-        if (ngx_http_perstack_curl_perform(op, "GET", url, socket_path,
+        if (ngx_http_perstack_curl_perform(op, "GET", url, &docker->peer,
                                            timeout)
             != NGX_OK)
         {
@@ -506,7 +813,7 @@ ngx_http_perstack_docker_call_now(ngx_http_perstack_docker_t *docker,
         return NGX_ERROR;
     }
 
-    return ngx_http_perstack_curl_perform(op, method, url, socket_path,
+    return ngx_http_perstack_curl_perform(op, method, url, &docker->peer,
                                           timeout);
 }
 

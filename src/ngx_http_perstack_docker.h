@@ -25,8 +25,10 @@
 /* An Engine API endpoint, shared by the locations that name it. */
 typedef struct ngx_http_perstack_docker_s {
     ngx_str_t                        name;        /* as configured */
-    ngx_str_t                        socket_path; /* NUL-terminated */
+    /* ssl_certificate=, ssl_certificate_key=, ssl_trusted_certificate= */
+    ngx_str_t                        files[3];
     ngx_str_t                        base_url;    /* no trailing '/' */
+    ngx_http_perstack_curl_peer_t    peer;
 
     /*
      * The API version agreed with the engine, 0 until /_ping answered.
@@ -37,7 +39,7 @@ typedef struct ngx_http_perstack_docker_s {
 
 
 ngx_http_perstack_docker_t *ngx_http_perstack_docker_add(ngx_conf_t *cf,
-    ngx_array_t *dockers, ngx_str_t *name);
+    ngx_array_t *dockers, ngx_str_t *value, ngx_uint_t n);
 
 ngx_http_perstack_op_t *ngx_http_perstack_docker_op(ngx_pool_t *pool,
     ngx_log_t *log, ngx_uint_t *inflight, const char *name,

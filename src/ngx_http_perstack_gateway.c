@@ -283,7 +283,7 @@ ngx_http_perstack_gateway_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
 
-    gw->docker = ngx_http_perstack_docker_add(cf, &pmcf->dockers, &docker);
+    gw->docker = ngx_http_perstack_docker_add(cf, &pmcf->dockers, &docker, 1);
     if (gw->docker == NULL) {
         return NGX_CONF_ERROR;
     }

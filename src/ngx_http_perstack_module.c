@@ -98,7 +98,7 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       NULL },
 
     { ngx_string("perstack_docker"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_perstack_docker,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -595,7 +595,8 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         pmcf = ngx_http_conf_get_module_main_conf(cf,
                                                   ngx_http_perstack_module);
 
-        conf->docker = ngx_http_perstack_docker_add(cf, &pmcf->dockers, &name);
+        conf->docker = ngx_http_perstack_docker_add(cf, &pmcf->dockers, &name,
+                                                    1);
         if (conf->docker == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -790,7 +791,8 @@ ngx_http_perstack_docker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
 
-    plcf->docker = ngx_http_perstack_docker_add(cf, &pmcf->dockers, &value[1]);
+    plcf->docker = ngx_http_perstack_docker_add(cf, &pmcf->dockers, &value[1],
+                                                cf->args->nelts - 1);
     if (plcf->docker == NULL) {
         return NGX_CONF_ERROR;
     }
