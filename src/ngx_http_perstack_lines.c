@@ -82,11 +82,7 @@ ngx_http_perstack_process(ngx_event_t *ev)
 
     for ( ;; ) {
 
-        if (exec->record && (exec->record->failed || exec->record->full)
-            && !exec->stopping)
-        {
-            ngx_http_perstack_record_stop(exec);
-        }
+        ngx_http_perstack_record_stop(exec);
 
         if (ngx_http_perstack_busy(exec)) {
             break;
@@ -179,11 +175,7 @@ ngx_http_perstack_process(ngx_event_t *ev)
         return;
     }
 
-    if (exec->record && (exec->record->failed || exec->record->full)
-        && !exec->stopping)
-    {
-        ngx_http_perstack_record_stop(exec);
-    }
+    ngx_http_perstack_record_stop(exec);
 
     /*
      * An emptied input buffer goes back until more output comes: a
@@ -644,7 +636,7 @@ ngx_http_perstack_text_send(ngx_http_perstack_exec_t *exec, unsigned stream,
 
     n = exec->carry_len[stream] + len;
 
-    buf = ngx_http_perstack_reserve(exec, &exec->text, &exec->text_size, n);
+    buf = ngx_http_perstack_reserve(exec, &exec->text, &exec->text_size, 0, n);
     if (buf == NULL) {
         ngx_http_perstack_finalize(exec, NGX_ERROR);
         return NGX_ERROR;
@@ -773,13 +765,20 @@ ngx_http_perstack_over_limits(ngx_http_perstack_exec_t *exec, size_t len,
 
 
 /*
- * The record takes no more: the execution ends, as it would on an output
- * limit, and the client (if one is attached) gets the rest and the end.
+ * When the record takes no more, the execution ends, as it would on an
+ * output limit, and the client (if one is attached) gets the rest and the
+ * end.
  */
 
 static void
 ngx_http_perstack_record_stop(ngx_http_perstack_exec_t *exec)
 {
+    if (exec->record == NULL || exec->stopping
+        || !(exec->record->failed || exec->record->full))
+    {
+        return;
+    }
+
     if (exec->message.len == 0) {
         if (exec->record->full) {
             ngx_str_set(&exec->message, "the execution's record reached "

@@ -659,13 +659,14 @@ ngx_http_perstack_keepalive(ngx_event_t *ev)
 
 
 /*
- * A buffer of at least len bytes, reused from one event to the next; it
- * grows to the largest event seen, which perstack_max_line bounds.
+ * A buffer of at least len bytes, whose first keep bytes are kept, reused
+ * from one event to the next; it grows to the largest event seen (or
+ * batch), which perstack_max_line bounds.
  */
 
 u_char *
 ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec, u_char **buf,
-    size_t *size, size_t len)
+    size_t *size, size_t keep, size_t len)
 {
     u_char  *p;
     size_t   n;
@@ -686,6 +687,7 @@ ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec, u_char **buf,
     }
 
     if (*buf) {
+        ngx_memcpy(p, *buf, keep);
         ngx_free(*buf);
     }
 
@@ -697,16 +699,14 @@ ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec, u_char **buf,
 
 
 /*
- * Room for size more bytes at the end of the batch, whose bytes are kept;
- * never while the last batch is on its way (see busy()).  The buffer grows
- * to a batch and the largest event seen, which perstack_max_line bounds.
+ * Room for size more bytes at the end of the batch, and for its marks;
+ * never while the last batch is on its way (see busy()).
  */
 
 u_char *
 ngx_http_perstack_out_reserve(ngx_http_perstack_exec_t *exec, size_t size)
 {
     u_char  *p;
-    size_t   n;
 
     if (exec->mark_end == NULL) {
         exec->mark_end = ngx_alloc(NGX_HTTP_PERSTACK_MARKS * sizeof(uint32_t),
@@ -716,30 +716,10 @@ ngx_http_perstack_out_reserve(ngx_http_perstack_exec_t *exec, size_t size)
         }
     }
 
-    if (exec->out_size - exec->out_len >= size) {
-        return exec->out + exec->out_len;
-    }
+    p = ngx_http_perstack_reserve(exec, &exec->out, &exec->out_size,
+                                  exec->out_len, exec->out_len + size);
 
-    n = ngx_max(exec->out_len + size, 1024);
-
-    if (n < exec->out_size * 2) {
-        n = exec->out_size * 2;
-    }
-
-    p = ngx_alloc(n, exec->log);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    if (exec->out) {
-        ngx_memcpy(p, exec->out, exec->out_len);
-        ngx_free(exec->out);
-    }
-
-    exec->out = p;
-    exec->out_size = n;
-
-    return p + exec->out_len;
+    return p ? p + exec->out_len : NULL;
 }
 
 
@@ -762,7 +742,8 @@ ngx_http_perstack_out_free(ngx_http_perstack_exec_t *exec)
     exec->out_buf->pos = NULL;
     exec->out_buf->last = NULL;
 
-    if (exec->mark_end && exec->marks == 0) {
+    /* no marks without bytes: the batch was sent whole */
+    if (exec->mark_end) {
         ngx_free(exec->mark_end);
         exec->mark_end = NULL;
     }

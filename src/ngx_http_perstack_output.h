@@ -33,7 +33,7 @@ void ngx_http_perstack_mark(ngx_http_perstack_exec_t *exec, u_char *dst);
 ngx_int_t ngx_http_perstack_busy(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_keepalive(ngx_event_t *ev);
 u_char *ngx_http_perstack_reserve(ngx_http_perstack_exec_t *exec, u_char **buf,
-    size_t *size, size_t len);
+    size_t *size, size_t keep, size_t len);
 void ngx_http_perstack_finalize(ngx_http_perstack_exec_t *exec,
     ngx_int_t rc);
 const char *ngx_http_perstack_state_name(ngx_http_perstack_state_e state);

@@ -209,13 +209,13 @@ ngx_http_perstack_record_end(ngx_http_perstack_exec_t *exec)
 
     rec->ended = 1;
 
-    value = NGX_HTTP_PERSTACK_RECORD_END;
-
     if (!rec->created) {
         return;
     }
 
     /* after the last event marked, whatever the failure */
+
+    value = NGX_HTTP_PERSTACK_RECORD_END;
 
     (void) ngx_http_perstack_record_put(exec, ".index", (u_char *) &value,
                                         sizeof(uint64_t),

@@ -161,6 +161,11 @@ ngx_http_perstack_sse_break(const u_char *p, const u_char *last)
 {
     const u_char  *lf, *cr;
 
+    if (p == last) {
+        /* no memchr() of a NULL with nothing in it */
+        return last;
+    }
+
     lf = memchr(p, '\n', last - p);
 
     if (lf == NULL) {
