@@ -64,11 +64,16 @@ struct ngx_http_perstack_docker_s;
 struct ngx_http_perstack_op_s;
 /* defined by ngx_http_perstack_record.h */
 struct ngx_http_perstack_record_s;
+/* defined by ngx_http_perstack_engines.h */
+typedef struct ngx_http_perstack_engines_s  ngx_http_perstack_engines_t;
+typedef struct ngx_http_perstack_engine_s  ngx_http_perstack_engine_t;
 
 
 typedef struct {
     /* ngx_http_perstack_docker_t * */
     ngx_array_t                      dockers;
+    /* ngx_http_perstack_engines_t *: perstack_engines */
+    ngx_array_t                      engine_groups;
     /* ngx_http_perstack_gateway_t * */
     ngx_array_t                      gateways;
     /* ngx_http_perstack_record_dir_t: every record path, for the sweep */
@@ -137,7 +142,9 @@ typedef struct {
 typedef struct {
     ngx_flag_t                       execute;
 
+    /* one engine, or a group of them */
     struct ngx_http_perstack_docker_s  *docker;
+    ngx_http_perstack_engines_t     *engines;
 
     ngx_http_complex_value_t        *image;
     ngx_http_complex_value_t        *expert;
@@ -226,6 +233,8 @@ typedef struct {
 typedef struct {
     ngx_str_t                        execution;
     ngx_str_t                        container;
+    /* the engine, as configured */
+    ngx_str_t                        engine;
     /* the outcome's name, "detached", or the refusal's error code */
     const char                      *outcome;
     ngx_int_t                        exit_code;   /* -1: unknown */
@@ -249,6 +258,8 @@ typedef struct ngx_http_perstack_ctx_s {
 
     /* the pending tool call a continuation answers, for the approval */
     ngx_str_t                        pending_tool;
+    /* the engine that ran the continued job, by its record */
+    ngx_str_t                        engine;
 
     ngx_http_perstack_exec_t        *exec;
     void                            *workspace_task;
@@ -358,6 +369,13 @@ struct ngx_http_perstack_exec_s {
     ngx_http_request_t              *request;
     ngx_http_perstack_loc_conf_t    *conf;
     struct ngx_http_perstack_docker_s  *docker;
+
+    /* of a group: the engine, and those tried (bit i: the i-th) */
+    ngx_http_perstack_engines_t     *engines;
+    ngx_http_perstack_engine_t      *engine;
+    uint32_t                         engines_tried;
+    /* the engine that ran the continued job */
+    ngx_str_t                        affinity;
 
     u_char                           id[NGX_HTTP_PERSTACK_ID_LEN];
     ngx_str_t                        container;
@@ -530,6 +548,8 @@ struct ngx_http_perstack_exec_s {
     unsigned                         recorded:1;
     /* the client went, and the execution runs on for the record */
     unsigned                         detached:1;
+    /* counted in its engine's running executions */
+    unsigned                         engine_held:1;
 };
 
 

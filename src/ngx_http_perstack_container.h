@@ -15,11 +15,9 @@
 ngx_http_perstack_op_t *ngx_http_perstack_call(
     ngx_http_perstack_exec_t *exec, const char *name,
     ngx_http_perstack_op_handler_pt handler);
-void ngx_http_perstack_set_state(ngx_http_perstack_exec_t *exec,
-    ngx_http_perstack_state_e state);
 void ngx_http_perstack_fail_internal(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_fail_op(ngx_http_perstack_op_t *op, const char *what);
-ngx_int_t ngx_http_perstack_create(ngx_http_perstack_exec_t *exec);
+ngx_int_t ngx_http_perstack_begin(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_start(ngx_event_t *ev);
 void ngx_http_perstack_stop(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_outcome_e outcome);
@@ -27,9 +25,6 @@ void ngx_http_perstack_wait(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_remove(ngx_http_perstack_exec_t *exec);
 void ngx_http_perstack_fail(ngx_http_perstack_exec_t *exec, ngx_uint_t status,
     const char *code, ngx_str_t *message);
-void ngx_http_perstack_end(ngx_http_perstack_exec_t *exec);
-void ngx_http_perstack_free_if_idle(ngx_http_perstack_exec_t *exec);
-void ngx_http_perstack_free_handler(ngx_event_t *ev);
 
 
 #endif /* _NGX_HTTP_PERSTACK_CONTAINER_H_INCLUDED_ */

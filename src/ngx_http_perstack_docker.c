@@ -43,6 +43,32 @@ static void ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op,
 
 
 /*
+ * Whether a call that failed may have reached the engine: not when the
+ * connection, or its TLS handshake, never came to be.
+ */
+
+ngx_uint_t
+ngx_http_perstack_docker_reached(ngx_http_perstack_op_t *op)
+{
+    switch (op->result) {
+
+    case CURLE_OK:
+        return 1;
+
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+        return 0;
+
+    default:
+        return 1;
+    }
+}
+
+
+/*
  * An engine: "unix:/path", "http://host[:port]", "tcp://host[:port]" or
  * "https://host[:port]" (2376 by default, as Docker's), in value[0]; for
  * https, the parameters ssl_trusted_certificate=file (required),

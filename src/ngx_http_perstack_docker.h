@@ -59,6 +59,7 @@ ngx_int_t ngx_http_perstack_docker_pinged(ngx_http_perstack_docker_t *docker,
 const char *ngx_http_perstack_docker_failed(
     ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
     const char *what, ngx_str_t *message);
+ngx_uint_t ngx_http_perstack_docker_reached(ngx_http_perstack_op_t *op);
 void ngx_http_perstack_docker_message(ngx_http_perstack_op_t *op,
     ngx_str_t *message);
 

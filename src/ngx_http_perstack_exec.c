@@ -17,6 +17,8 @@
 #include "ngx_http_perstack_container.h"
 #include "ngx_http_perstack_output.h"
 #include "ngx_http_perstack_docker.h"
+#include "ngx_http_perstack_end.h"
+#include "ngx_http_perstack_engines.h"
 #include "ngx_http_perstack_gateway.h"
 #include "ngx_http_perstack_limit.h"
 #include "ngx_http_perstack_policy.h"
@@ -39,8 +41,6 @@ static u_char *ngx_http_perstack_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
 static void ngx_http_perstack_timeout(ngx_event_t *ev);
 static void ngx_http_perstack_idle(ngx_event_t *ev);
-static ngx_int_t ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec);
-static void ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op);
 static void ngx_http_perstack_watch(ngx_event_t *ev);
 static void ngx_http_perstack_log_summary(ngx_http_request_t *r,
     ngx_http_perstack_exec_t *exec, const char *outcome);
@@ -61,8 +61,10 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
 {
     ngx_int_t                  rc;
     ngx_str_t                  message;
+    ngx_uint_t                 status;
     ngx_pool_t                *pool;
     ngx_log_t                 *log;
+    const char                *code;
     ngx_http_cleanup_t        *cln;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_perstack_exec_t  *exec;
@@ -137,6 +139,11 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     }
     exec->answer = ctx->answer;
     exec->continuing = ctx->continuing;
+
+    if (ctx->engine.len) {
+        exec->affinity.data = ngx_pstrdup(pool, &ctx->engine);
+        exec->affinity.len = exec->affinity.data ? ctx->engine.len : 0;
+    }
 
     /* exec->in: allocated as output comes */
     exec->in_size = plcf->buffer_size;
@@ -276,14 +283,16 @@ ngx_http_perstack_exec_start(ngx_http_request_t *r,
     exec->slot = ctx->slot;
     ctx->slot = NULL;
 
-    if (exec->docker->api_minor == 0) {
-        rc = ngx_http_perstack_ping(exec);
-
-    } else {
-        rc = ngx_http_perstack_create(exec);
+    if (plcf->engines
+        && ngx_http_perstack_engines_pick(exec, plcf->engines, &exec->affinity,
+                                          &status, &code, &message)
+           != NGX_OK)
+    {
+        ngx_http_perstack_fail(exec, status, code, &message);
+        return NGX_OK;
     }
 
-    if (rc != NGX_OK) {
+    if (ngx_http_perstack_begin(exec) != NGX_OK) {
         ngx_http_perstack_fail_internal(exec);
     }
 
@@ -547,6 +556,11 @@ ngx_http_perstack_log_summary(ngx_http_request_t *r,
                                  ? exec->container.len : 0;
     }
 
+    /* (the configuration's, which outlives the request) */
+    if (exec->docker) {
+        ctx->log.engine = exec->docker->name;
+    }
+
     if (outcome == NULL) {
         outcome = (!exec->headers_sent && exec->error_code)
                   ? exec->error_code
@@ -699,57 +713,6 @@ ngx_http_perstack_log_error(ngx_log_t *log, u_char *buf, size_t len)
 }
 
 
-static ngx_int_t
-ngx_http_perstack_ping(ngx_http_perstack_exec_t *exec)
-{
-    ngx_http_perstack_op_t  *op;
-
-    ngx_http_perstack_set_state(exec, NGX_HTTP_PERSTACK_PING);
-
-    op = ngx_http_perstack_call(exec, "ping", ngx_http_perstack_ping_done);
-    if (op == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_perstack_docker_ping(exec->docker, op,
-                                         ngx_min(exec->conf->docker_timeout,
-                                                 10000));
-}
-
-
-static void
-ngx_http_perstack_ping_done(ngx_http_perstack_op_t *op)
-{
-    ngx_str_t                  message;
-    ngx_http_perstack_exec_t  *exec;
-
-    exec = op->data;
-
-    if (exec->aborted) {
-        ngx_http_perstack_end(exec);
-        return;
-    }
-
-    if (op->result != CURLE_OK || op->status != 200) {
-        ngx_http_perstack_fail_op(op, "ping");
-        return;
-    }
-
-    if (ngx_http_perstack_docker_pinged(exec->docker, op, exec->log)
-        != NGX_OK)
-    {
-        ngx_str_set(&message, "the Docker engine's API is older than 1.41");
-        ngx_http_perstack_fail(exec, NGX_HTTP_BAD_GATEWAY, "docker_error",
-                               &message);
-        return;
-    }
-
-    if (ngx_http_perstack_create(exec) != NGX_OK) {
-        ngx_http_perstack_fail_internal(exec);
-    }
-}
-
-
 static void
 ngx_http_perstack_timeout(ngx_event_t *ev)
 {
@@ -882,6 +845,7 @@ ngx_http_perstack_exec_abort_all(ngx_cycle_t *cycle)
         }
 
         ngx_http_perstack_gateway_revoke(exec);
+        ngx_http_perstack_engines_release(exec);
 
         if (exec->slot) {
             ngx_http_perstack_limit_release(exec->slot);

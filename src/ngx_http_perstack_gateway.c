@@ -25,6 +25,7 @@
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_gateway.h"
 #include "ngx_http_perstack_docker.h"
+#include "ngx_http_perstack_engines.h"
 #include "ngx_http_perstack_conf.h"
 #include "ngx_http_perstack_random.h"
 #include "ngx_http_perstack_process.h"
@@ -534,6 +535,14 @@ ngx_http_perstack_gateway_merge(ngx_conf_t *cf,
                            "\"perstack_gateway_credentials\": its executions "
                            "run on the network \"%V\"",
                            &conf->network, &gw->network);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->execute == 1 && conf->engines) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the gateway zone \"%V\" is on one engine: "
+                           "\"perstack_docker %V\" names a group",
+                           &gw->name, &conf->engines->name);
         return NGX_CONF_ERROR;
     }
 

@@ -16,6 +16,7 @@
 #include "ngx_http_perstack_metrics.h"
 #include "ngx_http_perstack_record.h"
 #include "ngx_http_perstack_container.h"
+#include "ngx_http_perstack_end.h"
 #include "ngx_http_perstack_output.h"
 #include "ngx_http_perstack_curl.h"
 #include "ngx_http_perstack_json.h"

@@ -20,6 +20,7 @@
 #include "ngx_http_perstack_metrics_handler.h"
 #include "ngx_http_perstack_metrics.h"
 #include "ngx_http_perstack_limit.h"
+#include "ngx_http_perstack_engines.h"
 #include "ngx_http_perstack_gateway.h"
 #include "ngx_http_perstack_runtime.h"
 
@@ -29,6 +30,8 @@ static ngx_str_t *ngx_http_perstack_metrics_label(
     ngx_http_perstack_metrics_text_t *text, ngx_str_t *value);
 static void ngx_http_perstack_metrics_limits(
     ngx_http_perstack_metrics_text_t *text);
+static void ngx_http_perstack_metrics_engines(
+    ngx_http_perstack_metrics_text_t *text, ngx_array_t *groups);
 static void ngx_http_perstack_metrics_gateways(
     ngx_http_perstack_metrics_text_t *text, ngx_array_t *gateways);
 
@@ -68,6 +71,7 @@ ngx_http_perstack_metrics_handler(ngx_http_request_t *r)
     }
 
     ngx_http_perstack_metrics_limits(&text);
+    ngx_http_perstack_metrics_engines(&text, &pmcf->engine_groups);
     ngx_http_perstack_metrics_gateways(&text, &pmcf->gateways);
 
     if (text.failed || text.first == NULL) {
@@ -164,6 +168,63 @@ ngx_http_perstack_metrics_limits(ngx_http_perstack_metrics_text_t *text)
                                              ngx_http_perstack_metrics_label(
                                                  text, &name),
                                              n == 0 ? used : waiting);
+        }
+    }
+}
+
+
+/* Every engine of every perstack_engines group. */
+
+static void
+ngx_http_perstack_metrics_engines(ngx_http_perstack_metrics_text_t *text,
+    ngx_array_t *groups)
+{
+    ngx_str_t                         *group, *engine;
+    ngx_uint_t                         i, j, n, value;
+    ngx_http_perstack_engine_t        *e;
+    ngx_http_perstack_engines_t      **gp;
+    ngx_http_perstack_engine_stats_t   st;
+
+    static const char  *names[] = {
+        "perstack_engine_running", "gauge",
+        "Executions of this nginx running on the engine.",
+        "perstack_engine_up", "gauge",
+        "1 if the engine is not marked down.",
+        "perstack_engine_executions_total", "counter",
+        "Executions sent to the engine.",
+        "perstack_engine_failures_total", "counter",
+        "Times the engine was marked down."
+    };
+
+    if (groups->nelts == 0) {
+        return;
+    }
+
+    gp = groups->elts;
+
+    for (n = 0; n < 4; n++) {
+        ngx_http_perstack_metrics_printf(text, "# HELP %s %s\n# TYPE %s %s\n",
+                                         names[n * 3], names[n * 3 + 2],
+                                         names[n * 3], names[n * 3 + 1]);
+
+        for (i = 0; i < groups->nelts; i++) {
+            e = gp[i]->engines.elts;
+
+            for (j = 0; j < gp[i]->engines.nelts; j++) {
+                ngx_http_perstack_engines_stats(&e[j], &st);
+
+                value = (n == 0) ? st.running
+                        : (n == 1) ? st.up
+                        : (n == 2) ? st.executions : st.failures;
+
+                group = ngx_http_perstack_metrics_label(text, &gp[i]->name);
+                engine = ngx_http_perstack_metrics_label(text,
+                                                         &e[j].docker->name);
+
+                ngx_http_perstack_metrics_printf(text,
+                                     "%s{group=\"%V\",engine=\"%V\"} %ui\n",
+                                     names[n * 3], group, engine, value);
+            }
         }
     }
 }

@@ -13,6 +13,7 @@
 #include "ngx_http_perstack_handler.h"
 #include "ngx_http_perstack_approval.h"
 #include "ngx_http_perstack_docker.h"
+#include "ngx_http_perstack_engines.h"
 #include "ngx_http_perstack_curl.h"
 #include "ngx_http_perstack_exec.h"
 #include "ngx_http_perstack_gateway.h"
@@ -101,6 +102,13 @@ static ngx_command_t  ngx_http_perstack_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_perstack_docker,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("perstack_engines"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_perstack_engines_block,
+      0,
       0,
       NULL },
 
@@ -485,6 +493,13 @@ ngx_http_perstack_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&pmcf->engine_groups, cf->pool, 1,
+                       sizeof(ngx_http_perstack_engines_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     if (ngx_array_init(&pmcf->gateways, cf->pool, 1,
                        sizeof(ngx_http_perstack_gateway_t *))
         != NGX_OK)
@@ -585,11 +600,12 @@ ngx_http_perstack_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->execute, prev->execute, 0);
 
-    if (conf->docker == NULL) {
+    if (conf->docker == NULL && conf->engines == NULL) {
         conf->docker = prev->docker;
+        conf->engines = prev->engines;
     }
 
-    if (conf->docker == NULL) {
+    if (conf->docker == NULL && conf->engines == NULL) {
         ngx_str_set(&name, NGX_HTTP_PERSTACK_DEFAULT_DOCKER);
 
         pmcf = ngx_http_conf_get_module_main_conf(cf,
@@ -783,13 +799,22 @@ ngx_http_perstack_docker(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                      *value;
     ngx_http_perstack_main_conf_t  *pmcf;
 
-    if (plcf->docker) {
+    if (plcf->docker || plcf->engines) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
+
+    if (cf->args->nelts == 2 && ngx_http_perstack_engines_name(&value[1])) {
+        /* no scheme: the name of a perstack_engines group */
+
+        plcf->engines = ngx_http_perstack_engines_ref(cf,
+                                                      &pmcf->engine_groups,
+                                                      &value[1]);
+        return plcf->engines ? NGX_CONF_OK : NGX_CONF_ERROR;
+    }
 
     plcf->docker = ngx_http_perstack_docker_add(cf, &pmcf->dockers, &value[1],
                                                 cf->args->nelts - 1);
@@ -938,6 +963,10 @@ ngx_http_perstack_postconfiguration(ngx_conf_t *cf)
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_perstack_module);
 
+    if (ngx_http_perstack_engines_check(cf, &pmcf->engine_groups) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (pmcf->gateways.nelts == 0) {
         return NGX_OK;
     }
@@ -1008,6 +1037,8 @@ ngx_http_perstack_init_process(ngx_cycle_t *cycle)
 
     ngx_http_perstack_process_init();
 
+    ngx_http_perstack_engines_init_process(&pmcf->engine_groups);
+
     ngx_http_perstack_metrics_init_process(pmcf->metrics);
 
     ngx_http_perstack_gateway_init_process(cycle);
@@ -1034,8 +1065,17 @@ ngx_http_perstack_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_perstack_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_perstack_main_conf_t  *pmcf;
+
     /* the executions first: their containers are removed over libcurl */
     ngx_http_perstack_exec_abort_all(cycle);
     ngx_http_perstack_limit_exit_process(cycle);
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_perstack_module);
+    if (pmcf) {
+        ngx_http_perstack_engines_exit_process(&pmcf->engine_groups);
+    }
+
     ngx_http_perstack_curl_exit_process(cycle);
 }

@@ -23,6 +23,7 @@
 #define NGX_HTTP_PERSTACK_VAR_EVENTS     6
 #define NGX_HTTP_PERSTACK_VAR_DURATION   7
 #define NGX_HTTP_PERSTACK_VAR_TTFE       8
+#define NGX_HTTP_PERSTACK_VAR_ENGINE     9
 
 
 static ngx_int_t ngx_http_perstack_var(ngx_http_request_t *r,
@@ -59,6 +60,9 @@ static ngx_http_variable_t  ngx_http_perstack_vars[] = {
 
     { ngx_string("perstack_ttfe"), NULL, ngx_http_perstack_var,
       NGX_HTTP_PERSTACK_VAR_TTFE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("perstack_engine"), NULL, ngx_http_perstack_var,
+      NGX_HTTP_PERSTACK_VAR_ENGINE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -104,6 +108,10 @@ ngx_http_perstack_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_PERSTACK_VAR_CONTAINER:
         s = ctx->log.container;
+        break;
+
+    case NGX_HTTP_PERSTACK_VAR_ENGINE:
+        s = ctx->log.engine;
         break;
 
     case NGX_HTTP_PERSTACK_VAR_OUTCOME:

@@ -26,6 +26,7 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_workspace.h"
+#include "ngx_http_perstack_docker.h"
 #include "ngx_http_perstack_json.h"
 #include "ngx_http_perstack_writer.h"
 #include "ngx_http_perstack_runtime.h"
@@ -58,9 +59,10 @@ typedef struct {
     const char                      *what;
     u_char                          *pending;
     size_t                           pending_len;
-    /* the record's "expert" and "outcome", NUL-terminated, or NULL */
+    /* the record's "expert", "outcome", "engine", NUL-terminated, or NULL */
     u_char                          *expert;
     u_char                          *outcome;
+    u_char                          *engine;
 } ngx_http_perstack_ws_task_t;
 
 
@@ -539,6 +541,7 @@ ngx_http_perstack_workspace_read(ngx_http_perstack_ws_task_t *t, int jobs)
     static const char  *calls_path[] = { "pendingToolCalls", NULL };
     static const char  *expert_path[] = { "expert", NULL };
     static const char  *outcome_path[] = { "outcome", NULL };
+    static const char  *engine_path[] = { "engine", NULL };
     static const char  *keys[] = { "id", "skillName", "toolName" };
 
     fd = openat(jobs, (char *) t->job,
@@ -602,6 +605,9 @@ ngx_http_perstack_workspace_read(ngx_http_perstack_ws_task_t *t, int jobs)
 
     v = yajl_tree_get(tree, outcome_path, yajl_t_string);
     t->outcome = v ? (u_char *) strdup(v->u.string) : NULL;
+
+    v = yajl_tree_get(tree, engine_path, yajl_t_string);
+    t->engine = v ? (u_char *) strdup(v->u.string) : NULL;
 
     calls = yajl_tree_get(tree, calls_path, yajl_t_array);
 
@@ -702,6 +708,11 @@ ngx_http_perstack_workspace_resume(ngx_http_request_t *r)
     switch (t->rc) {
 
     case NGX_OK:
+        if (t->engine) {
+            ctx->engine.data = t->engine;
+            ctx->engine.len = ngx_strlen(t->engine);
+        }
+
         if (ngx_http_perstack_workspace_check(r, ctx, t) == NGX_OK) {
             ctx->resume(r, ctx);
         }
@@ -849,6 +860,11 @@ ngx_http_perstack_workspace_cleanup(void *data)
         free(t->outcome);
         t->outcome = NULL;
     }
+
+    if (t->engine) {
+        free(t->engine);
+        t->engine = NULL;
+    }
 }
 
 
@@ -856,8 +872,8 @@ ngx_http_perstack_workspace_cleanup(void *data)
  * At the end of an execution whose container ran: the job's record,
  * <root>/<name>/jobs/<job>.json, says which execution ran it last, how it
  * ended and, paused, which tool calls it waits for, as the module saw
- * them: {"job","expert","execution","outcome","exit_code",
- * "pendingToolCalls"}, the last only when the run paused and its calls are
+ * them: {"job","expert","execution","outcome","exit_code","engine",
+ * "pendingToolCalls"} ("engine": where it ran, as configured), the last only when the run paused and its calls are
  * not over NGX_HTTP_PERSTACK_RECORD_PENDING_MAX.  The record is written
  * whole to a file of its own, then renamed.  handler runs in the worker
  * once it is done, with ev->data the exec.
@@ -885,6 +901,9 @@ ngx_http_perstack_workspace_record(ngx_http_perstack_exec_t *exec,
     ngx_http_perstack_jw_raw(&jw, ",\"execution\":");
     ngx_http_perstack_jw_str(&jw, exec->id, NGX_HTTP_PERSTACK_ID_LEN);
     ngx_http_perstack_jw_outcome(&jw, exec);
+    ngx_http_perstack_jw_raw(&jw, ",\"engine\":");
+    ngx_http_perstack_jw_str(&jw, exec->docker->name.data,
+                             exec->docker->name.len);
 
     if (pending) {
         ngx_http_perstack_jw_raw(&jw, ",\"pendingToolCalls\":");

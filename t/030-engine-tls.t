@@ -79,8 +79,7 @@ add_block_preprocessor(sub {
 # the "create" events of this file's containers on an engine since $t0
 sub creates_on {
     my ($e, $t0) = @_;
-    return $e ? with_engine($e, sub { label_creates($t0, $RunLabel) })
-              : label_creates($t0, $RunLabel);
+    return engine_creates($e, $t0, $RunLabel);
 }
 
 sub check_tls_run {
@@ -191,17 +190,7 @@ sub check_conf {
 # nginx -t of a configuration with one server of these locations
 sub nginx_t {
     my ($locations) = @_;
-    my $dir = File::Temp::tempdir('perstack-tls-conf-XXXXXX', TMPDIR => 1,
-                                  CLEANUP => 1);
-    mkdir "$dir/logs";
-    open my $fh, '>', "$dir/nginx.conf" or die "$!\n";
-    print $fh "load_module $ENV{TEST_NGINX_PERSTACK_MODULE};\n"
-              . "error_log $dir/logs/error.log;\npid $dir/logs/nginx.pid;\n"
-              . "events {}\nhttp { server { listen 127.0.0.1:1; "
-              . "$locations } }\n";
-    close $fh;
-    my $out = `$Test::Nginx::Util::NginxBinary -t -p $dir/ -c $dir/nginx.conf 2>&1`;
-    return ($? == 0, $out);
+    return nginx_conf_test("server { listen 127.0.0.1:1; $locations }");
 }
 
 

@@ -12,7 +12,14 @@ package PerstackEngines;
 #   my $e = start_engine(name => 'b', tls => $pki, port => free_port());
 #   $e->{sock}, $e->{url} (https://127.0.0.1:PORT), $e->{pid}
 #   with_engine($e, sub { docker_api(...) })   # the suite's helpers, on it
+#   engine_creates($e, $t0, $label)   # creates since $t0 ($e undef: the
+#                                     # suite's engine)
+#   my ($ok, $out) = nginx_conf_test($http)   # nginx -t of an http block
 #   stop_engine($e);
+#   kill_engine($e);      # SIGKILL to dockerd alone: containerd and the
+#                         # containers run on, the API is gone
+#   restart_engine($e);   # dockerd again on the same roots: it stops the
+#                         # containers it finds (no live restore)
 
 use strict;
 use warnings;
@@ -24,8 +31,10 @@ use POSIX ();
 use Time::HiRes ();
 
 use Perstack;
+use PerstackFlow ();
 
-our @EXPORT = qw(make_pki start_engine stop_engine with_engine);
+our @EXPORT = qw(make_pki start_engine stop_engine with_engine kill_engine
+                 restart_engine engine_creates nginx_conf_test);
 
 my @Started;
 
@@ -119,28 +128,9 @@ sub start_engine {
                     '--tlskey', "$p/server-key.pem";
     }
 
-    my $pid = fork // die "fork: $!\n";
-    if ($pid == 0) {
-        POSIX::setsid();
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $e->{log};
-        open STDERR, '>&', \*STDOUT;
-        exec @args or POSIX::_exit(127);
-    }
-
-    $e->{pid} = $pid;
+    $e->{args} = \@args;
     push @Started, $e;
-
-    my $deadline = Time::HiRes::time() + 60;
-    until (-S $e->{sock} && with_engine($e, \&docker_ping)) {
-        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
-            delete $e->{pid};
-            die "dockerd $name exited: " . tail_log($e) . "\n";
-        }
-        die "dockerd $name did not answer: " . tail_log($e) . "\n"
-            if Time::HiRes::time() > $deadline;
-        Time::HiRes::sleep(0.1);
-    }
+    run_dockerd($e);
 
     # the demo image, from the suite's engine
     my $tar = "$dir/image.tar";
@@ -160,6 +150,69 @@ sub start_engine {
     unlink $tar;
 
     return $e;
+}
+
+# dockerd on the engine's roots, until it answers /_ping
+sub run_dockerd {
+    my ($e) = @_;
+    my $name = $e->{name};
+
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        POSIX::setsid();
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $e->{log};
+        open STDERR, '>&', \*STDOUT;
+        exec @{ $e->{args} } or POSIX::_exit(127);
+    }
+
+    $e->{pid} = $pid;
+
+    my $deadline = Time::HiRes::time() + 60;
+    until (-S $e->{sock} && with_engine($e, \&docker_ping)) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            delete $e->{pid};
+            die "dockerd $name exited: " . tail_log($e) . "\n";
+        }
+        die "dockerd $name did not answer: " . tail_log($e) . "\n"
+            if Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.1);
+    }
+}
+
+sub kill_engine {
+    my ($e) = @_;
+    my $pid = delete $e->{pid} or return;
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+}
+
+sub restart_engine {
+    my ($e) = @_;
+    kill_engine($e);
+    run_dockerd($e);
+}
+
+# the "create" events of containers labelled $label on $e since $t0
+sub engine_creates {
+    my ($e, $t0, $label) = @_;
+    return $e ? with_engine($e, sub { PerstackFlow::label_creates($t0, $label) })
+              : PerstackFlow::label_creates($t0, $label);
+}
+
+# nginx -t of a configuration whose http block is $http
+sub nginx_conf_test {
+    my ($http) = @_;
+    my $dir = File::Temp::tempdir('perstack-conf-XXXXXX', TMPDIR => 1,
+                                  CLEANUP => 1);
+    mkdir "$dir/logs";
+    open my $fh, '>', "$dir/nginx.conf" or die "$!\n";
+    print $fh "load_module $ENV{TEST_NGINX_PERSTACK_MODULE};\n"
+              . "error_log $dir/logs/error.log;\npid $dir/logs/nginx.pid;\n"
+              . "events {}\nhttp { $http }\n";
+    close $fh;
+    my $out = `$Test::Nginx::Util::NginxBinary -t -p $dir/ -c $dir/nginx.conf 2>&1`;
+    return ($? == 0, $out);
 }
 
 sub tail_log {
