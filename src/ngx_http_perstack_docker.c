@@ -23,6 +23,9 @@
 #define NGX_HTTP_PERSTACK_DOCKER_MESSAGE_MAX  512
 /* a PEM file of an engine's TLS material, at most */
 #define NGX_HTTP_PERSTACK_DOCKER_PEM_MAX      (1024 * 1024)
+/* in op->value beside the API version: /_ping named a Libpod version */
+#define NGX_HTTP_PERSTACK_DOCKER_LIBPOD       0x10000
+#define NGX_HTTP_PERSTACK_DOCKER_MINOR_MASK   0xffff
 
 
 static ngx_int_t ngx_http_perstack_docker_tls(ngx_conf_t *cf,
@@ -40,6 +43,8 @@ static ngx_int_t ngx_http_perstack_docker_call_now(
     const char *method, ngx_str_t *path, ngx_msec_t timeout);
 static void ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op,
     u_char *line, size_t len);
+static ngx_int_t ngx_http_perstack_docker_agree(
+    ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op);
 
 
 /*
@@ -547,7 +552,10 @@ ngx_http_perstack_docker_container(ngx_http_perstack_docker_t *docker,
 }
 
 
-/* "Api-Version: 1.NN", of /_ping's answer */
+/*
+ * "Api-Version: 1.NN", of /_ping's answer, and whether the engine is
+ * Podman: its answers carry "Libpod-Api-Version", Docker's never do.
+ */
 
 static void
 ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op, u_char *line,
@@ -555,6 +563,14 @@ ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op, u_char *line,
 {
     u_char      *p, *last;
     ngx_uint_t   n;
+
+    if (len >= sizeof("Libpod-Api-Version:") - 1
+        && ngx_strncasecmp(line, (u_char *) "Libpod-Api-Version:",
+                           sizeof("Libpod-Api-Version:") - 1) == 0)
+    {
+        op->value |= NGX_HTTP_PERSTACK_DOCKER_LIBPOD;
+        return;
+    }
 
     if (len <= sizeof("Api-Version: 1.") - 1
         || ngx_strncasecmp(line, (u_char *) "Api-Version: 1.",
@@ -571,29 +587,49 @@ ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op, u_char *line,
         n = n * 10 + (*p++ - '0');
     }
 
-    op->value = n;
+    op->value = (op->value & NGX_HTTP_PERSTACK_DOCKER_LIBPOD) | n;
 }
 
 
 /*
- * /_ping answered 200: the version both speak.  NGX_DECLINED if the
- * engine's is older than the oldest the module accepts.
+ * /_ping answered 200: the version both speak, and which engine it is.
+ * NGX_DECLINED if the engine's version is older than the oldest the
+ * module accepts.
  */
 
 ngx_int_t
 ngx_http_perstack_docker_pinged(ngx_http_perstack_docker_t *docker,
     ngx_http_perstack_op_t *op, ngx_log_t *log)
 {
-    if (op->value < NGX_HTTP_PERSTACK_API_MINOR_MIN) {
+    if (ngx_http_perstack_docker_agree(docker, op) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    docker->api_minor = ngx_min(op->value, NGX_HTTP_PERSTACK_API_MINOR);
-
     ngx_log_error(NGX_LOG_INFO, log, 0,
-                  "perstack: Docker engine at \"%V\" speaks API 1.%ui, "
-                  "using 1.%ui", &docker->name, op->value,
+                  "perstack: %s engine at \"%V\" speaks API 1.%ui, "
+                  "using 1.%ui", docker->podman ? "Podman" : "Docker",
+                  &docker->name,
+                  op->value & NGX_HTTP_PERSTACK_DOCKER_MINOR_MASK,
                   docker->api_minor);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_docker_agree(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op)
+{
+    ngx_uint_t  minor;
+
+    minor = op->value & NGX_HTTP_PERSTACK_DOCKER_MINOR_MASK;
+
+    if (minor < NGX_HTTP_PERSTACK_API_MINOR_MIN) {
+        return NGX_DECLINED;
+    }
+
+    docker->api_minor = ngx_min(minor, NGX_HTTP_PERSTACK_API_MINOR);
+    docker->podman = (op->value & NGX_HTTP_PERSTACK_DOCKER_LIBPOD) ? 1 : 0;
 
     return NGX_OK;
 }
@@ -800,11 +836,8 @@ ngx_http_perstack_docker_call_now(ngx_http_perstack_docker_t *docker,
             return NGX_ERROR;
         }
 
-        if (op->status == 200
-            && op->value >= NGX_HTTP_PERSTACK_API_MINOR_MIN)
-        {
-            docker->api_minor = ngx_min(op->value,
-                                        NGX_HTTP_PERSTACK_API_MINOR);
+        if (op->status == 200) {
+            (void) ngx_http_perstack_docker_agree(docker, op);
         }
     }
 

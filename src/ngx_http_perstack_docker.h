@@ -35,6 +35,13 @@ typedef struct ngx_http_perstack_docker_s {
      * Each worker keeps its own copy after fork.
      */
     ngx_uint_t                       api_minor;
+
+    /*
+     * The engine is Podman: its /_ping names a Libpod API version.  Set
+     * with api_minor; the container's configuration differs a little
+     * (ngx_http_perstack_policy.c).
+     */
+    unsigned                         podman:1;
 } ngx_http_perstack_docker_t;
 
 
