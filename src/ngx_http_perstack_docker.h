@@ -21,6 +21,10 @@
 
 #define NGX_HTTP_PERSTACK_DEFAULT_DOCKER  "unix:/var/run/docker.sock"
 
+/* a DELETE that removed the container: Docker's 204, Podman's own 200 */
+#define ngx_http_perstack_docker_removed(op)                                  \
+    ((op)->result == CURLE_OK && ((op)->status == 204 || (op)->status == 200))
+
 
 /* An Engine API endpoint, shared by the locations that name it. */
 typedef struct ngx_http_perstack_docker_s {
