@@ -7,6 +7,8 @@
 PERSTACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 PERSTACK_BUILD="$PERSTACK_ROOT/build"
 PERSTACK_DOCKER_SOCK="${PERSTACK_DOCKER_SOCK:-/var/run/docker.sock}"
+# The Podman API service of scripts/start-podman.sh: a socket of its own.
+PERSTACK_PODMAN_SOCK="${PERSTACK_PODMAN_SOCK:-$PERSTACK_BUILD/podman/podman.sock}"
 
 # Name shown in front of every message: the calling script's name.
 PERSTACK_ME="${PERSTACK_ME:-$(basename "$0" .sh)}"
@@ -121,6 +123,12 @@ debian_mirror() {
 # True when the Docker Engine answers on its socket.
 docker_alive() {
     [ "$(curl -s --max-time 2 --unix-socket "$PERSTACK_DOCKER_SOCK" \
+            http://localhost/_ping 2>/dev/null)" = "OK" ]
+}
+
+# True when the Podman API service answers on its socket.
+podman_alive() {
+    [ "$(curl -s --max-time 2 --unix-socket "$PERSTACK_PODMAN_SOCK" \
             http://localhost/_ping 2>/dev/null)" = "OK" ]
 }
 

@@ -7,7 +7,9 @@
 # in t/browser/node_modules (exactly as t/browser/package-lock.json says),
 # and for the metrics test (t/029) Debian's Prometheus (prometheus and
 # promtool; the test runs a server of its own on a free loopback port),
-# and for the benchmarks (scripts/bench.sh) wrk and h2load (nghttp2-client).
+# and for the benchmarks (scripts/bench.sh) wrk and h2load (nghttp2-client),
+# and for the test variant "podman" (scripts/start-podman.sh) podman and
+# catatonit (about 10 s more on a fresh machine, nothing started).
 # Idempotent: when everything is there it only checks and returns.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -17,7 +19,7 @@ PACKAGES=(
     libssl-dev pkg-config dpkg-dev xz-utils docker.io nginx nginx-dev curl jq
     iptables
     ca-certificates openssl perl debian-archive-keyring
-    chromium prometheus wrk nghttp2-client
+    chromium prometheus wrk nghttp2-client podman catatonit
 )
 # The browser test's driver runs on Node.js and is installed with npm.
 # Debian's packages only where the machine has no npm: a Node.js of its own
@@ -134,5 +136,6 @@ say "done: nginx $(dpkg-query -W -f='${Version}' nginx)," \
     "docker.io $(dpkg-query -W -f='${Version}' docker.io)," \
     "chromium $(dpkg-query -W -f='${Version}' chromium)," \
     "prometheus $(dpkg-query -W -f='${Version}' prometheus)," \
+    "podman $(dpkg-query -W -f='${Version}' podman)," \
     "$SID_PACKAGE $(dpkg-query -W -f='${Version}' "$SID_PACKAGE") ($(elapsed "$start"))"
 browser_modules

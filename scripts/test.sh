@@ -4,22 +4,27 @@
 #   variant, the C unit tests (make -C tests), then the Test::Nginx suite
 #   (prove -r t/) once per variant, the README's walk-through
 #   (check-walkthrough.sh), and last a check that no container labelled
-#   io.perstack.managed was left behind.  A dockerd started here is stopped at
-#   the end.  Exits non-zero when any stage failed; prints one summary line a
+#   io.perstack.managed was left behind (on Podman too, when it ran).  A
+#   dockerd or Podman API service started here is stopped at the end.  Exits non-zero when any stage failed; prints one summary line a
 #   stage.
 #
 # Usage: scripts/test.sh [options]
 #   --variants LIST   nginx variants, space or comma separated
-#                     (default: $PERSTACK_TEST_VARIANTS or "1.26 1.22 debian";
+#                     (default: $PERSTACK_TEST_VARIANTS or "debian 1.26
+#                     podman"; "1.22": the 1.22.1 source build, the nginx
+#                     version of "debian" built with --with-debug;
 #                     "asan": nginx and the module with AddressSanitizer and
 #                     UBSan, any sanitizer report fails the run; see
-#                     scripts/asan.sh)
+#                     scripts/asan.sh; "podman": the "debian" build, Debian's
+#                     nginx, against Podman's Docker-compatible API, on the
+#                     socket of scripts/start-podman.sh, which this run
+#                     starts, and stops at the end if it started it)
 #   --only FILE       run only this .t file or directory (repeatable)
-#   --full            the whole t/ suite on every variant (by default, the
+#   --full            the whole t/ suite on every Docker variant (by default, the
 #                     whole suite runs on "debian", the nginx a Debian user
 #                     loads the module into, and the core files on the
 #                     others: configuration, streams, lifecycle, approval,
-#                     HTTP/2)
+#                     HTTP/2; "podman" always runs those only)
 #   --no-setup        skip scripts/setup.sh (packages already installed)
 #   --no-unit         skip the C unit tests
 #   --no-t            skip the Test::Nginx suite
@@ -27,7 +32,8 @@
 #   -h, --help        this text
 # Environment passed to t/: TEST_NGINX_BINARY, TEST_NGINX_PERSTACK_MODULE
 # (absolute .so path), TEST_NGINX_SERVROOT (build/servroot-VARIANT),
-# TEST_NGINX_PERSTACK_VARIANT; any other TEST_NGINX_* you set is kept.
+# TEST_NGINX_PERSTACK_VARIANT, and for "podman" TEST_NGINX_DOCKER_SOCK (the
+# Podman socket); any other TEST_NGINX_* you set is kept.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -37,7 +43,9 @@ orig_pwd="$PWD"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
-variants_arg="${PERSTACK_TEST_VARIANTS:-debian 1.26 1.22}"
+# (1.22 is not among the defaults: its nginx is Debian's, which "debian"
+# and "podman" run, and the run must stay within 20 minutes on 2 cores)
+variants_arg="${PERSTACK_TEST_VARIANTS:-debian 1.26 podman}"
 full_variants="${PERSTACK_TEST_FULL_VARIANTS:-debian}"
 core_files=(t/001-sanity.t t/003-stream.t t/005-lifecycle.t t/008-approval.t
             t/025-http2.t)
@@ -61,7 +69,7 @@ done
 read -r -a variants <<<"${variants_arg//,/ }"
 [ "${#variants[@]}" -gt 0 ] || die "no variants given"
 for v in "${variants[@]}"; do
-    case "$v" in 1.26|1.22|debian|asan) ;; *) die "unknown variant '$v' (1.26, 1.22, debian, asan)" ;; esac
+    case "$v" in 1.26|1.22|debian|asan|podman) ;; *) die "unknown variant '$v' (1.26, 1.22, debian, asan, podman)" ;; esac
 done
 
 # --only paths: as given from the caller's directory, else from the root.
@@ -120,10 +128,13 @@ summary() {
     fi
 }
 
-# ---- Docker: stop at exit only a daemon this run started -------------------
-started_docker=0
+# ---- Docker, Podman: stop at exit only a daemon this run started ------------
+started_docker=0 started_podman=0
 on_exit() {
     local rc=$?
+    if [ "$started_podman" -eq 1 ]; then
+        bash "$S/stop-podman.sh" || true
+    fi
     if [ "$started_docker" -eq 1 ]; then
         bash "$S/stop-docker.sh" || true
     fi
@@ -133,10 +144,13 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The engine the leftover checks below ask: Docker's socket, or Podman's.
+engine_sock="$PERSTACK_DOCKER_SOCK"
+
 # Containers labelled io.perstack.managed: prints "id owner-pid name state
 # image" lines (owner-pid: the io.perstack.pid label, "-" when absent).
 perstack_containers() {
-    curl -fsS --max-time 10 --unix-socket "$PERSTACK_DOCKER_SOCK" -G \
+    curl -fsS --max-time 10 --unix-socket "$engine_sock" -G \
         --data-urlencode 'all=1' \
         --data-urlencode 'filters={"label":["io.perstack.managed"]}' \
         http://localhost/containers/json \
@@ -167,7 +181,7 @@ foreign_nginx() {
     return 0
 }
 remove_container() {
-    curl -fsS --max-time 60 --unix-socket "$PERSTACK_DOCKER_SOCK" \
+    curl -fsS --max-time 60 --unix-socket "$engine_sock" \
         -X DELETE "http://localhost/containers/$1?force=1&v=1" >/dev/null
 }
 # Remove leftovers; with "fail" as $1, a leftover fails the stage.
@@ -216,7 +230,14 @@ run_unit() {
 run_prove() {  # VARIANT
     local v="$1" bin log
     local asan_dir=""
-    if [ "$v" = debian ]; then bin=/usr/sbin/nginx; else bin="$PERSTACK_BUILD/nginx-$v/objs/nginx"; fi
+    local build="$v"
+    local -a engine_env=()
+    if [ "$v" = podman ]; then
+        # Debian's nginx and the module of the "debian" build, on Podman
+        build=debian
+        engine_env=("TEST_NGINX_DOCKER_SOCK=$PERSTACK_PODMAN_SOCK")
+    fi
+    if [ "$build" = debian ]; then bin=/usr/sbin/nginx; else bin="$PERSTACK_BUILD/nginx-$v/objs/nginx"; fi
     log="$PERSTACK_BUILD/logs/prove-$v.log"
     local -a targets=(t/)
     case " $full_variants " in
@@ -239,8 +260,9 @@ run_prove() {  # VARIANT
         )
     fi
     env ${sanitizer_env[@]+"${sanitizer_env[@]}"} \
+    ${engine_env[@]+"${engine_env[@]}"} \
     TEST_NGINX_BINARY="$bin" \
-    TEST_NGINX_PERSTACK_MODULE="$PERSTACK_BUILD/nginx-$v/objs/$MODULE_NAME.so" \
+    TEST_NGINX_PERSTACK_MODULE="$PERSTACK_BUILD/nginx-$build/objs/$MODULE_NAME.so" \
     TEST_NGINX_SERVROOT="$PERSTACK_BUILD/servroot-$v" \
     TEST_NGINX_PERSTACK_VARIANT="$v" \
         prove -r "${targets[@]}" </dev/null 2>&1 | tee "$log" || rc=$?
@@ -307,10 +329,42 @@ fi
 build_one() { bash "$S/build-nginx.sh" "$1" >/dev/null; }  # (it prints the .so path)
 declare -A built=()
 for v in "${variants[@]}"; do
-    if stage "build:$v" build_one "$v"; then
-        built[$v]=1
+    b="$v"
+    [ "$v" != podman ] || b=debian  # (the "podman" variant runs that build)
+    if [ -n "${built[$b]:-}" ]; then
+        built[$v]="${built[$b]}"
+        continue
     fi
+    if stage "build:$b" build_one "$b"; then
+        built[$b]=1
+    else
+        built[$b]=""
+    fi
+    built[$v]="${built[$b]}"
 done
+
+# The Podman API service, for the "podman" variant: after the demo image,
+# which it loads from the Docker Engine.
+podman_ok=0
+case " ${variants[*]} " in
+    *" podman "*)
+        had_podman_pidfile=0
+        [ ! -f "$PERSTACK_BUILD/podman.pid" ] || had_podman_pidfile=1
+        if stage podman bash "$S/start-podman.sh"; then
+            podman_ok=1
+        fi
+        if [ "$had_podman_pidfile" -eq 0 ] && [ -f "$PERSTACK_BUILD/podman.pid" ]; then
+            started_podman=1
+        fi
+        if [ "$podman_ok" -eq 1 ]; then
+            # leftovers of earlier runs would be blamed on this one
+            engine_sock="$PERSTACK_PODMAN_SOCK"
+            check_leftovers || true
+            stage_note=""
+            engine_sock="$PERSTACK_DOCKER_SOCK"
+        fi
+        ;;
+esac
 
 if [ "$do_unit" -eq 0 ]; then
     record unit SKIP 0s "--no-unit"
@@ -328,6 +382,10 @@ else
     for v in "${variants[@]}"; do
         if [ -z "${built[$v]:-}" ]; then
             record "t:$v" SKIP 0s "build failed"
+            continue
+        fi
+        if [ "$v" = podman ] && [ "$podman_ok" -eq 0 ]; then
+            record "t:$v" FAIL 0s "the Podman API service did not start"
             continue
         fi
         stage "t:$v" run_prove "$v" || true
@@ -355,6 +413,16 @@ if docker_alive; then
     stage leftovers check_leftovers fail || true
 else
     record leftovers FAIL 0s "Docker Engine not answering"
+fi
+
+if [ "$podman_ok" -eq 1 ]; then
+    engine_sock="$PERSTACK_PODMAN_SOCK"
+    if podman_alive; then
+        stage leftovers:podman check_leftovers fail || true
+    else
+        record leftovers:podman FAIL 0s "Podman API service not answering"
+    fi
+    engine_sock="$PERSTACK_DOCKER_SOCK"
 fi
 
 summary

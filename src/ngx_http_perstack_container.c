@@ -737,7 +737,9 @@ ngx_http_perstack_remove_done(ngx_http_perstack_op_t *op)
 
     exec = op->data;
 
-    if (op->result == CURLE_OK && (op->status == 204 || op->status == 404)) {
+    if (ngx_http_perstack_docker_removed(op)
+        || (op->result == CURLE_OK && op->status == 404))
+    {
         exec->removed = 1;
 
     } else {

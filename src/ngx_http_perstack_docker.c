@@ -23,6 +23,9 @@
 #define NGX_HTTP_PERSTACK_DOCKER_MESSAGE_MAX  512
 /* a PEM file of an engine's TLS material, at most */
 #define NGX_HTTP_PERSTACK_DOCKER_PEM_MAX      (1024 * 1024)
+/* in op->value beside the API version: /_ping named a Libpod version */
+#define NGX_HTTP_PERSTACK_DOCKER_LIBPOD       0x10000
+#define NGX_HTTP_PERSTACK_DOCKER_MINOR_MASK   0xffff
 
 
 static ngx_int_t ngx_http_perstack_docker_tls(ngx_conf_t *cf,
@@ -35,11 +38,19 @@ static u_char *ngx_http_perstack_docker_unreachable(
 static ngx_int_t ngx_http_perstack_docker_run(
     ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
     const char *method, ngx_str_t *path, ngx_msec_t timeout);
+static ngx_int_t ngx_http_perstack_docker_ping_now(
+    ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
+    ngx_msec_t timeout);
 static ngx_int_t ngx_http_perstack_docker_call_now(
     ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op,
     const char *method, ngx_str_t *path, ngx_msec_t timeout);
 static void ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op,
     u_char *line, size_t len);
+static ngx_int_t ngx_http_perstack_docker_agree(
+    ngx_http_perstack_docker_t *docker, ngx_http_perstack_op_t *op);
+static ngx_int_t ngx_http_perstack_docker_path(
+    ngx_http_perstack_docker_t *docker, ngx_pool_t *pool, const char *method,
+    ngx_str_t *container, const char *action, ngx_str_t *path);
 
 
 /*
@@ -557,23 +568,57 @@ ngx_http_perstack_docker_container(ngx_http_perstack_docker_t *docker,
     ngx_http_perstack_op_t *op, const char *method, ngx_str_t *container,
     const char *action, ngx_msec_t timeout)
 {
-    u_char     *p;
-    ngx_str_t   path;
+    ngx_str_t  path;
 
-    path.data = ngx_pnalloc(op->pool, sizeof("/containers/") - 1
-                                      + container->len + ngx_strlen(action));
-    if (path.data == NULL) {
+    if (ngx_http_perstack_docker_path(docker, op->pool, method, container,
+                                      action, &path)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    p = ngx_sprintf(path.data, "/containers/%V%s", container, action);
-    path.len = p - path.data;
 
     return ngx_http_perstack_docker_run(docker, op, method, &path, timeout);
 }
 
 
-/* "Api-Version: 1.NN", of /_ping's answer */
+/*
+ * The path of a container's call.  Every DELETE is a forced removal, at
+ * once: Docker kills the container with SIGKILL, but Podman's
+ * Docker-compatible endpoint stops it as "stop" does, waiting its stop
+ * timeout after SIGTERM, and only its own endpoint takes a timeout of 0.
+ * That one answers 200 (ngx_http_perstack_docker_removed()).
+ */
+
+static ngx_int_t
+ngx_http_perstack_docker_path(ngx_http_perstack_docker_t *docker,
+    ngx_pool_t *pool, const char *method, ngx_str_t *container,
+    const char *action, ngx_str_t *path)
+{
+    u_char  *p;
+
+    if (docker->podman && ngx_strcmp(method, "DELETE") == 0) {
+        action = "?force=true&v=true&timeout=0";
+    }
+
+    path->data = ngx_pnalloc(pool, sizeof("/libpod/containers/") - 1
+                                   + container->len + ngx_strlen(action));
+    if (path->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(path->data, "%s/containers/%V%s",
+                    docker->podman && ngx_strcmp(method, "DELETE") == 0
+                    ? "/libpod" : "", container, action);
+    path->len = p - path->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "Api-Version: 1.NN", of /_ping's answer, and whether the engine is
+ * Podman: its answers carry "Libpod-Api-Version", Docker's never do.
+ */
 
 static void
 ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op, u_char *line,
@@ -581,6 +626,14 @@ ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op, u_char *line,
 {
     u_char      *p, *last;
     ngx_uint_t   n;
+
+    if (len >= sizeof("Libpod-Api-Version:") - 1
+        && ngx_strncasecmp(line, (u_char *) "Libpod-Api-Version:",
+                           sizeof("Libpod-Api-Version:") - 1) == 0)
+    {
+        op->value |= NGX_HTTP_PERSTACK_DOCKER_LIBPOD;
+        return;
+    }
 
     if (len <= sizeof("Api-Version: 1.") - 1
         || ngx_strncasecmp(line, (u_char *) "Api-Version: 1.",
@@ -597,29 +650,49 @@ ngx_http_perstack_docker_header(ngx_http_perstack_op_t *op, u_char *line,
         n = n * 10 + (*p++ - '0');
     }
 
-    op->value = n;
+    op->value = (op->value & NGX_HTTP_PERSTACK_DOCKER_LIBPOD) | n;
 }
 
 
 /*
- * /_ping answered 200: the version both speak.  NGX_DECLINED if the
- * engine's is older than the oldest the module accepts.
+ * /_ping answered 200: the version both speak, and which engine it is.
+ * NGX_DECLINED if the engine's version is older than the oldest the
+ * module accepts.
  */
 
 ngx_int_t
 ngx_http_perstack_docker_pinged(ngx_http_perstack_docker_t *docker,
     ngx_http_perstack_op_t *op, ngx_log_t *log)
 {
-    if (op->value < NGX_HTTP_PERSTACK_API_MINOR_MIN) {
+    if (ngx_http_perstack_docker_agree(docker, op) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    docker->api_minor = ngx_min(op->value, NGX_HTTP_PERSTACK_API_MINOR);
-
     ngx_log_error(NGX_LOG_INFO, log, 0,
-                  "perstack: Docker engine at \"%V\" speaks API 1.%ui, "
-                  "using 1.%ui", &docker->name, op->value,
+                  "perstack: %s engine at \"%V\" speaks API 1.%ui, "
+                  "using 1.%ui", docker->podman ? "Podman" : "Docker",
+                  &docker->name,
+                  op->value & NGX_HTTP_PERSTACK_DOCKER_MINOR_MASK,
                   docker->api_minor);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_perstack_docker_agree(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op)
+{
+    ngx_uint_t  minor;
+
+    minor = op->value & NGX_HTTP_PERSTACK_DOCKER_MINOR_MASK;
+
+    if (minor < NGX_HTTP_PERSTACK_API_MINOR_MIN) {
+        return NGX_DECLINED;
+    }
+
+    docker->api_minor = ngx_min(minor, NGX_HTTP_PERSTACK_API_MINOR);
+    docker->podman = (op->value & NGX_HTTP_PERSTACK_DOCKER_LIBPOD) ? 1 : 0;
 
     return NGX_OK;
 }
@@ -805,33 +878,10 @@ ngx_http_perstack_docker_call_now(ngx_http_perstack_docker_t *docker,
     ngx_http_perstack_op_t *op, const char *method, ngx_str_t *path,
     ngx_msec_t timeout)
 {
-    u_char     *url;
-    ngx_str_t   ping;
+    u_char  *url;
 
-    if (docker->api_minor == 0) {
-        ngx_str_set(&ping, "/_ping");
-
-        url = ngx_http_perstack_docker_url(docker, op->pool, &ping);
-        if (url == NULL) {
-            return NGX_ERROR;
-        }
-
-        op->header = ngx_http_perstack_docker_header;
-        op->value = 0;
-
-        if (ngx_http_perstack_curl_perform(op, "GET", url, &docker->peer,
-                                           timeout)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (op->status == 200
-            && op->value >= NGX_HTTP_PERSTACK_API_MINOR_MIN)
-        {
-            docker->api_minor = ngx_min(op->value,
-                                        NGX_HTTP_PERSTACK_API_MINOR);
-        }
+    if (ngx_http_perstack_docker_ping_now(docker, op, timeout) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     url = ngx_http_perstack_docker_url(docker, op->pool, path);
@@ -841,6 +891,44 @@ ngx_http_perstack_docker_call_now(ngx_http_perstack_docker_t *docker,
 
     return ngx_http_perstack_curl_perform(op, method, url, &docker->peer,
                                           timeout);
+}
+
+
+/* the version and the engine, blocking, unless they are known */
+
+static ngx_int_t
+ngx_http_perstack_docker_ping_now(ngx_http_perstack_docker_t *docker,
+    ngx_http_perstack_op_t *op, ngx_msec_t timeout)
+{
+    u_char     *url;
+    ngx_str_t   ping;
+
+    if (docker->api_minor) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&ping, "/_ping");
+
+    url = ngx_http_perstack_docker_url(docker, op->pool, &ping);
+    if (url == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->header = ngx_http_perstack_docker_header;
+    op->value = 0;
+
+    if (ngx_http_perstack_curl_perform(op, "GET", url, &docker->peer,
+                                       timeout)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (op->status == 200) {
+        (void) ngx_http_perstack_docker_agree(docker, op);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -876,7 +964,6 @@ void
 ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
     ngx_str_t *container, ngx_log_t *log)
 {
-    u_char                  *p;
     ngx_str_t                path;
     ngx_pool_t              *pool;
     ngx_http_perstack_op_t  *op;
@@ -886,21 +973,24 @@ ngx_http_perstack_docker_remove_now(ngx_http_perstack_docker_t *docker,
         return;
     }
 
-    path.data = ngx_pnalloc(pool, container->len + 64);
     op = ngx_http_perstack_curl_op(pool, log, NULL, "remove at exit", NULL,
                                    NULL);
 
-    if (path.data == NULL || op == NULL) {
+    if (op == NULL) {
         ngx_destroy_pool(pool);
         return;
     }
 
-    p = ngx_sprintf(path.data, "/containers/%V?force=1&v=1", container);
-    path.len = p - path.data;
+    /* the path depends on the engine: known once it answered /_ping */
 
-    if (ngx_http_perstack_docker_call_now(docker, op, "DELETE", &path, 5000)
-        == NGX_OK
-        && (op->status == 204 || op->status == 404))
+    if (ngx_http_perstack_docker_ping_now(docker, op, 5000) == NGX_OK
+        && ngx_http_perstack_docker_path(docker, pool, "DELETE", container,
+                                         "?force=1&v=1", &path)
+           == NGX_OK
+        && ngx_http_perstack_docker_call_now(docker, op, "DELETE", &path,
+                                             5000)
+           == NGX_OK
+        && (ngx_http_perstack_docker_removed(op) || op->status == 404))
     {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "perstack: worker exiting, removed container \"%V\"",

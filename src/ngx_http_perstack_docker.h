@@ -21,6 +21,10 @@
 
 #define NGX_HTTP_PERSTACK_DEFAULT_DOCKER  "unix:/var/run/docker.sock"
 
+/* a DELETE that removed the container: Docker's 204, Podman's own 200 */
+#define ngx_http_perstack_docker_removed(op)                                  \
+    ((op)->result == CURLE_OK && ((op)->status == 204 || (op)->status == 200))
+
 
 /* An Engine API endpoint, shared by the locations that name it. */
 typedef struct ngx_http_perstack_docker_s {
@@ -35,6 +39,13 @@ typedef struct ngx_http_perstack_docker_s {
      * Each worker keeps its own copy after fork.
      */
     ngx_uint_t                       api_minor;
+
+    /*
+     * The engine is Podman: its /_ping names a Libpod API version.  Set
+     * with api_minor; the container's configuration differs a little
+     * (ngx_http_perstack_policy.c).
+     */
+    unsigned                         podman:1;
 } ngx_http_perstack_docker_t;
 
 

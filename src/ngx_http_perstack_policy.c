@@ -10,12 +10,15 @@
 
 #include "ngx_http_perstack_common.h"
 #include "ngx_http_perstack_policy.h"
+#include "ngx_http_perstack_docker.h"
 #include "ngx_http_perstack_json.h"
 #include "ngx_http_perstack_response.h"
 #include "ngx_http_perstack_writer.h"
 #include "ngx_http_perstack_process.h"
 
 
+static void ngx_http_perstack_podman_tmpfs(ngx_http_perstack_jw_t *jw,
+    ngx_array_t *tmpfs);
 static void ngx_http_perstack_jw_kv(ngx_http_perstack_jw_t *jw,
     const char *key, ngx_str_t *value);
 static void ngx_http_perstack_jw_arg(ngx_http_perstack_jw_t *jw,
@@ -191,6 +194,10 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
                                        kv[i].value.len);
     }
 
+    if (exec->docker->podman && plcf->read_only) {
+        ngx_http_perstack_podman_tmpfs(&jw, plcf->tmpfs);
+    }
+
     if (exec->workspace.len == 0) {
         /* no workspace kept: a fresh one, gone with the container */
 
@@ -201,9 +208,21 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
             return NGX_ERROR;
         }
 
-        p = ngx_sprintf(s.data, "rw,nosuid,nodev,size=%V,uid=%ui,gid=%ui,"
-                                "mode=0700",
-                        &plcf->workspace_size, plcf->uid, plcf->gid);
+        if (exec->docker->podman) {
+            /*
+             * Podman refuses "uid=" and "gid=", and makes a tmpfs
+             * "noexec" only when asked; its "U" gives the tmpfs to the
+             * container's user, as uid= and gid= do.
+             */
+            p = ngx_sprintf(s.data, "rw,nosuid,nodev,noexec,size=%V,U,"
+                                    "mode=0700", &plcf->workspace_size);
+
+        } else {
+            p = ngx_sprintf(s.data, "rw,nosuid,nodev,size=%V,uid=%ui,"
+                                    "gid=%ui,mode=0700",
+                            &plcf->workspace_size, plcf->uid, plcf->gid);
+        }
+
         s.len = p - s.data;
 
         ngx_http_perstack_jw_kv(&jw, "/workspace", &s);
@@ -293,6 +312,51 @@ ngx_http_perstack_container_config(ngx_http_perstack_exec_t *exec,
     body->len = ngx_http_perstack_jw_len(&jw);
 
     return NGX_OK;
+}
+
+
+/*
+ * Podman gives a container with a read-only root a writable tmpfs on
+ * /tmp, /run and /var/tmp, unless one is mounted there already: those
+ * the configuration does not name get a read-only one, with the image's
+ * files in it, so that the root stays read-only as on Docker.
+ */
+
+static void
+ngx_http_perstack_podman_tmpfs(ngx_http_perstack_jw_t *jw,
+    ngx_array_t *tmpfs)
+{
+    ngx_str_t                options;
+    ngx_uint_t               i, k;
+    ngx_http_perstack_kv_t  *kv;
+
+    static ngx_str_t  paths[] = {
+        ngx_string("/tmp"),
+        ngx_string("/run"),
+        ngx_string("/var/tmp")
+    };
+
+    ngx_str_set(&options, "ro,nosuid,nodev,noexec");
+
+    kv = tmpfs->elts;
+
+    for (k = 0; k < sizeof(paths) / sizeof(ngx_str_t); k++) {
+
+        for (i = 0; i < tmpfs->nelts; i++) {
+            if (kv[i].key.len == paths[k].len
+                && ngx_strncmp(kv[i].key.data, paths[k].data,
+                               paths[k].len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == tmpfs->nelts) {
+            ngx_http_perstack_jw_key(jw, paths[k].data, paths[k].len);
+            ngx_http_perstack_jw_value_str(jw, options.data, options.len);
+        }
+    }
 }
 
 

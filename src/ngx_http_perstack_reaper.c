@@ -380,8 +380,9 @@ ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op)
     round = op->data;
 
     /* 404 and 409: gone, or being removed, by another worker's reaper */
-    if (op->result != CURLE_OK
-        || (op->status != 204 && op->status != 404 && op->status != 409))
+    if (!ngx_http_perstack_docker_removed(op)
+        && (op->result != CURLE_OK
+            || (op->status != 404 && op->status != 409)))
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "perstack: the reaper could not remove a container: "
@@ -389,7 +390,7 @@ ngx_http_perstack_reaper_remove_done(ngx_http_perstack_op_t *op)
 
         ngx_http_perstack_reaper_soon();
 
-    } else if (op->status == 204) {
+    } else if (ngx_http_perstack_docker_removed(op)) {
         ngx_http_perstack_metrics_reaped();
     }
 

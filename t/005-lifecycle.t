@@ -99,7 +99,7 @@ sub check_container_while_running {
     like(" $opts ", qr{ --config /etc/perstack/perstack\.toml },
          "$name - --config, perstack_config's default");
     like(" $opts ", qr{ --env-path /dev/null }, "$name - --env-path /dev/null");
-    is($info->{Config}{Image}, $Image, "$name - the image");
+    is($info->{Config}{Image}, image_name($Image), "$name - the image");
 
     # the run ends by itself; the container is gone by perstack.end
     ok($c->wait_event('perstack.end', 20), "$name - perstack.end arrives");

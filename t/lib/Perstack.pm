@@ -63,6 +63,7 @@ our @EXPORT = qw(
     parse_sse parse_ndjson check_stream runtime_events stdout_types
     expand_types normalize_event_line
     docker_api docker_ping managed_containers container_info kill_signals proc_start_time
+    engine_is_podman engine_events image_name
     wait_container_gone wait_no_managed remove_container
     container_creates_since image_exists ensure_test_images
     nginx_pids worker_pid vmrss_kb
@@ -158,7 +159,11 @@ sub setup {
         my $main = $block->main_config // '';
         $block->set_value('main_config', "load_module $mod;\n$main");
 
-        if ($DockerSock ne '/var/run/docker.sock') {
+        # (not where the block names an engine of its own for http{}:
+        # the directive may be given once a level)
+        if ($DockerSock ne '/var/run/docker.sock'
+            && ($block->http_config // '') !~ /^\s*perstack_docker\s/m)
+        {
             my $http = $block->http_config // '';
             $block->set_value('http_config',
                               "perstack_docker unix:$DockerSock;\n$http");
@@ -1389,22 +1394,76 @@ sub proc_start_time {
     return (split / /, $line)[19];
 }
 
+# Whether the engine is Podman (its Docker-compatible API), not Docker.
+my $EngineIsPodman;
+
+sub engine_is_podman {
+    return $EngineIsPodman if defined $EngineIsPodman;
+    my ($st, $body) = docker_api('GET', '/version', timeout => 5);
+    my $v = $st == 200 ? eval { $JsonIn->decode($body) } : undef;
+    return 0 unless ref $v eq 'HASH';
+    $EngineIsPodman = (grep { ($_->{Name} // '') eq 'Podman Engine' }
+                       @{ $v->{Components} || [] }) ? 1 : 0;
+    return $EngineIsPodman;
+}
+
+# An image's name as the engine reports it in a container's Config.Image:
+# Podman names the images it has without a registry "localhost/...".
+sub image_name {
+    my ($ref) = @_;
+    return $ref if !engine_is_podman() || $ref =~ m{^[^/]+[.:][^/]*/}
+                   || $ref =~ m{^localhost/};
+    return "localhost/$ref";
+}
+
+# The engine's events from $since to $until (epoch seconds, fractions
+# allowed) that pass $filters (a hash of lists, as the Engine API's
+# "filters"): (status, [events, decoded]).  Podman 4.3 ends the answer
+# when "until" passes, also before it has read its event log, so there
+# the answer is asked for without "until" and not as a stream, and cut at
+# $until here.
+sub engine_events {
+    my ($since, $until, $filters, %o) = @_;
+    my $fmt = sub { my $t = shift; sprintf '%d.%09d', int $t,
+                    ($t - int $t) * 1e9 };
+    my %q = (since => $fmt->($since),
+             filters => JSON::PP->new->canonical->encode($filters));
+
+    if (engine_is_podman()) {
+        $q{stream} = 'false';
+    } else {
+        $q{until} = $fmt->($until);
+    }
+
+    my ($st, $body) = docker_api('GET', '/events', query => \%q, %o);
+    return ($st, $body) unless $st == 200;
+
+    my @ev = grep { ref $_ eq 'HASH' }
+             map { eval { $JsonIn->decode($_) } }
+             grep { /\S/ } split /\n/, $body;
+    @ev = grep { ($_->{timeNano} // 0) <= $until * 1e9 } @ev
+        if engine_is_podman();
+
+    return ($st, \@ev);
+}
+
 # The signals the engine sent to a container since $since (epoch seconds),
 # in the order of its event log's "kill" events; undef if the engine did
-# not answer.
+# not answer.  Podman logs no "kill" event for the kill of a removal: there
+# its "die" event's exit code says which signal ended the container (137:
+# SIGKILL, 143: SIGTERM), and what came before it is not seen.
 sub kill_signals {
     my ($name, $since) = @_;
-    my ($st, $body) = docker_api('GET', '/events', query => {
-        since => sprintf('%.9f', $since - 1),
-        until => sprintf('%.9f', Time::HiRes::time()),
-        filters => JSON::PP->new->canonical->encode({
-            container => [$name], event => ['kill'] }),
-    });
+    my $podman = engine_is_podman();
+    my ($st, $ev) = engine_events($since - 1, Time::HiRes::time(),
+                                  { container => [$name],
+                                    # (Podman's own name of "die")
+                                    event => [$podman ? 'died' : 'kill'] });
     return undef unless $st == 200;
-    return [ map { $_->{Actor}{Attributes}{signal} // '?' }
-             grep { defined }
-             map { eval { $JsonIn->decode($_) } }
-             grep { /\S/ } split /\n/, $body ];
+    return [ map { my $c = $_->{Actor}{Attributes}{containerExitCode};
+                   defined $c && $c > 128 ? $c - 128 : "exit $c" } @$ev ]
+        if $podman;
+    return [ map { $_->{Actor}{Attributes}{signal} // '?' } @$ev ];
 }
 
 sub docker_ping {
@@ -1447,11 +1506,14 @@ sub managed_containers {
     return [ grep { ours($_->{Labels}) } @$list ];
 }
 
-# The container's inspect object, or undef when there is no such container.
+# The container's inspect object, or undef when there is no such container
+# (Podman answers 500 "no such container" for one it is removing).
 sub container_info {
     my ($name) = @_;
     my ($st, $obj, $body) = docker_json('GET', "/containers/$name/json");
-    return undef if $st == 404;
+    return undef if $st == 404
+                    || ($st == 500 && ref $obj eq 'HASH'
+                        && ($obj->{cause} // '') eq 'no such container');
     die "cannot inspect container $name: $st $body\n" unless $st == 200;
     return $obj;
 }
@@ -1488,18 +1550,16 @@ sub remove_container {
 # this run's nginx).
 sub container_creates_since {
     my ($t0) = @_;
-    my $now = Time::HiRes::time() + 0.001;
-    my $fmt = sub { my $t = shift; sprintf '%d.%09d', int $t,
-                    ($t - int $t) * 1e9 };
 
-    my ($st, $body) = docker_api('GET', '/events', timeout => 10,
-        query => { since => $fmt->($t0), until => $fmt->($now),
-                   filters => '{"type":["container"],"event":["create"],'
-                              . '"label":["io.perstack.managed"]}' });
-    die "cannot read Docker events: $st $body\n" unless $st == 200;
+    # (Podman's label filter wants the value too)
+    my ($st, $ev) = engine_events($t0, Time::HiRes::time() + 0.001,
+                                  { type => ['container'],
+                                    event => ['create'],
+                                    label => ['io.perstack.managed=1'] },
+                                  timeout => 10);
+    die "cannot read Docker events: $st $ev\n" unless $st == 200;
 
-    return grep { ours($_->{Actor}{Attributes}) }
-           map { $JsonIn->decode($_) } grep { /\S/ } split /\n/, $body;
+    return grep { ours($_->{Actor}{Attributes}) } @$ev;
 }
 
 sub image_exists {

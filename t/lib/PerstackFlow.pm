@@ -88,16 +88,13 @@ sub docker_time {
 # (any nginx's: the value is unique to this run).
 sub label_creates {
     my ($t0, $label) = @_;
-    my $now = Time::HiRes::time() + 0.001;
+    my ($st, $ev) = Perstack::engine_events($t0,
+        Time::HiRes::time() + 0.001,
+        { type => ['container'], event => ['create'], label => [$label] },
+        timeout => 10);
+    die "cannot read Docker events: $st $ev\n" unless $st == 200;
 
-    my ($st, $body) = Perstack::docker_api('GET', '/events', timeout => 10,
-        query => { since => docker_time($t0), until => docker_time($now),
-                   filters => $JsonOut->encode({
-                       type => ['container'], event => ['create'],
-                       label => [$label] }) });
-    die "cannot read Docker events: $st $body\n" unless $st == 200;
-
-    return map { $JsonIn->decode($_) } grep { /\S/ } split /\n/, $body;
+    return @$ev;
 }
 
 # The containers (also stopped ones) with the label "key=value".
