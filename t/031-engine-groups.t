@@ -13,6 +13,8 @@
 #     say the engine is down, a job of the dead engine is refused with 503
 #     where workspaces are not shared and runs elsewhere where they are,
 #     and nothing is left on the living engine;
+#   - the reaper sweeps every engine of every group: orphans on A and B
+#     (their worker and master gone) are removed by the first pass;
 #   - nginx -t refuses a group that is not defined, an empty one, one
 #     defined twice, and a gateway zone with a group.
 
@@ -25,6 +27,9 @@ use PerstackFlow;
 use Test::Nginx::Socket;
 use Perstack;
 use PerstackEngines;
+use File::Temp ();
+use POSIX ();
+use Sys::Hostname ();
 
 our $A = start_engine(name => 'ga');
 our $B = start_engine(name => 'gb');
@@ -100,7 +105,54 @@ add_block_preprocessor(sub {
         unless defined $block->http_config;
     $block->set_value('config', $config) unless defined $block->config;
     default_request($block, '/run');
+
+    # before nginx starts: its worker's first reaper pass finds them
+    make_orphans() if defined $block->orphans;
 });
+
+# A pid no process has: a child that exited and was waited for.
+sub dead_pid {
+    my $pid = fork // die "fork: $!\n";
+    POSIX::_exit(0) if $pid == 0;
+    waitpid($pid, 0);
+    return $pid;
+}
+
+# on A and B, a running container of a worker and a master that are gone,
+# on this host: an orphan of an nginx that died
+our %Orphan;
+
+sub make_orphans {
+    my ($worker, $master) = (dead_pid(), dead_pid());
+
+    for my $n (qw(A B)) {
+        my $e = $n eq 'A' ? $A : $B;
+        my $tmp = File::Temp->new(SUFFIX => '.json');
+        print $tmp json_encode({
+            Image => $Image,
+            Cmd => ['perstack', 'run', '--', 'slow', '60'],
+            Labels => { 'io.perstack.managed' => '1',
+                        'io.perstack.pid' => "$worker",
+                        'io.perstack.master' => "$master",
+                        'io.perstack.host' => lc Sys::Hostname::hostname(),
+                        'test.perstack.groups-run' => $RunId },
+            HostConfig => { NetworkMode => 'none',
+                            Init => JSON::PP::true() },
+        });
+        close $tmp;
+
+        my ($st, $obj, $raw) = with_engine($e, sub {
+            Perstack::docker_json('POST', '/containers/create',
+                                  body_file => $tmp->filename,
+                                  content_type => 'application/json') });
+        die "cannot create an orphan on $n: $st $raw\n"
+            unless $st == 201 && ref $obj eq 'HASH' && $obj->{Id};
+        ($st, $raw) = with_engine($e, sub {
+            docker_api('POST', "/containers/$obj->{Id}/start") });
+        die "cannot start the orphan on $n: $st $raw\n" unless $st == 204;
+        $Orphan{$n} = $obj->{Id};
+    }
+}
 
 
 # the containers of this file made on engine $e since $t0
@@ -357,6 +409,21 @@ sub check_killed {
 }
 
 
+sub check_reaped {
+    my ($block) = @_;
+    my $name = $block->name;
+
+    for my $n (qw(A B)) {
+        my $e = $n eq 'A' ? $A : $B;
+        my $id = $Orphan{$n} or next;
+        ok(poll(30, sub { with_engine($e, sub { !container_info($id) }) }),
+           "$name - the orphan on $n is removed");
+        my $short = substr $id, 0, 12;
+        ok(poll(10, sub { error_log_text() =~ /removing container \Q$short\E, left behind by a worker that is gone/ }),
+           "$name - the log says so for $n");
+    }
+}
+
 sub check_conf {
     my ($block) = @_;
     my $name = $block->name;
@@ -425,7 +492,17 @@ __DATA__
 
 
 
-=== TEST 4: nginx -t refuses what cannot work
+=== TEST 4: the reaper sweeps every engine of every group
+--- orphans
+--- check: check_reaped
+--- timeout: 90
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 5: nginx -t refuses what cannot work
 --- config
     location = /static { return 200; }
 --- request
