@@ -3,7 +3,8 @@
 #
 #   - executions spread over both, none on the suite's engine, and while
 #     one runs on an engine the next ones go to the other (the fewest
-#     running); an engine at its max= takes no more (503 engines_busy);
+#     running), by weight; an engine at its max= takes no more (503
+#     engines_busy);
 #     $perstack_engine names the engine in the access log;
 #   - a continued job goes to the engine that ran it, named in the job's
 #     record;
@@ -57,6 +58,11 @@ my $http_config = <<'_EOC_';
         shared_workspaces on;
     }
 
+    perstack_engines weighted {
+        engine unix:$TEST_NGINX_ENGINE_A;
+        engine unix:$TEST_NGINX_ENGINE_B weight=3;
+    }
+
     perstack_engines capped {
         engine unix:$TEST_NGINX_ENGINE_B max=1;
     }
@@ -87,6 +93,11 @@ my $config = <<'_EOC_';
         perstack_docker shared;
         perstack_workspace $http_x_user;
         perstack_workspace_root $TEST_NGINX_GROUPS_JOBS;
+    }
+
+    location = /weighted {
+        perstack_execute;
+        perstack_docker weighted;
     }
 
     location = /capped {
@@ -250,6 +261,19 @@ sub check_spread {
     ok(poll(30, sub { with_engine($e, sub {
                           !label_containers($RunLabel) }) }),
        "$name - the slow run's container is gone once its client is");
+
+    # by weight: of four held at once, B (weight=3) runs three
+
+    my $t2 = Time::HiRes::time();
+    my @held = map { slow("$name (weighted $_)", '/weighted?expert=slow&query=60') }
+               1 .. 4;
+    my %w;
+    $w{ where(container_of($_), $t2) }++ for @held;
+    is_deeply(\%w, { A => 1, B => 3 }, "$name - weight=3 runs three of four");
+    $_->close for @held;
+    ok(poll(30, sub { !with_engine($A, sub { label_containers($RunLabel) })
+                      && !with_engine($B, sub { label_containers($RunLabel) }) }),
+       "$name - the weighted runs' containers are gone");
 
     # an engine at its max= takes no more
 
