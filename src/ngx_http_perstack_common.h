@@ -371,7 +371,6 @@ struct ngx_http_perstack_exec_s {
     struct ngx_http_perstack_docker_s  *docker;
 
     /* of a group: the engine, and those tried (bit i: the i-th) */
-    ngx_http_perstack_engines_t     *engines;
     ngx_http_perstack_engine_t      *engine;
     uint32_t                         engines_tried;
     /* the engine that ran the continued job */

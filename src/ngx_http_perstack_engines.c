@@ -609,7 +609,7 @@ ngx_http_perstack_engines_pick(ngx_http_perstack_exec_t *exec,
 {
     time_t                           now;
     ngx_uint_t                       i, k, n, start, running, best_running;
-    ngx_uint_t                       down, full, only;
+    ngx_uint_t                       down, full, only, tries;
     ngx_http_perstack_engine_t      *engines, *e, *best;
     ngx_http_perstack_engines_sh_t  *sh;
 
@@ -617,8 +617,6 @@ ngx_http_perstack_engines_pick(ngx_http_perstack_exec_t *exec,
     engines = group->engines.elts;
     n = group->engines.nelts;
     now = ngx_time();
-
-    exec->engines = group;
 
     only = n;
 
@@ -651,24 +649,27 @@ ngx_http_perstack_engines_pick(ngx_http_perstack_exec_t *exec,
     down = 0;
     full = 0;
 
-    for (k = 0; k < n; k++) {
+    /* the job's engine alone, or each from where this turn begins */
+    tries = (only < n) ? 1 : n;
+
+    for (k = 0; k < tries; k++) {
         i = (only < n) ? only : (start + k) % n;
         e = &engines[i];
 
         if (exec->engines_tried & (1u << i)) {
-            goto next;
+            continue;
         }
 
         if ((time_t) sh->engine[e->slot].down_until > now) {
             down++;
-            goto next;
+            continue;
         }
 
         running = ngx_http_perstack_engines_running(sh, e->slot);
 
         if (e->max && running >= e->max) {
             full++;
-            goto next;
+            continue;
         }
 
         /* running / weight, smallest first */
@@ -677,12 +678,6 @@ ngx_http_perstack_engines_pick(ngx_http_perstack_exec_t *exec,
         {
             best = e;
             best_running = running;
-        }
-
-    next:
-
-        if (only < n) {
-            break;
         }
     }
 
