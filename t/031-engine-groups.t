@@ -1,5 +1,6 @@
 # Engine groups (README, "More than one host"): two dockerd of this file's
-# own (t/lib/PerstackEngines.pm), A and B, in perstack_engines blocks:
+# own (t/lib/PerstackEngines.pm), A on a unix socket and B over TLS on
+# loopback (a CA and certificates made here), in perstack_engines blocks:
 #
 #   - executions spread over both (idle, they take turns), none on the
 #     suite's engine, and while one runs on an engine the next ones go to
@@ -33,39 +34,46 @@ use File::Temp ();
 use POSIX ();
 use Sys::Hostname ();
 
+# A on its unix socket, B over TLS with a client certificate: a group
+# takes both kinds
+our $Pki = make_pki();
 our $A = start_engine(name => 'ga');
-our $B = start_engine(name => 'gb');
-our %Engine = ("unix:$A->{sock}" => $A, "unix:$B->{sock}" => $B);
+our $B = start_engine(name => 'gb', tls => $Pki, port => Perstack::free_port());
+$A->{engine} = "unix:$A->{sock}";
+$B->{engine} = $B->{url};
+our %Engine = ($A->{engine} => $A, $B->{engine} => $B);
 
 our $RunId = unique_name('groups');
 our $RunLabel = "test.perstack.groups-run=$RunId";
 our $JobsRoot = make_dir('groups-jobs');
 
-$ENV{TEST_NGINX_ENGINE_A} = $A->{sock};
-$ENV{TEST_NGINX_ENGINE_B} = $B->{sock};
+$ENV{TEST_NGINX_ENGINE_A} = $A->{engine};
+$ENV{TEST_NGINX_ENGINE_B} = "$B->{engine} ssl_certificate=$Pki->{dir}/client.pem "
+    . "ssl_certificate_key=$Pki->{dir}/client-key.pem "
+    . "ssl_trusted_certificate=$Pki->{dir}/ca.pem";
 $ENV{TEST_NGINX_GROUPS_RUN} = $RunId;
 $ENV{TEST_NGINX_GROUPS_JOBS} = $JobsRoot;
 
 my $http_config = <<'_EOC_';
     perstack_engines pair {
-        engine unix:$TEST_NGINX_ENGINE_A;
-        engine unix:$TEST_NGINX_ENGINE_B;
+        engine $TEST_NGINX_ENGINE_A;
+        engine $TEST_NGINX_ENGINE_B;
         fail_timeout 600s;
     }
 
     perstack_engines shared {
-        engine unix:$TEST_NGINX_ENGINE_A;
-        engine unix:$TEST_NGINX_ENGINE_B;
+        engine $TEST_NGINX_ENGINE_A;
+        engine $TEST_NGINX_ENGINE_B;
         shared_workspaces on;
     }
 
     perstack_engines weighted {
-        engine unix:$TEST_NGINX_ENGINE_A;
-        engine unix:$TEST_NGINX_ENGINE_B weight=3;
+        engine $TEST_NGINX_ENGINE_A;
+        engine $TEST_NGINX_ENGINE_B weight=3;
     }
 
     perstack_engines capped {
-        engine unix:$TEST_NGINX_ENGINE_B max=1;
+        engine $TEST_NGINX_ENGINE_B max=1;
     }
 
     log_format engines '$perstack_execution $perstack_engine';
@@ -335,8 +343,8 @@ sub check_affinity {
         my $job = job_on("$name $n", "aff-$n", $n) or next;
 
         my $rec = slurp("$JobsRoot/aff-$n/jobs/$job.json");
-        my $sock = ($n eq 'A' ? $A : $B)->{sock};
-        like($rec, qr/"engine":"unix:\Q$sock\E"/,
+        my $engine = ($n eq 'A' ? $A : $B)->{engine};
+        like($rec, qr/"engine":"\Q$engine\E"/,
              "$name $n - the job's record names its engine");
 
         my %on;
@@ -393,13 +401,13 @@ sub check_killed {
         or diag(Test::More::explain(\%on));
 
     my $m = metrics('/metrics');
-    is($m->{"perstack_engine_up{group=\"pair\",engine=\"unix:$A->{sock}\"}"},
+    is($m->{"perstack_engine_up{group=\"pair\",engine=\"$A->{engine}\"}"},
        0, "$name - metrics: A is down");
-    is($m->{"perstack_engine_up{group=\"pair\",engine=\"unix:$B->{sock}\"}"},
+    is($m->{"perstack_engine_up{group=\"pair\",engine=\"$B->{engine}\"}"},
        1, "$name - metrics: B is up");
-    ok(($m->{"perstack_engine_failures_total{group=\"pair\",engine=\"unix:$A->{sock}\"}"} // 0) >= 1,
+    ok(($m->{"perstack_engine_failures_total{group=\"pair\",engine=\"$A->{engine}\"}"} // 0) >= 1,
        "$name - metrics: A failed");
-    is($m->{"perstack_engine_running{group=\"pair\",engine=\"unix:$B->{sock}\"}"},
+    is($m->{"perstack_engine_running{group=\"pair\",engine=\"$B->{engine}\"}"},
        1, "$name - metrics: one execution runs on B");
 
     # the job of the dead engine

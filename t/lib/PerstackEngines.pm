@@ -256,7 +256,9 @@ sub stop_engine {
 
 END {
     my $status = $?;
-    stop_engine($_) for @Started;
+    # (a copy: stop_engine() takes each out of @Started)
+    my @all = @Started;
+    stop_engine($_) for @all;
     $? = $status;
 }
 
