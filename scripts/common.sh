@@ -201,3 +201,34 @@ worker_user_line() {
         echo "user root;"
     fi
 }
+
+# Stops the process whose pid PIDFILE holds, if it is still NAME: SIGTERM,
+# then SIGKILL after WAIT seconds; the pid file goes either way.
+#   stop_pidfile PIDFILE NAME WAIT WHAT
+stop_pidfile() {
+    local pidfile="$1" name="$2" wait="$3" what="$4" pid deadline
+    if [ ! -f "$pidfile" ]; then
+        say "no $what started by us (no $pidfile): nothing to stop"
+        return 0
+    fi
+    pid="$(cat "$pidfile" 2>/dev/null || true)"
+    if ! pid_is "$pid" "$name"; then
+        say "$what from $pidfile (pid ${pid:-?}) is not running: removing the stale pid file"
+        rm -f "$pidfile"
+        return 0
+    fi
+    say "stopping $what (pid $pid)"
+    kill -TERM "$pid"
+    deadline=$(( $(date +%s) + wait ))
+    while pid_is "$pid" "$name"; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            warn "$what (pid $pid) still running after ${wait}s: sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            sleep 1
+            break
+        fi
+        sleep 0.1
+    done
+    rm -f "$pidfile"
+    say "$what stopped"
+}

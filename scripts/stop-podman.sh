@@ -7,31 +7,4 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-WAIT_SECONDS="${PERSTACK_PODMAN_STOP_WAIT:-20}"
-PIDFILE="$PERSTACK_BUILD/podman.pid"
-
-if [ ! -f "$PIDFILE" ]; then
-    say "no Podman API service started by us (no $PIDFILE): nothing to stop"
-    exit 0
-fi
-pid="$(cat "$PIDFILE" 2>/dev/null || true)"
-if ! pid_is "$pid" podman; then
-    say "Podman API service from $PIDFILE (pid ${pid:-?}) is not running: removing the stale pid file"
-    rm -f "$PIDFILE"
-    exit 0
-fi
-
-say "stopping the Podman API service (pid $pid)"
-kill -TERM "$pid"
-deadline=$(( $(date +%s) + WAIT_SECONDS ))
-while pid_is "$pid" podman; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-        warn "Podman API service (pid $pid) still running after ${WAIT_SECONDS}s: sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 1
-        break
-    fi
-    sleep 0.1
-done
-rm -f "$PIDFILE"
-say "Podman API service stopped"
+stop_pidfile "$PERSTACK_BUILD/podman.pid" podman "${PERSTACK_PODMAN_STOP_WAIT:-20}" "Podman API service"
